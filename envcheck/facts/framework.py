@@ -1,0 +1,55 @@
+"""Facts reported by the out-of-process framework probe (torch imported in the target interpreter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envcheck.facts.common import Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeTest:
+    """A small matmul on a device compared with the same product on the CPU."""
+
+    passed: bool
+    max_abs_error: float | None  # None when the device computation itself failed
+    error: str | None  # e.g. "CUDA error: no kernel image is available for execution on the device"
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TorchDevice:
+    index: int
+    name: str
+    compute_capability: str  # "8.0"
+    memory_total_bytes: int
+    multiprocessor_count: int
+    smoke_test: SmokeTest
+
+
+@dataclass(frozen=True, slots=True)
+class TorchFacts:
+    version: str  # verbatim, e.g. 2.3.1+cu121
+    cuda_version: str | None  # torch.version.cuda; None for a CPU or ROCm build
+    hip_version: str | None  # torch.version.hip; None unless a ROCm build
+    cudnn_version: int | None | Unavailable  # torch.backends.cudnn.version(), e.g. 90100
+    nccl_version: str | None | Unavailable  # "2.20.5"; None when the build has no NCCL
+    is_cuda_available: bool
+    cuda_error: str | None  # the warning/error torch gave when CUDA was not available
+    is_mps_available: bool
+    device_count: int
+    arch_list: tuple[str, ...]  # torch.cuda.get_arch_list(): sm_80, sm_90, compute_90 (PTX)
+    devices: tuple[TorchDevice, ...]
+    cpu_smoke_test: SmokeTest | None
+    location: str  # where the imported torch package lives
+    import_duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkFacts:
+    interpreter: str  # the interpreter the probe ran in
+    python_version: str
+    is_torch_installed: bool
+    torch: TorchFacts | None  # None when torch is missing or failed to import
+    import_error: str | None  # the exception line when `import torch` failed
+    import_traceback_tail: str | None

@@ -1,0 +1,27 @@
+"""Facts about the target Python interpreter and the ML packages installed in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envcheck.facts.common import Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledPackage:
+    name: str  # normalised distribution name, e.g. torch, nvidia-cudnn-cu12
+    version: str  # verbatim, e.g. 2.3.1+cu121
+    location: str  # the sys.path entry it was found in: two entries for one name = two installs
+
+
+@dataclass(frozen=True, slots=True)
+class PythonFacts:
+    executable: str
+    version: str  # 3.11.7
+    implementation: str  # CPython, PyPy
+    prefix: str
+    virtualenv: str | None  # path of the active venv, None outside one
+    conda_env: str | None  # name of the conda environment, None outside one
+    pip_version: str | Unavailable
+    packages: tuple[InstalledPackage, ...]  # the ML packages present, from importlib.metadata
+    is_user_site_enabled: bool

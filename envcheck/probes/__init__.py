@@ -1,0 +1,1 @@
+"""Probes gather facts and never judge: one module per snapshot section, each bounded by a timeout."""

@@ -1,0 +1,80 @@
+"""The snapshot: every fact envcheck gathered about one machine, and its versioned JSON form."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from envcheck.codec import DecodeError, decode, encode
+from envcheck.facts.common import Unavailable
+from envcheck.facts.cpu import CpuFacts
+from envcheck.facts.environment import EnvironmentFacts
+from envcheck.facts.framework import FrameworkFacts
+from envcheck.facts.memory import MemoryFacts
+from envcheck.facts.python import PythonFacts
+from envcheck.facts.storage import StorageFacts
+from envcheck.facts.system import SystemFacts
+
+SCHEMA = "envcheck.snapshot/1"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRun:
+    """How one probe went: every section of a snapshot says whether it was collected and how fast."""
+
+    name: str
+    status: str  # ok, failed, timeout, skipped
+    duration_s: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    envcheck_version: str
+    created_at: str  # ISO 8601, UTC
+    source: str  # "live", or what it was imported from (e.g. "nvidia-smi-xml:FILE")
+    is_redacted: bool
+    probes: tuple[ProbeRun, ...]
+    system: SystemFacts | Unavailable
+    cpu: CpuFacts | Unavailable
+    memory: MemoryFacts | Unavailable
+    storage: StorageFacts | Unavailable
+    python: PythonFacts | Unavailable
+    environment: EnvironmentFacts | Unavailable
+    framework: FrameworkFacts | Unavailable
+
+    def probe(self, name: str) -> ProbeRun | None:
+        return next((run for run in self.probes if run.name == name), None)
+
+
+class SnapshotFormatError(ValueError):
+    """The text is not an envcheck snapshot this version can read."""
+
+
+def snapshot_to_dict(snapshot: Snapshot) -> dict[str, Any]:
+    return {"schema": SCHEMA, **encode(snapshot)}
+
+
+def snapshot_from_dict(data: Any) -> Snapshot:
+    if not isinstance(data, dict):
+        raise SnapshotFormatError("not an envcheck snapshot: the top level is not a JSON object")
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise SnapshotFormatError(f"unsupported snapshot schema {schema!r} (this envcheck reads {SCHEMA!r})")
+    try:
+        return decode(Snapshot, {key: value for key, value in data.items() if key != "schema"})
+    except DecodeError as error:
+        raise SnapshotFormatError(f"invalid snapshot: {error}") from None
+
+
+def to_json(snapshot: Snapshot, indent: int | None = 2) -> str:
+    return json.dumps(snapshot_to_dict(snapshot), indent=indent, sort_keys=False)
+
+
+def from_json(text: str) -> Snapshot:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise SnapshotFormatError(f"not valid JSON: {error}") from None
+    return snapshot_from_dict(data)
