@@ -15,7 +15,7 @@ class CpuFacts:
     physical_cores: int | Unavailable
     logical_cores: int
     affinity_cpus: int | Unavailable  # CPUs in this process's affinity mask (taskset, cpusets)
-    cgroup_quota_cpus: float | None | Unavailable  # cgroup CPU quota in CPUs; None = no quota
+    cgroup_quota_cpus: float | Unavailable | None  # cgroup CPU quota in CPUs; None = no quota
     usable_cpus: float  # the least of logical cores, affinity and quota: what a job can really use
     frequency_current_mhz: float | Unavailable
     frequency_max_mhz: float | Unavailable

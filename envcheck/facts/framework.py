@@ -32,8 +32,8 @@ class TorchFacts:
     version: str  # verbatim, e.g. 2.3.1+cu121
     cuda_version: str | None  # torch.version.cuda; None for a CPU or ROCm build
     hip_version: str | None  # torch.version.hip; None unless a ROCm build
-    cudnn_version: int | None | Unavailable  # torch.backends.cudnn.version(), e.g. 90100
-    nccl_version: str | None | Unavailable  # "2.20.5"; None when the build has no NCCL
+    cudnn_version: int | Unavailable | None  # torch.backends.cudnn.version(), e.g. 90100
+    nccl_version: str | Unavailable | None  # "2.20.5"; None when the build has no NCCL
     is_cuda_available: bool
     cuda_error: str | None  # the warning/error torch gave when CUDA was not available
     is_mps_available: bool

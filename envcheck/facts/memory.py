@@ -13,5 +13,5 @@ class MemoryFacts:
     available_bytes: int
     swap_total_bytes: int
     swap_free_bytes: int
-    cgroup_limit_bytes: int | None | Unavailable  # None = no limit set
-    cgroup_usage_bytes: int | None | Unavailable
+    cgroup_limit_bytes: int | Unavailable | None  # None = no limit set
+    cgroup_usage_bytes: int | Unavailable | None

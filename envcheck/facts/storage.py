@@ -20,7 +20,7 @@ class StorageLocation:
     total_bytes: int | Unavailable
     free_bytes: int | Unavailable  # available to this (unprivileged) user
     device: str | Unavailable  # the mount source, e.g. /dev/nvme0n1p2, server:/export
-    block_device: str | None | Unavailable  # the whole disk in /sys/block, e.g. nvme0n1; None for non-block
+    block_device: str | Unavailable | None  # the whole disk in /sys/block, e.g. nvme0n1; None for non-block
     media: str | Unavailable  # nvme, ssd, hdd, network, memory, virtual, unknown
 
 

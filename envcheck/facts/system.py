@@ -18,7 +18,7 @@ class SystemFacts:
     container: str | None  # docker, podman, kubernetes, lxc, containerd; None when not in one
     container_evidence: tuple[str, ...]  # what gave the container away, for the user to verify
     is_wsl: bool
-    virtualization: str | None | Unavailable  # hypervisor seen from inside (kvm, vmware, ...), None on metal
+    virtualization: str | Unavailable | None  # hypervisor seen from inside (kvm, vmware, ...), None on metal
     uptime_s: float | Unavailable
     is_root: bool
-    open_files_limit: int | None | Unavailable  # soft RLIMIT_NOFILE; None = unlimited
+    open_files_limit: int | Unavailable | None  # soft RLIMIT_NOFILE; None = unlimited

@@ -1,0 +1,60 @@
+"""Checks of RAM, swap and the container memory limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from envcheck.checks.common import GIB, format_bytes, skipped
+from envcheck.checks.registry import CheckInput, check
+from envcheck.facts.common import Unavailable
+from envcheck.finding import Finding, Severity
+
+# Below this, loading a checkpoint or a dataset into RAM without swap ends in the OOM killer.
+LOW_RAM_BYTES = 4 * GIB
+
+
+@check("memory.low_ram_no_swap", "Enough RAM is available, or swap exists to absorb peaks (4 GiB).")
+def check_low_ram_no_swap(given: CheckInput) -> Iterator[Finding]:
+    memory = given.snapshot.memory
+    check_id = "memory.low_ram_no_swap"
+    if isinstance(memory, Unavailable):
+        yield skipped(check_id, "RAM and swap", memory)
+        return
+    limit = memory.cgroup_limit_bytes if isinstance(memory.cgroup_limit_bytes, int) else None
+    available = min(memory.available_bytes, limit) if limit is not None else memory.available_bytes
+    if available < LOW_RAM_BYTES and memory.swap_total_bytes == 0:
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            f"only {format_bytes(available)} of RAM available and no swap",
+            detail="Loading a checkpoint or a dataset beyond this is killed by the OOM killer without warning.",
+            fix="Free memory, add swap (fallocate -l 16G /swapfile && mkswap /swapfile && swapon /swapfile), "
+            "or raise the container's memory limit.",
+            evidence=("memory.available_bytes", "memory.swap_total_bytes", "memory.cgroup_limit_bytes"),
+        )
+    else:
+        swap = f", swap {format_bytes(memory.swap_total_bytes)}" if memory.swap_total_bytes else ", no swap"
+        yield Finding(check_id, Severity.OK, f"{format_bytes(available)} of RAM available{swap}")
+
+
+@check("memory.cgroup_limit", "Reports a container memory limit well below the machine's RAM.")
+def check_cgroup_limit(given: CheckInput) -> Iterator[Finding]:
+    memory = given.snapshot.memory
+    check_id = "memory.cgroup_limit"
+    if isinstance(memory, Unavailable):
+        yield skipped(check_id, "memory limit", memory)
+        return
+    limit = memory.cgroup_limit_bytes
+    if isinstance(limit, Unavailable):
+        yield skipped(check_id, "memory limit", limit)
+    elif limit is not None and limit < memory.total_bytes / 2:
+        yield Finding(
+            check_id,
+            Severity.INFO,
+            f"this container may use {format_bytes(limit)} of the machine's {format_bytes(memory.total_bytes)}",
+            detail="Tools that size themselves from total RAM (free, psutil, DataLoader prefetching) see more "
+            "than the job may use; past the limit the kernel kills the job.",
+            evidence=("memory.cgroup_limit_bytes", "memory.total_bytes"),
+        )
+    else:
+        yield Finding(check_id, Severity.OK, "no container memory limit below the machine's RAM")

@@ -1,0 +1,148 @@
+"""Runs the probes concurrently, each under a deadline, and assembles their facts into a Snapshot.
+
+This is the one place that catches every exception: a bug or surprise inside a probe becomes a
+recorded probe failure with its reason, never an envcheck crash.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from envcheck import __version__
+from envcheck.facts.common import Unavailable
+from envcheck.probes.context import ProbeContext
+from envcheck.probes.errors import ProbeError
+from envcheck.snapshot import ProbeRun, Snapshot
+
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    section: str  # the Snapshot field it fills
+    run: Callable[[ProbeContext], Any]
+    timeout_s: Callable[[ProbeContext], float]  # some deadlines depend on the context (framework)
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    snapshot: Snapshot
+    tracebacks: dict[str, str]  # section -> traceback of a probe that crashed, for `--debug`; not facts
+
+
+@dataclass(slots=True)
+class _Outcome:
+    facts: Any = None
+    error: str | None = None
+    status: str = "timeout"
+    duration_s: float = 0.0
+    traceback: str | None = None
+
+
+def default_probes() -> tuple[Probe, ...]:
+    # Imported here so `import envcheck.collect` stays cheap for commands that only read files.
+    from envcheck.probes.cpu import probe_cpu
+    from envcheck.probes.environment import probe_environment
+    from envcheck.probes.framework import probe_framework
+    from envcheck.probes.memory import probe_memory
+    from envcheck.probes.python import probe_python
+    from envcheck.probes.storage import probe_storage
+    from envcheck.probes.system import probe_system
+
+    def host(_: ProbeContext) -> float:
+        return 10.0
+
+    def framework(context: ProbeContext) -> float:
+        # the probe kills its own subprocess at framework_timeout_s; this margin lets it report that itself
+        return context.framework_timeout_s + 5.0
+
+    return (
+        Probe("system", probe_system, host),
+        Probe("cpu", probe_cpu, host),
+        Probe("memory", probe_memory, host),
+        Probe("storage", probe_storage, host),
+        Probe("python", probe_python, lambda context: context.framework_timeout_s),
+        Probe("environment", probe_environment, host),
+        Probe("framework", probe_framework, framework),
+    )
+
+
+def _run_one(probe: Probe, context: ProbeContext, outcome: _Outcome) -> None:
+    started = time.perf_counter()
+    try:
+        outcome.facts = probe.run(context)
+        outcome.status = "ok"
+    except ProbeError as error:
+        outcome.error = str(error)
+        outcome.status = "failed"
+    except Exception as error:  # the one broad catch of the program: see the module docstring
+        outcome.error = f"probe crashed: {type(error).__name__}: {error}"
+        outcome.traceback = traceback.format_exc()
+        outcome.status = "failed"
+    outcome.duration_s = time.perf_counter() - started
+
+
+def collect(
+    context: ProbeContext,
+    probes: Iterable[Probe] | None = None,
+    skip: Iterable[str] = (),
+) -> Collected:
+    """Run every probe at once on daemon threads and wait no longer than each one's deadline.
+
+    Daemon threads, not a ThreadPoolExecutor: the executor joins its workers at interpreter exit,
+    so one probe stuck in an uninterruptible NVML or filesystem call would hang envcheck forever.
+    """
+    selected = tuple(probes if probes is not None else default_probes())
+    skipped = set(skip)
+    started = time.perf_counter()
+    running: list[tuple[Probe, _Outcome, threading.Thread]] = []
+    for probe in selected:
+        if probe.section in skipped:
+            continue
+        outcome = _Outcome()
+        thread = threading.Thread(
+            target=_run_one, args=(probe, context, outcome), name=f"probe-{probe.section}", daemon=True
+        )
+        thread.start()
+        running.append((probe, outcome, thread))
+
+    runs: list[ProbeRun] = []
+    tracebacks: dict[str, str] = {}
+    sections: dict[str, Any] = {}
+    for probe, outcome, thread in running:
+        deadline = probe.timeout_s(context)
+        thread.join(max(0.0, deadline - (time.perf_counter() - started)))
+        if thread.is_alive():
+            reason = f"timed out after {deadline:g} s"
+            runs.append(ProbeRun(probe.section, "timeout", deadline, reason))
+            sections[probe.section] = Unavailable(f"the {probe.section} probe {reason}")
+        elif outcome.status == "ok":
+            runs.append(ProbeRun(probe.section, "ok", round(outcome.duration_s, 4), None))
+            sections[probe.section] = outcome.facts
+        else:
+            runs.append(ProbeRun(probe.section, "failed", round(outcome.duration_s, 4), outcome.error))
+            sections[probe.section] = Unavailable(f"the {probe.section} probe failed: {outcome.error}")
+        if outcome.traceback:
+            tracebacks[probe.section] = outcome.traceback
+
+    for section in SECTIONS:
+        if section not in sections:
+            reason = "skipped on request" if section in skipped else "no probe collects it here"
+            runs.append(ProbeRun(section, "skipped", 0.0, reason))
+            sections[section] = Unavailable(reason)
+
+    snapshot = Snapshot(
+        envcheck_version=__version__,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        source="live",
+        is_redacted=context.is_redacting,
+        probes=tuple(runs),
+        **sections,
+    )
+    return Collected(snapshot, tracebacks)

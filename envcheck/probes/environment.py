@@ -1,0 +1,79 @@
+"""The environment variables that change how ML code behaves, with secrets redacted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
+from envcheck.probes.context import ProbeContext
+
+# Variables read by CUDA, NCCL, PyTorch, the OpenMP/MKL runtimes, Hugging Face and the NVIDIA
+# container runtime. Exact names first, then whole families by prefix.
+_EXACT_NAMES = frozenset(
+    {
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "CUDA_LAUNCH_BLOCKING",
+        "CUDA_MODULE_LOADING",
+        "CUDNN_PATH",
+        "LD_LIBRARY_PATH",
+        "LD_PRELOAD",
+        "PATH",
+        "PYTHONPATH",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "CONDA_DEFAULT_ENV",
+        "XDG_CACHE_HOME",
+        "TMPDIR",
+        "WORLD_SIZE",
+        "RANK",
+        "LOCAL_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+    }
+)
+_PREFIXES = ("NCCL_", "PYTORCH_", "TORCH_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "KMP_", "MKL_", "OMP_")
+
+# A name containing any of these holds a secret (HF_TOKEN, AWS_SECRET_ACCESS_KEY, NCCL_IB_PASSWORD...).
+_SECRET_NAME_PARTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+# user:password@ inside a URL, e.g. https://user:pw@proxy:3128 or a pip index with a token.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@:]+(?::[^/\s@]*)?@")
+
+REDACTED = "<redacted>"
+
+
+def is_relevant(name: str) -> bool:
+    return name in _EXACT_NAMES or name.startswith(_PREFIXES)
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(part in upper for part in _SECRET_NAME_PARTS)
+
+
+def redact_value(name: str, value: str) -> tuple[str, bool]:
+    """The value with secrets replaced, and whether anything was replaced."""
+    if is_secret_name(name):
+        return REDACTED, True
+    redacted = _URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", value)
+    return redacted, redacted != value
+
+
+def collect_variables(environ: Mapping[str, str], is_redacting: bool) -> tuple[EnvironmentVariable, ...]:
+    variables = []
+    for name in sorted(name for name in environ if is_relevant(name)):
+        value, is_redacted = redact_value(name, environ[name]) if is_redacting else (environ[name], False)
+        variables.append(EnvironmentVariable(name=name, value=value, is_redacted=is_redacted))
+    return tuple(variables)
+
+
+def probe_environment(context: ProbeContext) -> EnvironmentFacts:
+    return EnvironmentFacts(variables=collect_variables(context.environ, context.is_redacting))

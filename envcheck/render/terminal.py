@@ -1,0 +1,128 @@
+"""Terminal views of a snapshot (`envcheck info`) and of a diagnosis (`envcheck doctor`), with rich."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from envcheck.facts.common import Unavailable
+from envcheck.finding import Finding, Severity
+from envcheck.render.summary import AREA_TITLES, SECTION_TITLES, count_line, findings_by_area, headline
+from envcheck.render.values import format_value, label, record_fields, scalar_fields
+
+_MARKS = {
+    Severity.OK: ("✓", "green"),
+    Severity.INFO: ("i", "cyan"),
+    Severity.WARN: ("!", "yellow"),
+    Severity.FAIL: ("✗", "bold red"),
+    Severity.SKIP: ("-", "dim"),
+}
+# Columns of nested records shown without -v: the rest is in -v and --json.
+_COMPACT_COLUMNS = {
+    "locations": ("role", "path", "filesystem", "media", "free_bytes", "total_bytes", "mount_point"),
+    "packages": ("name", "version"),
+    "variables": ("name", "value"),
+    "devices": ("index", "name", "compute_capability", "memory_total_bytes", "smoke_test"),
+}
+
+
+def render_info(snapshot: Any, console: Console, verbose: bool = False) -> None:
+    console.print(Text(headline(snapshot), style="bold"))
+    for section, title in SECTION_TITLES.items():
+        facts = getattr(snapshot, section)
+        console.print(Panel(_section_body(facts, verbose), title=title, title_align="left", expand=True))
+    console.print(_probe_table(snapshot, verbose))
+
+
+def _section_body(facts: Any, verbose: bool) -> Any:
+    if isinstance(facts, Unavailable):
+        return Text(f"unavailable: {facts.reason}" + (f"\nfix: {facts.fix}" if facts.fix else ""), style="yellow")
+    parts: list[Any] = [_field_grid(scalar_fields(facts))]
+    for name, value in record_fields(facts):
+        records = value if isinstance(value, tuple) else (value,)
+        parts.append(Text(label(name), style="bold"))
+        parts.append(_record_table(name, records, verbose))
+    return Group(*parts)
+
+
+def _field_grid(fields: Sequence[tuple[str, Any]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in fields:
+        grid.add_row(label(name), _styled(name, value))
+    return grid
+
+
+def _record_table(name: str, records: Sequence[Any], verbose: bool) -> Any:
+    if not records:
+        return Text("none")
+    columns = [field for field, _ in scalar_fields(records[0])]
+    nested = [field for field, _ in record_fields(records[0])]
+    if not verbose and name in _COMPACT_COLUMNS:
+        columns = [column for column in _COMPACT_COLUMNS[name] if column in columns + nested]
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold dim")
+    for column in columns:
+        table.add_column(label(column), overflow="fold")
+    for record in records:
+        table.add_row(*(_cell(column, getattr(record, column)) for column in columns))
+    return table
+
+
+def _cell(name: str, value: Any) -> Text:
+    if hasattr(value, "passed"):  # a smoke test
+        return Text("passed" if value.passed else f"FAILED: {value.error}", style="green" if value.passed else "red")
+    return _styled(name, value)
+
+
+def _styled(name: str, value: Any) -> Text:
+    return Text(format_value(name, value), style="yellow" if isinstance(value, Unavailable) else "")
+
+
+def _probe_table(snapshot: Any, verbose: bool) -> Table:
+    table = Table(title="probes", title_justify="left", show_edge=False, box=None, header_style="bold dim")
+    for column in ("probe", "status", "took", "error"):
+        table.add_column(column, overflow="fold")
+    for run in snapshot.probes:
+        if run.status == "ok" and not verbose:
+            continue
+        style = {"ok": "green", "skipped": "dim"}.get(run.status, "red")
+        table.add_row(
+            run.name, Text(run.status, style=style), format_value("duration_s", run.duration_s), run.error or ""
+        )
+    if not table.rows:
+        table.add_row(
+            "all",
+            Text("ok", style="green"),
+            format_value("duration_s", max((run.duration_s for run in snapshot.probes), default=0.0)),
+            "",
+        )
+    return table
+
+
+def render_doctor(snapshot: Any, findings: Sequence[Finding], console: Console, verbose: bool = False) -> None:
+    """One line per area with its worst mark, the findings that matter under it, fixes beneath."""
+    console.print(Text(headline(snapshot), style="bold"))
+    for area, area_findings in findings_by_area(findings).items():
+        mark, style = _MARKS[max((f.severity for f in area_findings), key=lambda s: s.rank)]
+        console.print(Text.assemble((f"[{mark}] ", style), (AREA_TITLES.get(area, area), "bold")))
+        for finding in area_findings:
+            if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
+                continue
+            finding_mark, finding_style = _MARKS[finding.severity]
+            console.print(Text.assemble("    ", (f"{finding_mark} ", finding_style), finding.title))
+            if finding.detail and (verbose or finding.severity is not Severity.OK):
+                console.print(Text(_indent(finding.detail, 8), style="dim"))
+            if finding.fix and finding.severity in (Severity.WARN, Severity.FAIL, Severity.INFO):
+                console.print(Text.assemble(("        fix: ", "bold"), finding.fix))
+    console.print()
+    console.print(Text(count_line(findings), style="bold"))
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.splitlines())

@@ -1,0 +1,77 @@
+"""Turns fact values into display text, by the unit in the field's name; shared by every renderer."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from envcheck.facts.common import Unavailable
+from envcheck.units import format_bytes, format_duration
+
+
+def label(name: str) -> str:
+    """A field name as a heading: memory_total_bytes -> memory total."""
+    words = name.split("_")
+    for suffix in ("bytes", "s", "mhz", "watts", "c", "percent"):
+        if len(words) > 1 and words[-1] == suffix:
+            words = words[:-1]
+            break
+    if words[0] in ("is", "has") and len(words) > 1:
+        words = words[1:]
+    return " ".join(words)
+
+
+def format_value(name: str, value: Any) -> str:
+    """Display text for one field; an Unavailable shows its reason, never a bare N/A."""
+    if isinstance(value, Unavailable):
+        return f"unavailable: {value.reason}"
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if name.endswith("_bytes"):
+            return format_bytes(value)
+        if name.endswith("_s"):
+            return format_duration(value)
+        if name.endswith("_mhz"):
+            return f"{value:g} MHz"
+        if name.endswith("_watts"):
+            return f"{value:g} W"
+        if name.endswith("_c"):
+            return f"{value:g} °C"
+        if name.endswith("_percent"):
+            return f"{value:g} %"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, tuple):
+        if not value:
+            return "none"
+        if all(not dataclasses.is_dataclass(item) for item in value):
+            return ", ".join(str(item) for item in value)
+        return f"{len(value)} entries"
+    return str(value)
+
+
+def scalar_fields(facts: Any) -> list[tuple[str, Any]]:
+    """The fields of a fact dataclass that fit on one line (not lists of nested records)."""
+    result = []
+    for field in dataclasses.fields(facts):
+        value = getattr(facts, field.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, Unavailable):
+            continue
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            continue
+        result.append((field.name, value))
+    return result
+
+
+def record_fields(facts: Any) -> list[tuple[str, Any]]:
+    """The fields that hold nested records: tuples of dataclasses or a single dataclass."""
+    result = []
+    for field in dataclasses.fields(facts):
+        value = getattr(facts, field.name)
+        is_record = dataclasses.is_dataclass(value) and not isinstance(value, Unavailable)
+        is_records = isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0])
+        if is_record or is_records:
+            result.append((field.name, value))
+    return result

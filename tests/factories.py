@@ -1,0 +1,201 @@
+"""Hand-built facts of a healthy Linux training box, for check and renderer tests (no mocks).
+
+Tests derive scenarios with dataclasses.replace(), so each test states only what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from envcheck.facts.common import Unavailable
+from envcheck.facts.cpu import CpuFacts
+from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
+from envcheck.facts.framework import FrameworkFacts, SmokeTest, TorchDevice, TorchFacts
+from envcheck.facts.memory import MemoryFacts
+from envcheck.facts.python import InstalledPackage, PythonFacts
+from envcheck.facts.storage import StorageFacts, StorageLocation
+from envcheck.facts.system import SystemFacts
+from envcheck.snapshot import ProbeRun, Snapshot
+
+GIB = 1024**3
+SITE = "/opt/venv/lib/python3.11/site-packages"
+
+
+def system(**changes: Any) -> SystemFacts:
+    facts = SystemFacts(
+        os_name="Linux",
+        distribution="Ubuntu 22.04.4 LTS",
+        kernel="5.15.0-105-generic",
+        architecture="x86_64",
+        hostname="gpu-node-17",
+        libc="glibc 2.35",
+        container=None,
+        container_evidence=(),
+        is_wsl=False,
+        virtualization=None,
+        uptime_s=86400.0 * 12,
+        is_root=False,
+        open_files_limit=1048576,
+    )
+    return replace(facts, **changes)
+
+
+def cpu(**changes: Any) -> CpuFacts:
+    facts = CpuFacts(
+        vendor="AuthenticAMD",
+        model="AMD EPYC 7763 64-Core Processor",
+        architecture="x86_64",
+        physical_cores=64,
+        logical_cores=128,
+        affinity_cpus=128,
+        cgroup_quota_cpus=None,
+        usable_cpus=128.0,
+        frequency_current_mhz=2450.0,
+        frequency_max_mhz=3529.0,
+        isa_flags=("avx", "avx2", "fma", "f16c"),
+        numa_nodes=2,
+    )
+    return replace(facts, **changes)
+
+
+def memory(**changes: Any) -> MemoryFacts:
+    facts = MemoryFacts(
+        total_bytes=1024 * GIB,
+        available_bytes=980 * GIB,
+        swap_total_bytes=0,
+        swap_free_bytes=0,
+        cgroup_limit_bytes=None,
+        cgroup_usage_bytes=None,
+    )
+    return replace(facts, **changes)
+
+
+def location(role: str = "cwd", path: str = "/home/ada/project", **changes: Any) -> StorageLocation:
+    facts = StorageLocation(
+        role=role,
+        path=path,
+        exists=True,
+        measured_path=path,
+        mount_point="/",
+        filesystem="ext4",
+        is_network_filesystem=False,
+        is_read_only=False,
+        total_bytes=1800 * GIB,
+        free_bytes=900 * GIB,
+        device="/dev/nvme0n1p2",
+        block_device="nvme0n1",
+        media="nvme",
+    )
+    return replace(facts, **changes)
+
+
+def storage(**changes: Any) -> StorageFacts:
+    facts = StorageFacts(
+        locations=(
+            location(),
+            location("home", "/home/ada"),
+            location("tmp", "/tmp"),
+            location("torch_cache", "/home/ada/.cache/torch"),
+            location("hf_cache", "/home/ada/.cache/huggingface"),
+        ),
+        shm_total_bytes=512 * GIB,
+        shm_free_bytes=511 * GIB,
+    )
+    return replace(facts, **changes)
+
+
+def python(**changes: Any) -> PythonFacts:
+    facts = PythonFacts(
+        executable="/opt/venv/bin/python",
+        version="3.11.9",
+        implementation="CPython",
+        prefix="/opt/venv",
+        virtualenv="/opt/venv",
+        conda_env=None,
+        pip_version="24.0",
+        packages=(
+            InstalledPackage("torch", "2.3.1", SITE),
+            InstalledPackage("torchvision", "0.18.1", SITE),
+            InstalledPackage("numpy", "1.26.4", SITE),
+            InstalledPackage("nvidia-ml-py", "12.550.52", SITE),
+        ),
+        is_user_site_enabled=False,
+    )
+    return replace(facts, **changes)
+
+
+def environment(**variables: str) -> EnvironmentFacts:
+    return EnvironmentFacts(
+        variables=tuple(EnvironmentVariable(name, value, False) for name, value in sorted(variables.items()))
+    )
+
+
+def smoke(passed: bool = True, error: str | None = None) -> SmokeTest:
+    return SmokeTest(passed=passed, max_abs_error=None if error else 1e-6, error=error, duration_s=0.01)
+
+
+def torch(**changes: Any) -> TorchFacts:
+    facts = TorchFacts(
+        version="2.3.1+cu121",
+        cuda_version="12.1",
+        hip_version=None,
+        cudnn_version=8902,
+        nccl_version="2.20.5",
+        is_cuda_available=True,
+        cuda_error=None,
+        is_mps_available=False,
+        device_count=1,
+        arch_list=("sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"),
+        devices=(TorchDevice(0, "NVIDIA A100-SXM4-80GB", "8.0", 80 * GIB, 108, smoke()),),
+        cpu_smoke_test=smoke(),
+        location=f"{SITE}/torch",
+        import_duration_s=1.8,
+    )
+    return replace(facts, **changes)
+
+
+def framework(**changes: Any) -> FrameworkFacts:
+    facts = FrameworkFacts(
+        interpreter="/opt/venv/bin/python",
+        python_version="3.11.9",
+        is_torch_installed=True,
+        torch=torch(),
+        import_error=None,
+        import_traceback_tail=None,
+    )
+    return replace(facts, **changes)
+
+
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
+
+
+def snapshot(**sections: Any) -> Snapshot:
+    """A healthy machine; pass a section's facts (or an Unavailable) to change it."""
+    defaults: dict[str, Any] = {
+        "system": system(),
+        "cpu": cpu(),
+        "memory": memory(),
+        "storage": storage(),
+        "python": python(),
+        "environment": environment(CUDA_VISIBLE_DEVICES="0"),
+        "framework": framework(),
+    }
+    defaults.update(sections)
+    runs = tuple(
+        ProbeRun(
+            name,
+            "ok" if not isinstance(defaults[name], Unavailable) else "failed",
+            0.05,
+            None if not isinstance(defaults[name], Unavailable) else defaults[name].reason,
+        )
+        for name in SECTIONS
+    )
+    return Snapshot(
+        envcheck_version="0.1.0",
+        created_at="2026-11-28T12:00:00+00:00",
+        source="live",
+        is_redacted=True,
+        probes=runs,
+        **defaults,
+    )
