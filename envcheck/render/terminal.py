@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +30,8 @@ _COMPACT_COLUMNS = {
     "variables": ("name", "value"),
     "devices": ("index", "name", "compute_capability", "memory_total_bytes", "smoke_test"),
 }
+# Paths are what people scan a storage table for: never squeeze them into a sliver.
+_MIN_WIDTHS = {"path": 24, "name": 12, "value": 24}
 
 
 def render_info(snapshot: Any, console: Console, verbose: bool = False) -> None:
@@ -68,7 +71,7 @@ def _record_table(name: str, records: Sequence[Any], verbose: bool) -> Any:
         columns = [column for column in _COMPACT_COLUMNS[name] if column in columns + nested]
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold dim")
     for column in columns:
-        table.add_column(label(column), overflow="fold")
+        table.add_column(label(column), overflow="fold", min_width=_MIN_WIDTHS.get(column))
     for record in records:
         table.add_row(*(_cell(column, getattr(record, column)) for column in columns))
     return table
@@ -115,14 +118,10 @@ def render_doctor(snapshot: Any, findings: Sequence[Finding], console: Console, 
             if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
                 continue
             finding_mark, finding_style = _MARKS[finding.severity]
-            console.print(Text.assemble("    ", (f"{finding_mark} ", finding_style), finding.title))
+            console.print(Padding(Text.assemble((f"{finding_mark} ", finding_style), finding.title), (0, 0, 0, 4), expand=False))
             if finding.detail and (verbose or finding.severity is not Severity.OK):
-                console.print(Text(_indent(finding.detail, 8), style="dim"))
+                console.print(Padding(Text(finding.detail, style="dim"), (0, 0, 0, 8), expand=False))
             if finding.fix and finding.severity in (Severity.WARN, Severity.FAIL, Severity.INFO):
-                console.print(Text.assemble(("        fix: ", "bold"), finding.fix))
+                console.print(Padding(Text.assemble(("fix: ", "bold"), finding.fix), (0, 0, 0, 8), expand=False))
     console.print()
     console.print(Text(count_line(findings), style="bold"))
-
-
-def _indent(text: str, spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in text.splitlines())
