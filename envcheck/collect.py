@@ -20,7 +20,7 @@ from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError
 from envcheck.snapshot import ProbeRun, Snapshot
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
 
 
 @dataclass(frozen=True, slots=True)

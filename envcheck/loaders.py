@@ -1,11 +1,15 @@
-"""Reads the files `--from` accepts into a Snapshot: envcheck snapshot JSON (nvidia-smi XML and
-collect_env text join as their importers land). Every failure is an InputError naming the file."""
+"""Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, or the XML of
+`nvidia-smi -q -x`. Every failure is an InputError whose one line names the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from envcheck.snapshot import Snapshot, SnapshotFormatError, from_json
+from envcheck import __version__
+from envcheck.facts.common import Unavailable
+from envcheck.snapshot import ProbeRun, Snapshot, SnapshotFormatError, from_json
+
+_HOST_SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
 
 
 class InputError(Exception):
@@ -25,7 +29,7 @@ def read_input_file(path: Path) -> bytes:
 
 def load_snapshot_file(path: Path) -> Snapshot:
     data = read_input_file(path)
-    head = data.lstrip()[:1]
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]  # a UTF-8 BOM or blank lines may precede either format
     if head == b"{":
         try:
             return from_json(data.decode("utf-8"))
@@ -33,6 +37,32 @@ def load_snapshot_file(path: Path) -> Snapshot:
             raise InputError(f"{path}: not UTF-8 text") from None
         except SnapshotFormatError as error:
             raise InputError(f"{path}: {error}") from None
+    if head == b"<":
+        return _snapshot_from_nvidia_smi_xml(path, data)
     if not data.strip():
         raise InputError(f"{path}: the file is empty")
-    raise InputError(f"{path}: unknown format: expected an envcheck snapshot JSON (from `envcheck info --json`)")
+    raise InputError(
+        f"{path}: unknown format: expected an envcheck snapshot JSON (`envcheck info --json`) "
+        "or the XML of `nvidia-smi -q -x`"
+    )
+
+
+def _snapshot_from_nvidia_smi_xml(path: Path, data: bytes) -> Snapshot:
+    """A snapshot holding only the GPU facts of the file; every other section says it was not in it."""
+    from envcheck.probes.nvidia_smi import NvidiaSmiXmlError, parse_nvidia_smi_xml
+
+    source = f"nvidia-smi-xml:{path.name}"
+    try:
+        gpu = parse_nvidia_smi_xml(data, source)
+    except NvidiaSmiXmlError as error:
+        raise InputError(f"{path}: {error}") from None
+    absent = Unavailable(f"not in an nvidia-smi XML file ({path.name})")
+    return Snapshot(
+        envcheck_version=__version__,
+        created_at="unknown",
+        source=source,
+        is_redacted=False,
+        probes=tuple(ProbeRun(name, "skipped", 0.0, absent.reason) for name in _HOST_SECTIONS),
+        gpu=gpu,
+        **dict.fromkeys(_HOST_SECTIONS, absent),
+    )

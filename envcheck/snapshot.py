@@ -11,6 +11,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.cpu import CpuFacts
 from envcheck.facts.environment import EnvironmentFacts
 from envcheck.facts.framework import FrameworkFacts
+from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.memory import MemoryFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.storage import StorageFacts
@@ -43,6 +44,7 @@ class Snapshot:
     python: PythonFacts | Unavailable
     environment: EnvironmentFacts | Unavailable
     framework: FrameworkFacts | Unavailable
+    gpu: GpuFacts | Unavailable
 
     def probe(self, name: str) -> ProbeRun | None:
         return next((run for run in self.probes if run.name == name), None)

@@ -12,6 +12,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.cpu import CpuFacts
 from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
 from envcheck.facts.framework import FrameworkFacts, SmokeTest, TorchDevice, TorchFacts
+from envcheck.facts.gpu import GpuFacts, no_gpu_facts
 from envcheck.facts.memory import MemoryFacts
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.facts.storage import StorageFacts, StorageLocation
@@ -167,7 +168,11 @@ def framework(**changes: Any) -> FrameworkFacts:
     return replace(facts, **changes)
 
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
+def gpu() -> GpuFacts:
+    return no_gpu_facts("nvml", "no NVIDIA driver: libnvidia-ml.so.1 not found")
+
+
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
 
 
 def snapshot(**sections: Any) -> Snapshot:
@@ -180,6 +185,7 @@ def snapshot(**sections: Any) -> Snapshot:
         "python": python(),
         "environment": environment(CUDA_VISIBLE_DEVICES="0"),
         "framework": framework(),
+        "gpu": gpu(),
     }
     defaults.update(sections)
     runs = tuple(

@@ -7,6 +7,7 @@ from typing import Any
 
 from envcheck.facts.common import Unavailable
 from envcheck.finding import Finding, Severity
+from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
 from envcheck.render.summary import AREA_TITLES, SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields
 
@@ -36,6 +37,12 @@ def render_info_markdown(snapshot: Any) -> str:
         lines.append(f"### {title}")
         if isinstance(facts, Unavailable):
             lines += [f"_unavailable: {facts.reason}_", ""]
+            continue
+        if section == "gpu":
+            lines += [gpu_summary(facts), ""]
+            if facts.gpus:
+                lines += _table(GPU_COLUMNS, [gpu_row(gpu).cells for gpu in facts.gpus])
+            lines.append("")
             continue
         lines += _table(("", ""), [(label(n), format_value(n, v)) for n, v in scalar_fields(facts)])
         for name, value in record_fields(facts):

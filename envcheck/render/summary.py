@@ -18,6 +18,7 @@ SECTION_TITLES = {
     "python": "Python",
     "environment": "Environment",
     "framework": "PyTorch",
+    "gpu": "NVIDIA GPUs",
 }
 
 

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from envcheck.facts.common import Unavailable
 from envcheck.finding import Finding, Severity
+from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
 from envcheck.render.summary import AREA_TITLES, SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields
 
@@ -36,10 +37,18 @@ _MIN_WIDTHS = {"path": 24, "name": 12, "value": 24}
 
 def render_info(snapshot: Any, console: Console, verbose: bool = False) -> None:
     console.print(Text(headline(snapshot), style="bold"))
+    is_imported = snapshot.source != "live"
+    absent = [title for section, title in SECTION_TITLES.items() if isinstance(getattr(snapshot, section), Unavailable)]
+    if is_imported and absent:  # an imported file holds only some sections: one line for the rest
+        console.print(Text(f"not in {snapshot.source}: {', '.join(absent)}", style="dim"))
     for section, title in SECTION_TITLES.items():
         facts = getattr(snapshot, section)
-        console.print(Panel(_section_body(facts, verbose), title=title, title_align="left", expand=True))
-    console.print(_probe_table(snapshot, verbose))
+        if is_imported and isinstance(facts, Unavailable):
+            continue
+        body = _gpu_body(facts, verbose) if section == "gpu" else _section_body(facts, verbose)
+        console.print(Panel(body, title=title, title_align="left", expand=True))
+    if not is_imported:
+        console.print(_probe_table(snapshot, verbose))
 
 
 def _section_body(facts: Any, verbose: bool) -> Any:
@@ -50,6 +59,24 @@ def _section_body(facts: Any, verbose: bool) -> Any:
         records = value if isinstance(value, tuple) else (value,)
         parts.append(Text(label(name), style="bold"))
         parts.append(_record_table(name, records, verbose))
+    return Group(*parts)
+
+
+def _gpu_body(facts: Any, verbose: bool) -> Any:
+    """One compact row per GPU, like gpustat; -v adds every field of every GPU."""
+    if isinstance(facts, Unavailable) or not facts.gpus:
+        return _section_body(facts, verbose) if isinstance(facts, Unavailable) else Text(gpu_summary(facts))
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold dim")
+    for column in GPU_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for gpu in facts.gpus:
+        row = gpu_row(gpu)
+        table.add_row(*row.cells[:-1], Text(row.cells[-1], style="yellow" if row.flags else "green"))
+    parts: list[Any] = [Text(gpu_summary(facts)), table]
+    if facts.missing_fields:
+        parts.append(Text(f"not in the source: {', '.join(facts.missing_fields)}", style="dim"))
+    if verbose:
+        parts.append(_section_body(facts, verbose))
     return Group(*parts)
 
 
