@@ -44,7 +44,9 @@ def test_layer_imports(path: Path) -> None:
     relative = str(path.relative_to(PACKAGE))
     for prefix, banned in RULES.items():
         if relative.startswith(prefix):
-            bad = {name for name in imported_modules(path) for ban in banned if name == ban or name.startswith(ban + ".")}
+            bad = {
+                name for name in imported_modules(path) for ban in banned if name == ban or name.startswith(ban + ".")
+            }
             assert not bad, f"{relative} imports {sorted(bad)}, which its layer must not"
 
 

@@ -19,5 +19,7 @@ class CpuFacts:
     usable_cpus: float  # the least of logical cores, affinity and quota: what a job can really use
     frequency_current_mhz: float | Unavailable
     frequency_max_mhz: float | Unavailable
-    isa_flags: tuple[str, ...]  # only the ML-relevant ones present: avx2, avx512f, avx512_bf16, amx_tile, ...
+    # only the ML-relevant ones present (avx2, avx512f, avx512_bf16, amx_tile, ...; arm64: asimd, sve, bf16);
+    # Unavailable when /proc/cpuinfo could not be read, so "no AVX2" is never confused with "did not look"
+    isa_flags: tuple[str, ...] | Unavailable
     numa_nodes: int | Unavailable

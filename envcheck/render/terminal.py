@@ -145,7 +145,8 @@ def render_doctor(snapshot: Any, findings: Sequence[Finding], console: Console, 
             if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
                 continue
             finding_mark, finding_style = _MARKS[finding.severity]
-            console.print(Padding(Text.assemble((f"{finding_mark} ", finding_style), finding.title), (0, 0, 0, 4), expand=False))
+            line = Text.assemble((f"{finding_mark} ", finding_style), finding.title)
+            console.print(Padding(line, (0, 0, 0, 4), expand=False))
             if finding.detail and (verbose or finding.severity is not Severity.OK):
                 console.print(Padding(Text(finding.detail, style="dim"), (0, 0, 0, 8), expand=False))
             if finding.fix and finding.severity in (Severity.WARN, Severity.FAIL, Severity.INFO):
