@@ -20,7 +20,7 @@ def check_framework_probe(given: CheckInput) -> Iterator[Finding]:
     run = given.snapshot.probe("framework")
     check_id = "install.framework_probe"
     if run is None or run.status == "skipped":
-        yield Finding(check_id, Severity.SKIP, "torch probe not run", detail=run.error if run else "")
+        yield Finding(check_id, Severity.SKIP, "torch probe not run", detail=(run.error or "") if run else "")
     elif run.status == "ok":
         yield Finding(check_id, Severity.OK, f"torch probe finished in {run.duration_s:.1f} s")
     else:

@@ -20,8 +20,10 @@ def check_low_ram_no_swap(given: CheckInput) -> Iterator[Finding]:
     if isinstance(memory, Unavailable):
         yield skipped(check_id, "RAM and swap", memory)
         return
-    limit = memory.cgroup_limit_bytes if isinstance(memory.cgroup_limit_bytes, int) else None
-    available = min(memory.available_bytes, limit) if limit is not None else memory.available_bytes
+    available = memory.available_bytes
+    limit, usage = memory.cgroup_limit_bytes, memory.cgroup_usage_bytes
+    if isinstance(limit, int):  # inside a container what is left is the limit less what the cgroup uses
+        available = min(available, limit - usage if isinstance(usage, int) else limit)
     if available < LOW_RAM_BYTES and memory.swap_total_bytes == 0:
         yield Finding(
             check_id,

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from envcheck.facts.common import Unavailable
-from envcheck.finding import Finding, Severity
+from envcheck.finding import AREA_TITLES, Finding, Severity
 from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
-from envcheck.render.summary import AREA_TITLES, SECTION_TITLES, count_line, findings_by_area, headline
+from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields
 
 _MARKS = {Severity.OK: "✅", Severity.INFO: "ℹ️", Severity.WARN: "⚠️", Severity.FAIL: "❌", Severity.SKIP: "⏭️"}

@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from envcheck.facts.common import Unavailable
-from envcheck.finding import Finding, Severity
+from envcheck.finding import AREA_TITLES, Finding, Severity
 from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
-from envcheck.render.summary import AREA_TITLES, SECTION_TITLES, count_line, findings_by_area, headline
+from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields
 
 _MARKS = {

@@ -1,0 +1,178 @@
+"""End to end through the command line: real processes for live runs, files for --from, golden text."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from envcheck.cli import app
+from envcheck.facts.common import Unavailable
+from envcheck.snapshot import from_json, to_json
+from tests import factories
+
+ENVCHECK = [sys.executable, "-m", "envcheck"]
+runner = CliRunner()
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ENVCHECK, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    path = tmp_path / "snapshot.json"
+    path.write_text(to_json(factories.snapshot()))
+    return path
+
+
+def test_doctor_from_a_healthy_snapshot_exits_0_with_the_summary(saved: Path) -> None:
+    result = runner.invoke(app, ["doctor", "--from", str(saved)])
+    assert result.exit_code == 0, result.output
+    assert "0 failures, 0 warnings" in result.output
+    assert "[✓] PyTorch install" in result.output
+
+
+def test_doctor_json_holds_snapshot_and_findings(saved: Path) -> None:
+    result = runner.invoke(app, ["doctor", "--from", str(saved), "--json"])
+    document = json.loads(result.stdout)
+    assert document["schema"] == "envcheck.doctor/1"
+    assert document["snapshot"]["schema"] == "envcheck.snapshot/1"
+    assert {"id", "severity", "title", "detail", "fix"} <= set(document["findings"][0])
+
+
+def test_doctor_exit_codes_follow_failures_and_strict(tmp_path: Path) -> None:
+    shm = tmp_path / "small-shm.json"
+    shm.write_text(to_json(factories.snapshot(storage=factories.storage(shm_total_bytes=64 * 1024**2))))
+    assert runner.invoke(app, ["doctor", "--from", str(shm)]).exit_code == 0
+    assert runner.invoke(app, ["doctor", "--from", str(shm), "--strict"]).exit_code == 1
+    assert runner.invoke(app, ["doctor", "--from", str(shm), "--strict", "--skip", "system.shm_size"]).exit_code == 0
+    broken = tmp_path / "broken.json"
+    framework = factories.framework(torch=None, import_error="ImportError: libcudnn.so.9")
+    broken.write_text(to_json(factories.snapshot(framework=framework)))
+    result = runner.invoke(app, ["doctor", "--from", str(broken)])
+    assert result.exit_code == 1
+    assert "libcudnn.so.9" in result.output
+
+
+def test_only_limits_the_areas(saved: Path) -> None:
+    document = json.loads(runner.invoke(app, ["doctor", "--from", str(saved), "--json", "--only", "storage"]).stdout)
+    assert {finding["id"].split(".")[0] for finding in document["findings"]} == {"storage"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "the file is empty"),
+        (b"{", "not valid JSON"),
+        (b'{"schema": "envcheck.snapshot/1", "system": 3}', "invalid snapshot"),
+        (b"\x00\xff garbage", "unknown format"),
+    ],
+)
+def test_bad_from_files_are_one_line_errors_with_exit_2(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "input.json"
+    if content is not None:
+        path.write_bytes(content)
+    for command in ("info", "doctor"):
+        result = run(command, "--from", str(path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and str(path) in result.stderr and message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_unknown_area_and_missing_python_are_usage_errors(saved: Path) -> None:
+    result = run("doctor", "--from", str(saved), "--only", "nonsense")
+    assert result.returncode == 2 and "unknown area" in result.stderr
+    result = run("info", "--python", "/no/such/python")
+    assert result.returncode == 2 and "/no/such/python" in result.stderr
+
+
+def test_markdown_and_output_file(saved: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    result = runner.invoke(app, ["info", "--from", str(saved), "--markdown", "-o", str(out)])
+    assert result.exit_code == 0
+    assert "### CPU" in result.output and out.read_text() == result.output
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_saved_snapshot_reads_back_equal(saved: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again.json"
+    assert runner.invoke(app, ["info", "--from", str(saved), "-o", str(out)]).exit_code == 0
+    assert from_json(out.read_text()) == from_json(saved.read_text())
+
+
+def test_info_terminal_shows_unavailable_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(to_json(factories.snapshot(framework=Unavailable("the framework probe timed out after 60 s"))))
+    result = runner.invoke(app, ["info", "--from", str(path)])
+    assert result.exit_code == 0
+    assert "unavailable: the framework probe timed out after 60 s" in result.output
+
+
+# --- live runs on this machine ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live_info() -> dict:  # type: ignore[type-arg]
+    env = dict(os.environ, HF_TOKEN="hf_live_secret_value", PIP_INDEX_URL="https://bob:pw1234@example.com/simple")
+    result = run("info", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_live_info_json_has_every_section_collected(live_info: dict) -> None:  # type: ignore[type-arg]
+    assert live_info["schema"] == "envcheck.snapshot/1"
+    assert [run["status"] for run in live_info["probes"]] == ["ok"] * len(live_info["probes"])
+    for section in factories.SECTIONS:
+        assert "unavailable" not in live_info[section], live_info[section]
+    assert from_json(json.dumps(live_info)).source == "live"
+
+
+def test_live_secrets_are_redacted_unless_asked(live_info: dict) -> None:  # type: ignore[type-arg]
+    assert "hf_live_secret_value" not in json.dumps(live_info)
+    env = dict(os.environ, HF_TOKEN="hf_live_secret_value")
+    markdown = run("info", "--markdown", "--no-redact", env=env).stdout
+    assert "hf_live_secret_value" in markdown
+    redacted = run("info", "--markdown", env=env).stdout
+    assert "hf_live_secret_value" not in redacted
+
+
+def test_live_doctor_exits_0_on_this_machine() -> None:
+    result = run("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failures" in result.stdout
+
+
+SHARED_XML = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
+
+
+def test_info_from_nvidia_smi_xml_gives_the_gpu_facts_as_json() -> None:
+    result = runner.invoke(app, ["info", "--from", str(SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml"), "--json"])
+    assert result.exit_code == 0, result.output
+    gpu = json.loads(result.stdout)["gpu"]
+    assert gpu["driver_version"] == "430.26"
+    assert gpu["gpu_count"] == 4
+    assert {g["name"] for g in gpu["gpus"]} == {"Tesla K80"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+        b"<nvidia_smi_log>&lol2;</nvidia_smi_log>",
+        b"<nvidia_smi_log><gpu>",
+        b"<html><body>not it</body></html>",
+    ],
+)
+def test_hostile_or_broken_xml_is_a_one_line_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_bytes(content)
+    result = run("doctor", "--from", str(path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"envcheck: error: {path}") and result.stderr.count("\n") == 1
