@@ -237,10 +237,8 @@ def doctor(
 
 def _knowledge() -> Any:
     """The knowledge base, for checks that judge against it (torch/CUDA/driver tables, GPU specs)."""
-    try:
-        from envcheck.knowledge import load_knowledge
-    except ImportError:
-        return None
+    from envcheck.knowledge import load_knowledge
+
     return load_knowledge()
 
 

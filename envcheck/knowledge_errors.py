@@ -4,13 +4,7 @@ from __future__ import annotations
 
 
 def input_error_types() -> tuple[type[Exception], ...]:
+    from envcheck.knowledge import KnowledgeError
     from envcheck.loaders import InputError
 
-    types: list[type[Exception]] = [InputError]
-    try:
-        from envcheck.knowledge import KnowledgeError
-    except ImportError:
-        pass
-    else:
-        types.append(KnowledgeError)
-    return tuple(types)
+    return (InputError, KnowledgeError)

@@ -1,0 +1,303 @@
+"""Reading profiles/ into the typed model: find the data, parse TOML, validate every row.
+
+In an installed wheel the data is ``envcheck/profiles`` (pyproject force-includes the top-level
+``profiles/`` there); in a source checkout it is the repository's ``profiles/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import envcheck
+from envcheck.facts.common import Unavailable
+from envcheck.knowledge.errors import KnowledgeError
+from envcheck.knowledge.model import (
+    CudaToolkit,
+    CudaToolkitUpdate,
+    GpuSpec,
+    Knowledge,
+    TorchRelease,
+    WheelArch,
+    WorkloadProfile,
+    normalise_gpu_name,
+)
+from envcheck.knowledge.rows import Row
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only; tomli is the same parser, vendored into 3.11 as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+T = TypeVar("T")
+CUDA_VARIANT = r"cu\d{2,3}"
+ROCM_VARIANT = r"rocm\d+(\.\d+)*"
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
+SEGMENTS = ("datacenter", "workstation", "consumer", "embedded")
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+
+
+def profiles_root(override: Path | None = None) -> Path:
+    """The directory holding the profiles: ``override``, the wheel's ``envcheck/profiles``, or the checkout's."""
+    if override is not None:
+        return override
+    packaged = resources.files("envcheck") / "profiles"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(envcheck.__file__).resolve().parent.parent / "profiles"
+
+
+def _read(path: Path, label: str) -> dict[str, object]:
+    try:
+        document: dict[str, object] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KnowledgeError(f"{label}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise KnowledgeError(f"{label}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise KnowledgeError(f"{label}: not valid TOML: {error}") from None
+    return document
+
+
+def _table(root: Path, relative: str, kind: str, build: Callable[[Row], T]) -> tuple[T, ...]:
+    label = f"{root.name}/{relative}"
+    document = _read(root / relative, label)
+    rows = document.get(kind)
+    if not isinstance(rows, list) or not rows:
+        raise KnowledgeError(f"{label}: {kind}: expected a non-empty array of tables [[{kind}]]")
+    return tuple(build(Row(label, f"{kind}[{index}]", data)) for index, data in enumerate(rows))
+
+
+def _release(row: Row) -> TorchRelease:
+    row.only(
+        (
+            "version",
+            "release_date",
+            "python_min",
+            "python_max",
+            "cuda_variants",
+            "unlisted_variants",
+            "rocm_variants",
+            "unlisted_rocm_variants",
+            "pypi_default_cuda",
+            "cudnn",
+            "torchvision",
+            "torchaudio",
+        )
+    )
+    variants = row.texts("cuda_variants", CUDA_VARIANT)
+    unlisted = row.texts("unlisted_variants", CUDA_VARIANT, required=False)
+    if not set(unlisted) <= set(variants):
+        row.fail("unlisted_variants", "every unlisted variant must also be in cuda_variants")
+    row.texts("unlisted_rocm_variants", ROCM_VARIANT, required=False)
+    return TorchRelease(
+        version=row.version("version"),
+        release_date=row.optional_date("release_date"),
+        python_min=row.version("python_min"),
+        python_max=row.version("python_max"),
+        cuda_variants=variants,
+        unlisted_variants=unlisted,
+        rocm_variants=row.texts("rocm_variants", ROCM_VARIANT),
+        pypi_default_cuda=row.optional_version("pypi_default_cuda"),
+        cudnn=row.text("cudnn"),
+        torchvision=row.version("torchvision"),
+        torchaudio=row.optional_version("torchaudio"),
+        verbatim=row.verbatim(),
+        provenance=row.provenance(),
+    )
+
+
+def _update(row: Row) -> CudaToolkitUpdate:
+    row.only(("release", "linux_min_driver", "windows_min_driver"))
+    return CudaToolkitUpdate(row.text("release"), row.driver("linux_min_driver"), row.driver("windows_min_driver"))
+
+
+def _toolkit(row: Row) -> CudaToolkit:
+    row.only(
+        (
+            "cuda",
+            "ga_release",
+            "linux_min_driver",
+            "windows_min_driver",
+            "minor_compat_linux_min",
+            "minor_compat_windows_min",
+            "updates",
+        )
+    )
+    cuda = row.version("cuda")
+    updates = row.data.get("updates", [])
+    if not isinstance(updates, list):
+        row.fail("updates", "expected an array of tables")
+    compat_linux = row.optional_driver("minor_compat_linux_min")
+    if isinstance(compat_linux, Unavailable):
+        row.fail("minor_compat_linux_min", 'expected a driver version ("?" is not allowed: it is the rule)')
+    return CudaToolkit(
+        cuda=cuda,
+        ga_release=row.text("ga_release"),
+        linux_min_driver=row.driver("linux_min_driver"),
+        windows_min_driver=row.driver("windows_min_driver"),
+        minor_compat_linux_min=compat_linux if isinstance(compat_linux, str) else None,
+        minor_compat_windows_min=row.optional_driver("minor_compat_windows_min"),
+        updates=tuple(_update(Row(row.label, f"{row.where}.updates[{i}]", u)) for i, u in enumerate(updates)),
+        provenance=row.provenance(),
+    )
+
+
+def _wheel(row: Row) -> WheelArch:
+    row.only(("torch", "variants", "platform", "sass", "ptx"))
+    platform = row.text("platform")
+    if platform not in PLATFORMS:
+        row.fail("platform", f'expected one of {", ".join(PLATFORMS)}, got "{platform}"')
+    return WheelArch(
+        torch=row.specifier("torch"),
+        variants=row.texts("variants", CUDA_VARIANT),
+        platform=platform,
+        sass=row.texts("sass", r"sm_\d{2,3}"),
+        ptx=row.texts("ptx", r"compute_\d{2,3}"),
+        verbatim=row.verbatim(),
+        provenance=row.provenance(),
+    )
+
+
+def _gpu(row: Row) -> GpuSpec:
+    row.only(
+        (
+            "name",
+            "variant",
+            "segment",
+            "nvml_names",
+            "nvml_patterns",
+            "compute_capability",
+            "architecture",
+            "memory_gb",
+            "memory_type",
+            "memory_bandwidth_gb_s",
+            "fp32_tflops",
+            "tf32_tflops",
+            "bf16_tflops",
+            "fp16_tflops",
+            "fp8_tflops",
+            "tdp_watts",
+        )
+    )
+    segment = row.text("segment")
+    if segment not in SEGMENTS:
+        row.fail("segment", f'expected one of {", ".join(SEGMENTS)}, got "{segment}"')
+    names, patterns = row.texts("nvml_names"), row.texts("nvml_patterns", required=False)
+    if not names and not patterns:
+        row.fail("nvml_names", "a GPU needs at least one NVML name or pattern to be found")
+    return GpuSpec(
+        name=row.text("name"),
+        variant=row.text("variant"),
+        segment=segment,
+        nvml_names=names,
+        nvml_patterns=patterns,
+        compute_capability=row.compute_capability("compute_capability"),
+        architecture=row.text("architecture"),
+        memory_gb=row.measure("memory_gb"),
+        memory_type=row.text("memory_type"),
+        memory_bandwidth_gb_s=row.measure("memory_bandwidth_gb_s"),
+        fp32_tflops=row.measure("fp32_tflops"),
+        tf32_tflops=row.unit_measure("tf32_tflops"),
+        bf16_tflops=row.unit_measure("bf16_tflops"),
+        fp16_tflops=row.unit_measure("fp16_tflops"),
+        fp8_tflops=row.unit_measure("fp8_tflops"),
+        tdp_watts=row.measure("tdp_watts"),
+        provenance=row.provenance(),
+    )
+
+
+def _check_unique(label: str, kind: str, keys: Mapping[int, str]) -> None:
+    seen: dict[str, int] = {}
+    for index, key in keys.items():
+        if key in seen:
+            raise KnowledgeError(f"{label}: {kind}[{index}]: duplicates {kind}[{seen[key]}] ({key})")
+        seen[key] = index
+
+
+def _load(root: Path) -> Knowledge:
+    releases = _table(root, "compat/torch_releases.toml", "release", _release)
+    _check_unique(f"{root.name}/compat/torch_releases.toml", "release", dict(enumerate(r.version for r in releases)))
+    toolkits = _table(root, "compat/cuda_toolkits.toml", "toolkit", _toolkit)
+    _check_unique(f"{root.name}/compat/cuda_toolkits.toml", "toolkit", dict(enumerate(t.cuda for t in toolkits)))
+    wheels = _table(root, "compat/wheel_arch.toml", "wheel", _wheel)
+    gpus = _table(root, "gpus.toml", "gpu", _gpu)
+    names = {f"{i}.{n}": normalise_gpu_name(n) for i, g in enumerate(gpus) for n in g.nvml_names}
+    _check_unique(f"{root.name}/gpus.toml", "gpu", {int(k.split(".")[0]): v for k, v in names.items()})
+    return Knowledge(releases, toolkits, wheels, gpus, str(root))
+
+
+@lru_cache(maxsize=1)
+def _default_knowledge() -> Knowledge:
+    return _load(profiles_root())
+
+
+def load_knowledge(root: Path | None = None) -> Knowledge:
+    """Every compatibility table and the GPU specs. The default root is read once per process and cached."""
+    return _default_knowledge() if root is None else _load(root)
+
+
+def workload_names(root: Path | None = None) -> tuple[str, ...]:
+    """The shipped workload profiles, by name (``cifar10-cnn``, ...)."""
+    return tuple(sorted(p.stem for p in (profiles_root(root) / "workloads").glob("*.toml")))
+
+
+def _workload(row: Row) -> WorkloadProfile:
+    row.only(
+        (
+            "name",
+            "description",
+            "parameters",
+            "min_gpu_memory_gb",
+            "min_total_gpu_memory_gb",
+            "dtypes_required",
+            "min_compute_capability",
+            "min_ram_gb",
+            "min_free_disk_gb",
+            "min_cpu_cores",
+            "activation_memory_per_sample_mb",
+            "reference_resolution",
+            "reference_sequence_length",
+            "reference_batch_size",
+        )
+    )
+    dtypes = row.texts("dtypes_required")
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            row.fail("dtypes_required", f'unknown dtype "{dtype}" (expected some of {", ".join(DTYPES)})')
+    return WorkloadProfile(
+        name=row.text("name"),
+        description=row.text("description"),
+        parameters=row.integer("parameters"),
+        min_gpu_memory_gb=row.number("min_gpu_memory_gb"),
+        min_total_gpu_memory_gb=row.optional_number("min_total_gpu_memory_gb"),
+        dtypes_required=dtypes,
+        min_compute_capability=row.compute_capability("min_compute_capability"),
+        min_ram_gb=row.number("min_ram_gb"),
+        min_free_disk_gb=row.number("min_free_disk_gb"),
+        min_cpu_cores=row.integer("min_cpu_cores"),
+        activation_memory_per_sample_mb=row.optional_number("activation_memory_per_sample_mb"),
+        reference_resolution=row.optional_integer("reference_resolution"),
+        reference_sequence_length=row.optional_integer("reference_sequence_length"),
+        reference_batch_size=row.optional_integer("reference_batch_size"),
+        provenance=row.provenance(),
+    )
+
+
+def load_workload(name_or_path: str | Path, root: Path | None = None) -> WorkloadProfile:
+    """A workload profile by shipped name (``llama-7b-lora``) or from a TOML file of the same shape."""
+    text = str(name_or_path)
+    is_file = isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text
+    if is_file:
+        path, label = Path(text), text
+    else:
+        known = workload_names(root)
+        if text not in known:
+            raise KnowledgeError(f'unknown workload profile "{text}" (known: {", ".join(known)})')
+        path = profiles_root(root) / "workloads" / f"{text}.toml"
+        label = f"{profiles_root(root).name}/workloads/{text}.toml"
+    return _workload(Row(label, "", _read(path, label)))

@@ -1,0 +1,222 @@
+"""The typed knowledge base: frozen records of the profiles/ tables, and the lookups checks need.
+
+Records hold verbatim version strings (for display); lookups compare with ``packaging.version.Version``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+from dataclasses import dataclass, field
+from functools import cache
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from envcheck.facts.common import Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a row came from and how sure we are: every row of every table carries one."""
+
+    source: str
+    as_of: datetime.date
+    confidence: str = "ok"
+    note: str | None = None
+    verified: str | None = None  # what was re-checked, when, against what
+
+
+@dataclass(frozen=True, slots=True)
+class TorchRelease:
+    """One PyTorch release and what shipped with it."""
+
+    version: str
+    release_date: datetime.date | None  # None: the sources give no date (see provenance.note)
+    python_min: str
+    python_max: str
+    cuda_variants: tuple[str, ...]  # every cuXY wheel known to exist, e.g. ("cu118", "cu121")
+    unlisted_variants: tuple[str, ...]  # of those, the ones missing from pytorch.org's previous-versions page
+    rocm_variants: tuple[str, ...]
+    pypi_default_cuda: str | None  # None: this release is not on PyPI (1.8.2 LTS)
+    cudnn: str  # verbatim; differs per variant
+    torchvision: str
+    torchaudio: str | None  # None: no matching torchaudio release
+    verbatim: tuple[tuple[str, str], ...]  # original reference text of cells that were normalised
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class CudaToolkitUpdate:
+    """A later update of a CUDA minor release whose Table 3 minimum driver differs from GA."""
+
+    release: str
+    linux_min_driver: str | Unavailable
+    windows_min_driver: str | Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class CudaToolkit:
+    """One CUDA major.minor: the driver it needs, and the minor-version-compatibility floor of its major."""
+
+    cuda: str  # "12.1"
+    ga_release: str
+    linux_min_driver: str | Unavailable
+    windows_min_driver: str | Unavailable
+    minor_compat_linux_min: str | None  # None: no minor-version compatibility before CUDA 11
+    minor_compat_windows_min: str | Unavailable | None
+    updates: tuple[CudaToolkitUpdate, ...]
+    provenance: Provenance
+
+    @property
+    def major(self) -> int:
+        return int(self.cuda.split(".")[0])
+
+
+@dataclass(frozen=True, slots=True)
+class WheelArch:
+    """The GPU code compiled into the official wheels of a torch range, CUDA variant and platform."""
+
+    torch: str  # PEP 440 specifier, e.g. ">=2.4.0,<2.6"
+    variants: tuple[str, ...]
+    platform: str  # "linux-x86_64", "linux-aarch64", "windows-x86_64"
+    sass: tuple[str, ...]  # ("sm_50", "sm_60", ...): machine code
+    ptx: tuple[str, ...]  # ("compute_37",): PTX the driver can JIT for newer GPUs
+    verbatim: tuple[tuple[str, str], ...]
+    provenance: Provenance
+
+    def matches(self, torch_version: Version, variant: str, platform: str) -> bool:
+        return (
+            variant in self.variants
+            and platform == self.platform
+            and _specifier(self.torch).contains(torch_version, prereleases=True)
+        )
+
+
+@cache
+def _specifier(text: str) -> SpecifierSet:
+    # parsed once per distinct range: arch lookups scan ~100 rows
+    return SpecifierSet(text)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSpec:
+    """Specifications of one GPU model as NVML sees it (per device).
+
+    Throughput fields: a number (dense TFLOP/s), None (the GPU has no such unit), or Unavailable (unknown).
+    """
+
+    name: str
+    variant: str
+    segment: str  # datacenter, workstation, consumer, embedded
+    nvml_names: tuple[str, ...]
+    nvml_patterns: tuple[str, ...]
+    compute_capability: tuple[int, int]
+    architecture: str
+    memory_gb: float | Unavailable
+    memory_type: str
+    memory_bandwidth_gb_s: float | Unavailable
+    fp32_tflops: float | Unavailable
+    tf32_tflops: float | Unavailable | None
+    bf16_tflops: float | Unavailable | None
+    fp16_tflops: float | Unavailable | None
+    fp8_tflops: float | Unavailable | None
+    tdp_watts: float | Unavailable
+    provenance: Provenance
+
+    @property
+    def sm(self) -> str:
+        """The SASS name of this GPU's architecture, e.g. ``sm_80`` for compute capability 8.0."""
+        return f"sm_{self.compute_capability[0]}{self.compute_capability[1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadProfile:
+    """What a training or inference job needs from a machine; every number is a floor."""
+
+    name: str
+    description: str
+    parameters: int
+    min_gpu_memory_gb: float
+    min_total_gpu_memory_gb: float | None  # None: the job runs on one GPU
+    dtypes_required: tuple[str, ...]
+    min_compute_capability: tuple[int, int]
+    min_ram_gb: float
+    min_free_disk_gb: float
+    min_cpu_cores: int
+    activation_memory_per_sample_mb: float | None  # CNNs, at reference_resolution
+    reference_resolution: int | None
+    reference_sequence_length: int | None
+    reference_batch_size: int | None
+    provenance: Provenance
+
+
+def normalise_gpu_name(name: str) -> str:
+    """NVML names compared case-insensitively, without the "NVIDIA " prefix newer drivers add."""
+    folded = " ".join(name.split()).casefold()
+    return folded.removeprefix("nvidia ")
+
+
+def release_key(version: str) -> Version | None:
+    """The release a (possibly local, post or pre) torch version belongs to: ``2.3.1+cu121`` -> 2.3.1."""
+    try:
+        parsed = Version(version.strip())
+    except InvalidVersion:
+        return None
+    return Version(parsed.base_version)
+
+
+@dataclass(frozen=True, slots=True)
+class Knowledge:
+    """All compatibility tables and GPU specs, loaded once; lookups are pure."""
+
+    torch_releases: tuple[TorchRelease, ...]
+    cuda_toolkits: tuple[CudaToolkit, ...]
+    wheel_archs: tuple[WheelArch, ...]
+    gpus: tuple[GpuSpec, ...]
+    root: str  # where the profiles were read from, for messages
+    _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
+    _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for gpu in self.gpus:
+            for name in gpu.nvml_names:
+                self._gpu_index.setdefault(normalise_gpu_name(name), gpu)
+        for release in self.torch_releases:
+            self._release_index[Version(release.version)] = release
+
+    def gpu_by_name(self, nvml_name: str) -> GpuSpec | None:
+        """The GPU NVML names ``nvml_name`` (e.g. ``NVIDIA A100-SXM4-80GB``); exact names win over patterns."""
+        key = normalise_gpu_name(nvml_name)
+        if key in self._gpu_index:
+            return self._gpu_index[key]
+        for gpu in self.gpus:
+            if any(fnmatch.fnmatchcase(key, normalise_gpu_name(p)) for p in gpu.nvml_patterns):
+                return gpu
+        return None
+
+    def torch_release(self, version: str) -> TorchRelease | None:
+        """The release row for ``version``; local tags, post releases and pre-releases map to their release."""
+        key = release_key(version)
+        return None if key is None else self._release_index.get(key)
+
+    def cuda_toolkit(self, cuda_version: str) -> CudaToolkit | None:
+        """The toolkit row for a CUDA version such as ``12.1``, ``12.1.105`` or ``V12.1.105``."""
+        try:
+            parsed = Version(cuda_version.strip().lstrip("vV"))
+        except InvalidVersion:
+            return None
+        wanted = f"{parsed.major}.{parsed.minor}"
+        return next((t for t in self.cuda_toolkits if t.cuda == wanted), None)
+
+    def arch_list(self, torch_version: str, variant: str, platform: str = "linux-x86_64") -> WheelArch | None:
+        """What the official ``torch_version`` wheel for ``variant`` (``cu121``) on ``platform`` was built for.
+
+        The variant may also come from the local tag (``2.3.1+cu121``) when ``variant`` is empty.
+        """
+        key = release_key(torch_version)
+        if key is None:
+            return None
+        if not variant and "+" in torch_version:
+            variant = torch_version.split("+", 1)[1]
+        return next((w for w in self.wheel_archs if w.matches(key, variant, platform)), None)
