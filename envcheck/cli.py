@@ -92,12 +92,13 @@ def _snapshot(
     timeout: float,
     debug: bool,
     skip: tuple[str, ...] = (),
+    record_nvml: Path | None = None,
 ) -> Any:
     if source is not None:
         from envcheck.loaders import load_snapshot_file
 
         return load_snapshot_file(source)
-    from envcheck.collect import collect
+    from envcheck.collect import collect, default_probes
     from envcheck.loaders import InputError
     from envcheck.probes.context import ProbeContext
 
@@ -112,11 +113,28 @@ def _snapshot(
         is_redacting=not no_redact,
         framework_timeout_s=timeout,
     )
-    collected = collect(context, skip=skip)
+    probes = default_probes()
+    if record_nvml is not None:
+        probes = _recording_gpu_probe(probes, record_nvml)
+    collected = collect(context, probes, skip=skip)
     if debug:
         for section, text in collected.tracebacks.items():
             typer.echo(f"--- traceback of the {section} probe ---\n{text}", err=True)
     return collected.snapshot
+
+
+def _recording_gpu_probe(probes: Any, path: Path) -> Any:
+    """The probes with the GPU one replaced by one that also writes every NVML answer to PATH."""
+    from envcheck.collect import Probe
+    from envcheck.loaders import InputError
+    from envcheck.probes.nvml import record_nvml
+
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise InputError(f"--record-nvml {path}: the directory does not exist or is not writable")
+    return tuple(
+        Probe("gpu", lambda context: record_nvml(path, context), probe.timeout_s) if probe.section == "gpu" else probe
+        for probe in probes
+    )
 
 
 def _save(path: Path, text: str) -> None:
@@ -171,6 +189,12 @@ def info(
     source: FromOption = None,
     timeout: TimeoutOption = 60.0,
     debug: DebugOption = False,
+    record_nvml: Annotated[
+        Path | None,
+        typer.Option(
+            "--record-nvml", help="Also write every NVML call and answer (anonymised) to FILE, for a bug report."
+        ),
+    ] = None,
 ) -> None:
     """Show everything envcheck knows about this machine: system, CPU, memory, disks, Python, PyTorch."""
     from envcheck.render.json import render_info_json
@@ -178,7 +202,7 @@ def info(
     from envcheck.render.terminal import render_info
 
     with _input_errors():
-        snapshot = _snapshot(source, python, path, no_redact, timeout, debug)
+        snapshot = _snapshot(source, python, path, no_redact, timeout, debug, record_nvml=record_nvml)
         _emit(
             as_json,
             as_markdown,

@@ -51,6 +51,7 @@ def default_probes() -> tuple[Probe, ...]:
     from envcheck.probes.environment import probe_environment
     from envcheck.probes.framework import probe_framework
     from envcheck.probes.memory import probe_memory
+    from envcheck.probes.nvml import probe_gpu
     from envcheck.probes.python import probe_python
     from envcheck.probes.storage import probe_storage
     from envcheck.probes.system import probe_system
@@ -70,6 +71,8 @@ def default_probes() -> tuple[Probe, ...]:
         Probe("python", probe_python, lambda context: context.framework_timeout_s),
         Probe("environment", probe_environment, host),
         Probe("framework", probe_framework, framework),
+        # NVML on a GPU that fell off the bus hangs; nvidia-smi, the fallback, has its own 10 s timeout
+        Probe("gpu", probe_gpu, lambda _context: 15.0),
     )
 
 
