@@ -79,7 +79,7 @@ def check_slow_media(given: CheckInput) -> Iterator[Finding]:
         if isinstance(location, Finding):
             yield location
             return
-        if location.role not in ("torch_cache", "hf_cache", "user"):
+        if not {location.role, *location.also_roles} & {"torch_cache", "hf_cache", "user"}:
             continue
         if location.media == "hdd":
             flagged = True

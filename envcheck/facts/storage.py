@@ -9,9 +9,9 @@ from envcheck.facts.common import Unavailable
 
 @dataclass(frozen=True, slots=True)
 class StorageLocation:
-    role: str  # cwd, home, tmp, torch_cache, hf_cache, user
-    path: str  # as asked for
-    exists: bool
+    role: str  # cwd, home, tmp, torch_cache, hf_cache, user; the most specific one when roles share a path
+    path: str  # as asked for, made absolute
+    exists: bool | Unavailable  # Unavailable when stat() was refused (a parent without search permission)
     measured_path: str  # the path measured: the nearest existing ancestor when `path` does not exist yet
     mount_point: str | Unavailable
     filesystem: str | Unavailable  # ext4, xfs, nfs4, overlay, tmpfs, ...
@@ -21,7 +21,8 @@ class StorageLocation:
     free_bytes: int | Unavailable  # available to this (unprivileged) user
     device: str | Unavailable  # the mount source, e.g. /dev/nvme0n1p2, server:/export
     block_device: str | Unavailable | None  # the whole disk in /sys/block, e.g. nvme0n1; None for non-block
-    media: str | Unavailable  # nvme, ssd, hdd, network, memory, virtual, unknown
+    media: str | Unavailable  # nvme, ssd, hdd, network, memory, virtual (a hypervisor's disk)
+    also_roles: tuple[str, ...] = ()  # other roles at the same path, e.g. ("home",) for a cwd of ~
 
 
 @dataclass(frozen=True, slots=True)

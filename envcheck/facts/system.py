@@ -15,10 +15,15 @@ class SystemFacts:
     architecture: str  # platform.machine(): x86_64, aarch64, arm64
     hostname: str
     libc: str | Unavailable  # "glibc 2.36", "musl"
-    container: str | None  # docker, podman, kubernetes, lxc, containerd; None when not in one
+    container: str | None  # docker, podman, kubernetes, lxc, containerd, systemd-nspawn, unknown; None = not in one
     container_evidence: tuple[str, ...]  # what gave the container away, for the user to verify
     is_wsl: bool
-    virtualization: str | Unavailable | None  # hypervisor seen from inside (kvm, vmware, ...), None on metal
+    # hypervisor seen from inside, as systemd-detect-virt names it (kvm, amazon, google, microsoft,
+    # firecracker; unknown = the CPU flags a hypervisor that nothing names); None on bare metal
+    virtualization: str | Unavailable | None
     uptime_s: float | Unavailable
     is_root: bool
     open_files_limit: int | Unavailable | None  # soft RLIMIT_NOFILE; None = unlimited
+    # 1 or 2 under WSL (WSL1 translates syscalls, WSL2 is a VM: GPU and disk behave differently);
+    # None when not WSL. Last, with a default, so snapshots written before it still decode.
+    wsl_version: int | Unavailable | None = None
