@@ -153,7 +153,9 @@ SHARED_XML = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvid
 
 
 def test_info_from_nvidia_smi_xml_gives_the_gpu_facts_as_json() -> None:
-    result = runner.invoke(app, ["info", "--from", str(SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml"), "--json"])
+    result = runner.invoke(
+        app, ["info", "--from", str(SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     gpu = json.loads(result.stdout)["gpu"]
     assert gpu["driver_version"] == "430.26"

@@ -17,7 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -28,7 +39,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_wheel_contains_every_profile(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"envcheck/profiles/{path.relative_to(ROOT / 'profiles')}" for path in (ROOT / "profiles").rglob("*.toml")}
+    shipped = {
+        f"envcheck/profiles/{path.relative_to(ROOT / 'profiles')}" for path in (ROOT / "profiles").rglob("*.toml")
+    }
     assert shipped and shipped <= names
     assert "envcheck/probes/target_script.py" in names
 
@@ -47,7 +60,9 @@ def test_installed_wheel_loads_knowledge_through_importlib_resources(wheel: Path
     )
     # Run from a neutral directory with the wheel's copy first on sys.path, so the checkout cannot be found.
     env = dict(os.environ, PYTHONPATH=str(site))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
+    )
     module_file, root, gpu_count = result.stdout.split("\n")[:3]
     assert module_file.startswith(str(site))
     assert root.startswith(str(site)) and root.endswith("profiles")

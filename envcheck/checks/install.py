@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
-from envcheck.facts.common import Unavailable
+from envcheck.facts.common import Unavailable, known
 from envcheck.finding import Finding, Severity
 
 
@@ -85,7 +85,8 @@ def check_smoke_test(given: CheckInput) -> Iterator[Finding]:
         yield Finding(check_id, Severity.SKIP, "compute smoke test not run", detail="torch did not import")
         return
     tests = [("CPU", framework.torch.cpu_smoke_test)] + [
-        (f"GPU {device.index} ({device.name})", device.smoke_test) for device in framework.torch.devices
+        (f"GPU {device.index} ({known(device.name) or 'name unavailable'})", device.smoke_test)
+        for device in framework.torch.devices
     ]
     failed = [(name, test) for name, test in tests if test is not None and not test.passed]
     for name, test in failed:

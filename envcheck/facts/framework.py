@@ -9,7 +9,7 @@ from envcheck.facts.common import Unavailable
 
 @dataclass(frozen=True, slots=True)
 class SmokeTest:
-    """A small matmul on a device compared with the same product on the CPU."""
+    """A small float32 matmul on a device (TF32 off) compared with a float64 product on the CPU."""
 
     passed: bool
     max_abs_error: float | None  # None when the device computation itself failed
@@ -20,10 +20,11 @@ class SmokeTest:
 @dataclass(frozen=True, slots=True)
 class TorchDevice:
     index: int
-    name: str
-    compute_capability: str  # "8.0"
-    memory_total_bytes: int
-    multiprocessor_count: int
+    # Unavailable when torch.cuda.get_device_properties() raised for this device (a GPU that fell off the bus)
+    name: str | Unavailable
+    compute_capability: str | Unavailable  # "8.0"
+    memory_total_bytes: int | Unavailable
+    multiprocessor_count: int | Unavailable
     smoke_test: SmokeTest
 
 

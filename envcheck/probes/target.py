@@ -1,0 +1,129 @@
+"""Runs target_script.py in the target interpreter, bounded and isolated, and returns the JSON it printed.
+
+Shared by the python and framework probes. Every way the run can go wrong (no interpreter, a hang, a
+crash, a non-zero exit, output without the result) becomes one ProbeError with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from envcheck.codec import DecodeError, decode
+from envcheck.probes import target_script
+from envcheck.probes.errors import ProbeError
+
+T = TypeVar("T")
+
+SCRIPT = Path(target_script.__file__)
+_TAIL_CHARS = 400  # how much of a failing run's stderr a reason quotes
+_DRAIN_S = 2.0  # how long to collect output after killing the group; the pipes close as its members die
+
+
+def resolve_interpreter(python: str, environ: Mapping[str, str]) -> str:
+    """The interpreter's path: a bare name (`python3`) is looked up on the target's PATH, as a shell would."""
+    found = shutil.which(python, path=environ.get("PATH", os.defpath)) if os.sep not in python else python
+    if found is None or not Path(found).is_file():
+        raise ProbeError(f"interpreter not found: {python}")
+    if not os.access(found, os.X_OK):
+        raise ProbeError(f"interpreter not found: {python} (not an executable file)")
+    return found
+
+
+def run_target_script(python: str, mode: str, timeout_s: float, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Run `PYTHON target_script.py MODE` and return the JSON object it printed after its marker.
+
+    No interpreter flags: -I and -E would drop PYTHONPATH and -s the user site, which the user's own
+    runs have, and a second torch in the user site is one of the things we look for. The working
+    directory is inherited, so relative PYTHONPATH entries resolve as they do for the user (see
+    target_script.main for what that means for sys.path).
+
+    The run gets its own session and the whole process group is killed on timeout: torch may have
+    started helper processes, and a hung CUDA init blocks in the kernel.
+    """
+    executable = resolve_interpreter(python, environ)
+    try:
+        process = subprocess.Popen(
+            [executable, str(SCRIPT), mode],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(environ),
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        # A child that kept our pipes open also gets here after the script itself finished: use its output.
+        has_exited = process.poll() is not None
+        stdout, stderr = _kill_group(process)
+        if not has_exited:
+            raise ProbeError(
+                f"{executable} {mode} probe did not finish within {timeout_s:g} s and was killed"
+                f" (importing torch or initialising CUDA hung?){_stderr_note(stderr)}"
+            ) from None
+    return parse_output(executable, mode, process.returncode, stdout, stderr)
+
+
+def parse_output(executable: str, mode: str, returncode: int, stdout: bytes, stderr: bytes) -> dict[str, Any]:
+    """The result object from a finished run, or a ProbeError saying why there is none."""
+    where = f"{executable} {mode} probe"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        raise ProbeError(f"{where} crashed with {name}{_stderr_note(stderr)}")
+    if returncode != 0:
+        raise ProbeError(f"{where} exited with status {returncode}{_stderr_note(stderr) or ' and no error output'}")
+    lines = [line for line in stdout.decode("utf-8", "replace").splitlines() if line.startswith(target_script.MARKER)]
+    if not lines:
+        raise ProbeError(f"{where} printed no result (is it Python 3.8 or newer?){_stderr_note(stderr)}")
+    try:
+        result = json.loads(lines[-1][len(target_script.MARKER) :])
+    except json.JSONDecodeError as error:
+        raise ProbeError(f"{where} printed an unreadable result: {error}") from None
+    if not isinstance(result, dict):
+        raise ProbeError(f"{where} printed {type(result).__name__} JSON, not an object")
+    return result
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """Kill the run's process group and return what it had written."""
+    # ProcessLookupError: the group is already gone; PermissionError: on macOS, a group of only zombies
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    try:
+        return process.communicate(timeout=_DRAIN_S)
+    except subprocess.TimeoutExpired:
+        # a process that left the group (setsid) still holds the pipes: give up on the output, not on the wait
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
+        return b"", b""
+
+
+def _stderr_note(stderr: bytes) -> str:
+    """The end of stderr, on one line, for a reason: ': ...last words' or ''."""
+    text = " ".join(stderr.decode("utf-8", "replace").split())
+    if not text:
+        return ""
+    return ": " + (text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:])
+
+
+def decode_result(cls: type[T], data: dict[str, Any], python: str, mode: str) -> T:
+    """The facts in a result object; fields the script got wrong become a ProbeError naming the field."""
+    try:
+        return decode(cls, data)
+    except DecodeError as error:
+        raise ProbeError(f"{python} {mode} probe printed facts envcheck cannot read: {error}") from None

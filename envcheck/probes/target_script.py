@@ -1,0 +1,352 @@
+"""Runs inside the *target* interpreter (CPython 3.8+) and prints one JSON object about it after MARKER.
+
+`interpreter` mode: the interpreter and its ML distributions (PythonFacts); `framework` mode: imports
+torch and tests it (FrameworkFacts). The JSON is the snapshot's own form of those facts (envcheck.codec).
+"""
+
+# Stdlib only, and nothing newer than Python 3.8: this file is executed by whatever interpreter the
+# user points envcheck at, which may not have envcheck, may lack torch, and may be years old. Only
+# annotations may use newer syntax (they are never evaluated, thanks to the import below).
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+MARKER = "ENVCHECK-JSON:"  # the line holding the result: stray prints from `import torch` cannot corrupt it
+TRACEBACK_LINES = 15
+
+# Distributions worth reporting, as PEP 503 normalised names. `nvidia-*` covers the CUDA wheels
+# (nvidia-cudnn-cu12, ...) and both NVML bindings (nvidia-ml-py, nvidia-ml-py3).
+ML_DISTRIBUTIONS = frozenset(
+    (
+        "torch", "torchvision", "torchaudio", "triton", "pytorch-triton", "pytorch-triton-rocm",
+        "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-keras", "keras", "jax", "jaxlib", "numpy",
+        "pynvml", "transformers", "accelerate", "deepspeed", "xformers", "flash-attn", "bitsandbytes", "apex",
+    )
+)  # fmt: skip
+ML_PREFIXES = ("nvidia-", "jax-cuda", "jax-rocm")  # jax's CUDA/ROCm plugins are separate wheels
+
+# Smoke test: a 256x256 float32 matmul (plus an add, see matmul_error) against a float64 CPU reference.
+# With these inputs the result reaches ~66; float32 deviates by ~2e-5, TF32 by ~0.02, bfloat16 by
+# ~0.17, and a wrong or missing kernel by the order of the result. TF32 is switched off for the test,
+# and 0.05 still passes TF32 in case a backend ignores the switch, while failing anything broken.
+SMOKE_SIZE = 256
+SMOKE_TOLERANCE = 0.05
+
+
+def normalise(name: str) -> str:
+    """A distribution name as PEP 503 compares them: torch_Vision -> torch-vision."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def is_ml_distribution(name: str) -> bool:
+    return name in ML_DISTRIBUTIONS or name.startswith(ML_PREFIXES)
+
+
+def unavailable(reason: str, fix: str | None = None) -> dict[str, Any]:
+    """envcheck's JSON form of an Unavailable fact."""
+    return {"unavailable": reason, "fix": fix}
+
+
+def exception_line(error: BaseException) -> str:
+    return traceback.format_exception_only(type(error), error)[-1].strip()
+
+
+def traceback_tail() -> str:
+    lines = traceback.format_exc().rstrip().splitlines()
+    return "\n".join(lines[-TRACEBACK_LINES:])
+
+
+def collect_interpreter(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """PythonFacts of the running interpreter, read from package metadata without importing any package."""
+    import site
+    from importlib import metadata
+
+    packages = []
+    seen = set()
+    order: dict[str, int] = {}
+    pip_version = None
+    # distributions() walks sys.path in order, so the first of two installs listed is the one imported.
+    for distribution in metadata.distributions():
+        try:
+            name = distribution.metadata["Name"]
+            version = distribution.metadata["Version"]
+            location = str(distribution.locate_file(""))
+        except Exception:  # one broken dist-info must not hide the other packages
+            continue
+        if not name or not version:
+            continue
+        name = normalise(name)
+        # realpath: a venv's lib64 -> lib symlink would otherwise count one install twice
+        key = (name, os.path.realpath(location))
+        if key in seen:
+            continue
+        seen.add(key)
+        if name == "pip" and pip_version is None:
+            pip_version = version
+        if is_ml_distribution(name):
+            order.setdefault(location, len(order))
+            packages.append({"name": name, "version": version, "location": location})
+    return {
+        "executable": sys.executable,
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "prefix": sys.prefix,
+        "virtualenv": virtualenv(),
+        "conda_env": conda_env(environ),
+        "pip_version": pip_version
+        or unavailable("pip is not installed in this interpreter", f"{sys.executable} -m ensurepip --upgrade"),
+        # sys.path order (the import order), then by name within one folder, so snapshots diff cleanly
+        "packages": sorted(packages, key=lambda package: (order[package["location"]], package["name"])),
+        "is_user_site_enabled": bool(site.ENABLE_USER_SITE),
+    }
+
+
+def virtualenv() -> str | None:
+    """The interpreter's own venv. Not $VIRTUAL_ENV: that names the *activated* one, maybe another interpreter's."""
+    base = getattr(sys, "real_prefix", None) or sys.base_prefix  # real_prefix: virtualenv < 20
+    return sys.prefix if os.path.realpath(sys.prefix) != os.path.realpath(base) else None
+
+
+def conda_env(environ: Mapping[str, str]) -> str | None:
+    """The conda environment this interpreter belongs to (a venv made from a conda Python counts its base)."""
+    for prefix in (sys.prefix, sys.base_prefix):
+        if not Path(prefix, "conda-meta").is_dir():
+            continue
+        active = environ.get("CONDA_PREFIX")
+        if active and environ.get("CONDA_DEFAULT_ENV") and os.path.realpath(active) == os.path.realpath(prefix):
+            return environ["CONDA_DEFAULT_ENV"]
+        # only the root installation has condabin/; conda calls it "base"
+        return "base" if Path(prefix, "condabin").is_dir() else Path(prefix).name
+    return None
+
+
+def is_installed(name: str) -> bool:
+    """Installed per its metadata, or importable (a source checkout, a bare folder on PYTHONPATH)."""
+    import importlib.util
+    from importlib import metadata
+
+    try:
+        metadata.distribution(name)
+        return True
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def collect_framework() -> dict[str, Any]:
+    """FrameworkFacts: import torch, then record its build, its view of the GPUs and a smoke test on each."""
+    facts: dict[str, Any] = {
+        "interpreter": sys.executable,
+        "python_version": platform.python_version(),
+        "is_torch_installed": is_installed("torch"),
+        "torch": None,
+        "import_error": None,
+        "import_traceback_tail": None,
+    }
+    if not facts["is_torch_installed"]:
+        return facts
+    started = time.perf_counter()
+    try:
+        import torch
+    except (Exception, SystemExit) as error:  # a broken torch raises anything: that is the fact
+        facts["import_error"] = exception_line(error)
+        facts["import_traceback_tail"] = traceback_tail()
+        return facts
+    import_duration_s = time.perf_counter() - started
+    location = module_location(torch)
+    if not isinstance(getattr(torch, "__version__", None), str):
+        facts["import_error"] = (
+            f"the torch imported from {location} has no __version__: a folder named torch shadowing the package?"
+        )
+        return facts
+    facts["torch"] = torch_facts(torch, location, import_duration_s)
+    return facts
+
+
+def module_location(module: Any) -> str:
+    """The folder a module was imported from; a namespace package (a bare torch/ folder) has only __path__."""
+    file = getattr(module, "__file__", None)
+    if file:
+        return str(Path(file).parent)
+    paths = list(getattr(module, "__path__", None) or ())
+    return str(paths[0]) if paths else f"unknown: {module!r} has neither __file__ nor __path__"
+
+
+def attempt(call: Callable[[], Any], default: Any) -> Any:
+    """call(), or `default` when it raises. Callers pass lambdas so that attribute lookups are guarded too.
+
+    This script is the one place besides the collector that catches Exception: it runs inside a
+    foreign interpreter with whatever torch it has, and one failing call must not lose the others.
+    """
+    try:
+        return call()
+    except Exception:  # see the docstring
+        return default
+
+
+def attempt_fact(call: Callable[[], Any]) -> Any:
+    """call(), or an Unavailable with the exception line when it raises."""
+    try:
+        return call()
+    except Exception as error:  # see attempt()
+        return unavailable(exception_line(error))
+
+
+def torch_facts(torch: Any, location: str, import_duration_s: float) -> dict[str, Any]:
+    cuda_version = attempt(lambda: torch.version.cuda, None)
+    hip_version = attempt(lambda: getattr(torch.version, "hip", None), None)
+    is_gpu_build = bool(cuda_version or hip_version)
+    is_cuda_available, cuda_error = cuda_availability(torch)
+    device_count = attempt(lambda: int(torch.cuda.device_count()), 0) if is_cuda_available else 0
+    return {
+        "version": str(torch.__version__),
+        "cuda_version": str(cuda_version) if cuda_version else None,
+        "hip_version": str(hip_version) if hip_version else None,
+        # version() is None when torch was built without cuDNN, and raises when the library is unusable
+        "cudnn_version": attempt_fact(lambda: torch.backends.cudnn.version()) if is_gpu_build else None,  # noqa: PLW0108
+        "nccl_version": attempt_fact(lambda: nccl_version(torch)) if is_gpu_build else None,
+        "is_cuda_available": is_cuda_available,
+        "cuda_error": cuda_error,
+        "is_mps_available": attempt(lambda: bool(torch.backends.mps.is_available()), False),
+        "device_count": device_count,
+        "arch_list": attempt(lambda: [str(arch) for arch in torch.cuda.get_arch_list()], []),
+        "devices": [device_facts(torch, index) for index in range(device_count)],
+        "cpu_smoke_test": smoke_test(torch, "cpu"),
+        "location": location,
+        "import_duration_s": round(import_duration_s, 4),
+    }
+
+
+def nccl_version(torch: Any) -> str:
+    import torch.cuda.nccl  # rebinds the same torch module; the submodule is not always imported
+
+    return format_nccl_version(torch.cuda.nccl.version())
+
+
+def format_nccl_version(version: Any) -> str:
+    """(2, 20, 5) or (2, 20, 5, "suffix") from torch >= 1.10, NCCL_VERSION_CODE from older ones."""
+    if isinstance(version, int):
+        # NCCL_VERSION_CODE is major*1000 + minor*100 + patch up to 2.8, major*10000 + minor*100 + patch since 2.9
+        major, rest = divmod(version, 10000 if version >= 20900 else 1000)
+        return f"{major}.{rest // 100}.{rest % 100}"
+    return ".".join(str(part) for part in version[:3]) + "".join(str(part) for part in version[3:])
+
+
+def cuda_availability(torch: Any) -> tuple[bool, str | None]:
+    """torch.cuda.is_available(), and the reason torch gives when it is not."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            is_available = bool(torch.cuda.is_available())
+        except Exception as error:  # see attempt()
+            return False, exception_line(error)
+    if is_available:
+        return True, None
+    messages = [" ".join(str(warning.message).split()) for warning in caught]
+    if not messages and attempt(lambda: torch.backends.cuda.is_built(), False):  # noqa: PLW0108
+        # is_available() is silent when the driver is missing; init() raises with torch's own explanation
+        # ("Found no NVIDIA driver on your system", "No CUDA GPUs are available").
+        try:
+            torch.cuda.init()
+        except Exception as error:  # see attempt()
+            messages.append(exception_line(error))
+    return False, "; ".join(messages) or None
+
+
+def device_facts(torch: Any, index: int) -> dict[str, Any]:
+    properties = attempt_fact(lambda: torch.cuda.get_device_properties(index))
+    if isinstance(properties, dict):  # the properties call failed: each field says why
+        name = capability = memory = multiprocessors = properties
+    else:
+        name = attempt_fact(lambda: str(properties.name))
+        capability = attempt_fact(lambda: f"{int(properties.major)}.{int(properties.minor)}")
+        memory = attempt_fact(lambda: int(properties.total_memory))
+        multiprocessors = attempt_fact(lambda: int(properties.multi_processor_count))
+    return {
+        "index": index,
+        "name": name,
+        "compute_capability": capability,
+        "memory_total_bytes": memory,
+        "multiprocessor_count": multiprocessors,
+        "smoke_test": smoke_test(torch, f"cuda:{index}"),
+    }
+
+
+def smoke_test(torch: Any, device: str) -> dict[str, Any]:
+    """A small matmul on `device` compared with a float64 product on the CPU."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {"passed": False, "max_abs_error": None, "error": None, "duration_s": 0.0}
+    try:
+        error = matmul_error(torch, device)
+    except Exception as failure:  # "no kernel image is available" is the finding
+        result["error"] = exception_line(failure)
+    else:
+        if not math.isfinite(error):  # JSON cannot hold NaN or infinity
+            result["error"] = "the result holds NaN or infinity"
+        else:
+            result["max_abs_error"] = error
+            result["passed"] = error <= SMOKE_TOLERANCE
+            if not result["passed"]:
+                result["error"] = f"largest deviation {error:.3g} exceeds {SMOKE_TOLERANCE}"
+    result["duration_s"] = round(time.perf_counter() - started, 4)
+    return result
+
+
+def matmul_error(torch: Any, device: str) -> float:
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(SMOKE_SIZE, SMOKE_SIZE, generator=generator)
+    b = torch.randn(SMOKE_SIZE, SMOKE_SIZE, generator=generator)
+    reference = a.double() @ b.double() + a.double()
+    # No TF32 (CUDA) and no bfloat16 (oneDNN on CPU) for the test; this process exits right after, so
+    # nothing needs restoring. torch < 1.12 has only the CUDA switch.
+    if hasattr(torch, "set_float32_matmul_precision"):
+        torch.set_float32_matmul_precision("highest")
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+    on_device = torch.device(device)
+    # The add runs one of torch's own kernels: cuBLAS ships kernels for every GPU, so a matmul alone
+    # would pass on a GPU the wheel was not built for; the add raises "no kernel image is available".
+    product = a.to(on_device) @ b.to(on_device) + a.to(on_device)
+    # .cpu() waits for the device, so an asynchronous CUDA error surfaces here, inside the caller's try
+    return float((product.cpu().double() - reference).abs().max().item())
+
+
+def main(argv: list[str]) -> int:
+    modes = {"interpreter": collect_interpreter, "framework": collect_framework}
+    if len(argv) != 2 or argv[1] not in modes:
+        sys.stderr.write(f"usage: {argv[0]} {{{'|'.join(modes)}}}\n")
+        return 2
+    if sys.version_info < (3, 8):  # importlib.metadata is new in 3.8
+        sys.stderr.write(f"envcheck needs Python 3.8 or newer as the target; this is {platform.python_version()}\n")
+        return 3
+    # `python this_file.py` puts envcheck/probes/ first on sys.path, where our own modules would shadow
+    # others. Drop it. In framework mode put the working directory there instead, as `python -c "import
+    # torch"` (and `python train.py` from a project root) would: a local torch/ folder that breaks the
+    # user's import must break ours too, and show up in the traceback.
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]
+    if argv[1] == "framework":
+        sys.path.insert(0, "")
+    facts = modes[argv[1]]()
+    sys.stdout.flush()
+    # a leading newline so output a library left without one cannot share the marker's line
+    sys.stdout.write("\n" + MARKER + json.dumps(facts, allow_nan=False) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
