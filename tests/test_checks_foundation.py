@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,23 @@ def test_exit_codes() -> None:
     assert exit_code(warn, strict=True) == 1
     assert exit_code(fail) == 1
     assert exit_code([]) == 0
+
+
+def test_no_gpu_is_a_note_with_the_reason_and_a_hung_probe_fails() -> None:
+    (finding,) = findings_of("gpu.present", factories.snapshot())
+    assert finding.severity is Severity.INFO and "libnvidia-ml.so.1" in finding.title
+    hung = factories.snapshot(gpu=Unavailable("the gpu probe timed out after 15 s"))
+    hung = replace(
+        hung,
+        probes=tuple(ProbeRun(r.name, "timeout", 15.0, "timed out") if r.name == "gpu" else r for r in hung.probes),
+    )
+    (finding,) = findings_of("gpu.present", hung)
+    assert finding.severity is Severity.FAIL and "xid" in (finding.fix or "").lower()
+
+
+def test_gpus_seen_pass() -> None:
+    from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
+
+    xml = Path(__file__).resolve().parents[2] / "shared/fixtures/nvidia-smi/t4-driver515.105.01.xml"
+    (finding,) = findings_of("gpu.present", factories.snapshot(gpu=load_nvidia_smi_xml(xml)))
+    assert finding.severity is Severity.OK and "Tesla T4" in finding.title

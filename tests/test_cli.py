@@ -178,3 +178,12 @@ def test_hostile_or_broken_xml_is_a_one_line_error(tmp_path: Path, content: byte
     result = run("doctor", "--from", str(path))
     assert result.returncode == 2
     assert result.stderr.startswith(f"envcheck: error: {path}") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a system Python without torch")
+def test_info_on_an_interpreter_without_torch_names_it_and_does_not_crash() -> None:
+    result = run("info", "--json", "--python", "/usr/bin/python3")
+    assert result.returncode == 0, result.stderr
+    framework = json.loads(result.stdout)["framework"]
+    assert framework["interpreter"] == "/usr/bin/python3"
+    assert framework["is_torch_installed"] is False

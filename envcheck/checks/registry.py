@@ -49,7 +49,7 @@ def check(check_id: str, summary: str) -> Callable[[CheckFunction], CheckFunctio
 
 def all_checks() -> tuple[Check, ...]:
     # Importing the area modules registers their checks.
-    from envcheck.checks import install, memory, storage, system  # noqa: F401
+    from envcheck.checks import gpu, install, memory, storage, system  # noqa: F401
 
     return tuple(_REGISTRY.values())
 

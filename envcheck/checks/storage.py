@@ -102,7 +102,7 @@ def check_slow_media(given: CheckInput) -> Iterator[Finding]:
                 evidence=(f"storage.locations[{location.role}].filesystem",),
             )
     if not flagged:
-        yield Finding(check_id, Severity.OK, "caches on local solid-state or memory storage")
+        yield Finding(check_id, Severity.OK, "caches are not on a rotational disk or a network filesystem")
 
 
 def _mount(location: StorageLocation) -> str:

@@ -32,6 +32,7 @@ _COMPACT_COLUMNS = {
     "devices": ("index", "name", "compute_capability", "memory_total_bytes", "smoke_test"),
 }
 # Paths are what people scan a storage table for: never squeeze them into a sliver.
+_MAX_TABLE_COLUMNS = 6
 _MIN_WIDTHS = {"path": 24, "name": 12, "value": 24}
 
 
@@ -56,9 +57,16 @@ def _section_body(facts: Any, verbose: bool) -> Any:
         return Text(f"unavailable: {facts.reason}" + (f"\nfix: {facts.fix}" if facts.fix else ""), style="yellow")
     parts: list[Any] = [_field_grid(scalar_fields(facts))]
     for name, value in record_fields(facts):
-        records = value if isinstance(value, tuple) else (value,)
-        parts.append(Text(label(name), style="bold"))
-        parts.append(_record_table(name, records, verbose))
+        if not isinstance(value, tuple):  # one nested record (torch, ecc): its fields, indented
+            parts += [Text(label(name), style="bold"), Padding(_section_body(value, verbose), (0, 0, 0, 2))]
+        elif name in _COMPACT_COLUMNS or len(scalar_fields(value[0])) <= _MAX_TABLE_COLUMNS:
+            parts += [Text(label(name), style="bold"), _record_table(name, value, verbose)]
+        else:  # records too wide for a table (a GPU has ~50 fields): one indented block each
+            for index, record in enumerate(value):
+                parts += [
+                    Text(f"{label(name)} [{index}]", style="bold"),
+                    Padding(_section_body(record, verbose), (0, 0, 0, 2)),
+                ]
     return Group(*parts)
 
 
