@@ -46,7 +46,8 @@ def check_torch_importable(given: CheckInput) -> Iterator[Finding]:
             check_id,
             Severity.WARN,
             f"torch is not installed in {framework.interpreter}",
-            fix="Run `envcheck setup` for the install command that fits this machine.",
+            fix=f"{framework.interpreter} -m pip install torch torchvision  (for a GPU build matching the driver, "
+            "pick the index URL at https://pytorch.org/get-started/locally/)",
             evidence=("framework.is_torch_installed",),
         )
     elif framework.torch is None:
@@ -55,8 +56,9 @@ def check_torch_importable(given: CheckInput) -> Iterator[Finding]:
             Severity.FAIL,
             f"torch is installed but does not import: {framework.import_error}",
             detail=framework.import_traceback_tail or "",
-            fix="Reinstall a matching build (`envcheck setup`); a missing libcudnn/libcublas usually means "
-            "LD_LIBRARY_PATH points at another CUDA or the nvidia-* wheels are missing.",
+            fix="Reinstall a matching build (https://pytorch.org/get-started/locally/); a missing "
+            "libcudnn/libcublas usually means LD_LIBRARY_PATH points at another CUDA "
+            "or the nvidia-* wheels are missing.",
             evidence=("framework.import_error",),
         )
     else:
@@ -96,7 +98,7 @@ def check_smoke_test(given: CheckInput) -> Iterator[Finding]:
             Severity.FAIL,
             f"matmul on {name} failed: {error}",
             fix="'no kernel image is available' means the wheel lacks this GPU's architecture: "
-            "`envcheck setup` names a build that has it; wrong numbers without an error point at the "
+            "install a torch build whose arch list includes this GPU; wrong numbers without an error point at the "
             "driver or the hardware (run `nvidia-smi -q -d ECC`).",
             evidence=("framework.torch.devices",),
         )
