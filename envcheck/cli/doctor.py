@@ -1,0 +1,76 @@
+"""`envcheck doctor`: the diagnosis of a machine, with a fix per finding."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from envcheck.cli.app import app
+from envcheck.cli.options import (
+    DebugOption,
+    FromOption,
+    JsonOption,
+    MarkdownOption,
+    NoRedactOption,
+    OutputOption,
+    PathOption,
+    PythonOption,
+    TimeoutOption,
+    VerboseOption,
+)
+from envcheck.cli.output import emit, input_errors
+from envcheck.cli.snapshots import load_or_collect
+
+
+@app.command()
+def doctor(
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
+    output: OutputOption = None,
+    python: PythonOption = None,
+    path: PathOption = None,
+    no_redact: NoRedactOption = False,
+    verbose: VerboseOption = False,
+    source: FromOption = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only the checks of AREA (repeatable).")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Skip the check ID (repeatable).")] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Skip the torch probe: package versions from metadata only.")
+    ] = False,
+    timeout: TimeoutOption = 60.0,
+    debug: DebugOption = False,
+) -> None:
+    """Diagnose this machine for training: every problem found, with the exact fix. Exit 1 on failures."""
+    from envcheck.checks.registry import CheckInput, all_checks, run_checks
+    from envcheck.finding import exit_code
+    from envcheck.loaders import InputError
+    from envcheck.render.json import render_doctor_json
+    from envcheck.render.markdown import render_doctor_markdown
+    from envcheck.render.terminal import render_doctor
+
+    with input_errors():
+        known_areas = {registered.area for registered in all_checks()}
+        unknown = sorted(set(only or ()) - known_areas)
+        if unknown:
+            raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(sorted(known_areas))})")
+        snapshot = load_or_collect(source, python, path, no_redact, timeout, debug, skip=("framework",) if fast else ())
+        findings = run_checks(CheckInput(snapshot, knowledge=_knowledge()), only or (), skip or ())
+        code = exit_code(findings, strict)
+        emit(
+            as_json,
+            as_markdown,
+            output,
+            lambda: render_doctor_json(snapshot, findings, code),
+            lambda: render_doctor_markdown(snapshot, findings, verbose),
+            lambda console: render_doctor(snapshot, findings, console, verbose),
+        )
+    raise typer.Exit(code)
+
+
+def _knowledge() -> Any:
+    """The knowledge base, for checks that judge against it (torch/CUDA/driver tables, GPU specs)."""
+    from envcheck.knowledge import load_knowledge
+
+    return load_knowledge()

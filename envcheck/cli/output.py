@@ -1,0 +1,77 @@
+"""How commands turn bad input into exit code 2 and write their output (stdout, a file, a terminal)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+EXIT_USAGE = 2
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Bad input becomes one line on stderr and exit code 2; Ctrl-C a message and 130."""
+    from envcheck.knowledge import KnowledgeError
+    from envcheck.loaders import InputError
+
+    try:
+        yield
+    except (InputError, KnowledgeError) as error:
+        typer.echo(f"envcheck: error: {error}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        typer.echo("envcheck: interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def console(file: Any = None) -> Any:
+    from rich.console import Console
+
+    return Console(file=file, highlight=False, soft_wrap=False)
+
+
+def save(path: Path, text: str) -> None:
+    """Write atomically: an interrupted or failed write never leaves a half-written report behind."""
+    from envcheck.loaders import InputError
+
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise InputError(f"{path}: cannot write: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def emit(
+    as_json: bool,
+    as_markdown: bool,
+    output: Path | None,
+    json_text: Callable[[], str],
+    markdown: Callable[[], str],
+    terminal: Callable[[Any], None],
+) -> None:
+    if as_json and as_markdown:
+        from envcheck.loaders import InputError
+
+        raise InputError("--json and --markdown cannot be used together")
+    if output is not None:
+        save(output, markdown() if as_markdown else json_text())
+    if as_json:
+        sys.stdout.write(json_text() + "\n")
+    elif as_markdown:
+        sys.stdout.write(markdown())
+    else:
+        terminal(console())
