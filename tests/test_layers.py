@@ -22,6 +22,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "checks/": ("envcheck.probes", "envcheck.render", "rich", *HARDWARE),
     "knowledge/": ("envcheck.probes", "envcheck.render", "envcheck.checks", "rich", *HARDWARE),
     "render/": ("envcheck.probes", "envcheck.checks", *HARDWARE),
+    "advise/": ("envcheck.probes", "envcheck.render", "rich", *HARDWARE),
+    # bench/ imports torch inside functions only (ruff TID253) and reports progress through a callback
+    "bench/": ("envcheck.render", "rich"),
 }
 
 
