@@ -101,7 +101,10 @@ def collect(
     Daemon threads, not a ThreadPoolExecutor: the executor joins its workers at interpreter exit,
     so one probe stuck in an uninterruptible NVML or filesystem call would hang envcheck forever.
     """
-    selected = tuple(probes if probes is not None else default_probes())
+    # The framework probe (a torch import in a subprocess) is the slowest by far: start it first.
+    selected = sorted(
+        probes if probes is not None else default_probes(), key=lambda probe: probe.section != "framework"
+    )
     skipped = set(skip)
     started = time.perf_counter()
     running: list[tuple[Probe, _Outcome, threading.Thread]] = []
