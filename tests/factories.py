@@ -6,6 +6,7 @@ Tests derive scenarios with dataclasses.replace(), so each test states only what
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from envcheck.facts.common import Unavailable
@@ -205,3 +206,58 @@ def snapshot(**sections: Any) -> Snapshot:
         probes=runs,
         **defaults,
     )
+
+
+# --- GPU machines from real fixtures (nvidia-smi XML, NVML recordings) combined with a torch install ---
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_XML = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
+
+
+def nvidia_smi_gpu(machine: str) -> GpuFacts:
+    """GPU facts imported from `<machine>.xml` in tests/fixtures/nvidia-smi or the shared real XML fixtures."""
+    from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
+
+    local = FIXTURES / "nvidia-smi" / f"{machine}.xml"
+    return load_nvidia_smi_xml(local if local.exists() else SHARED_XML / f"{machine}.xml")
+
+
+def nvml_gpu(machine: str, **values: Any) -> GpuFacts:
+    """GPU facts from replaying tests/fixtures/nvml/<machine>.json, with calls overridden (`driver_version=...`)."""
+    from envcheck.probes.context import ProbeContext
+    from envcheck.probes.nvml import probe_gpu
+    from envcheck.probes.nvml.replay import load_recording
+
+    recording = load_recording(FIXTURES / "nvml" / f"{machine}.json")
+    for call, value in values.items():
+        recording = recording.with_value(call, value)
+    return probe_gpu(ProbeContext(), recording.backend())
+
+
+def torch_on(gpu_facts: GpuFacts, **changes: Any) -> TorchFacts:
+    """A torch whose devices are the machine's GPUs (name, compute capability, memory from the GPU facts)."""
+    devices = tuple(
+        TorchDevice(
+            gpu_.index,
+            gpu_.name,
+            gpu_.compute_capability,
+            gpu_.memory_total_bytes,
+            Unavailable("not in the GPU facts"),
+            smoke(),
+        )
+        for gpu_ in gpu_facts.gpus
+    )
+    return torch(devices=devices, device_count=len(devices), **changes)
+
+
+def packages(**versions: str) -> tuple[InstalledPackage, ...]:
+    """Installed packages by name (underscores for dashes): packages(torch="2.3.1", numpy="1.26.4")."""
+    return tuple(InstalledPackage(name.replace("_", "-"), version, SITE) for name, version in versions.items())
+
+
+def gpu_machine(gpu_facts: GpuFacts, torch_facts: TorchFacts | None = None, **sections: Any) -> Snapshot:
+    """A healthy snapshot on these GPUs; torch 2.3.1+cu121 on them unless `torch_facts` says otherwise."""
+    installed = torch_facts or torch_on(gpu_facts)
+    defaults: dict[str, Any] = {"gpu": gpu_facts, "framework": framework(torch=installed)}
+    defaults.update(sections)
+    return snapshot(**defaults)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
 from envcheck.facts.common import Unavailable, known
+from envcheck.facts.framework import SmokeTest
 from envcheck.finding import Finding, Severity
 
 
@@ -68,10 +69,11 @@ def check_torch_importable(given: CheckInput) -> Iterator[Finding]:
             if torch.cuda_version
             else (f"ROCm {torch.hip_version}" if torch.hip_version else "CPU-only")
         )
+        duration = known(torch.import_duration_s)
         yield Finding(
             check_id,
             Severity.OK,
-            f"torch {torch.version} ({build}) imports in {torch.import_duration_s:.1f} s",
+            f"torch {torch.version} ({build}) imports" + (f" in {duration:.1f} s" if duration is not None else ""),
             evidence=("framework.torch.version",),
         )
 
@@ -90,7 +92,11 @@ def check_smoke_test(given: CheckInput) -> Iterator[Finding]:
         (f"GPU {device.index} ({known(device.name) or 'name unavailable'})", device.smoke_test)
         for device in framework.torch.devices
     ]
-    failed = [(name, test) for name, test in tests if test is not None and not test.passed]
+    ran = [(name, test) for name, test in tests if isinstance(test, SmokeTest)]
+    if not ran and any(isinstance(test, Unavailable) for _, test in tests):
+        yield Finding(check_id, Severity.SKIP, "compute smoke test not run", detail="the snapshot's source runs none")
+        return
+    failed = [(name, test) for name, test in ran if not test.passed]
     for name, test in failed:
         error = test.error or f"largest deviation from the CPU result {test.max_abs_error:.3g}"
         yield Finding(
@@ -103,8 +109,7 @@ def check_smoke_test(given: CheckInput) -> Iterator[Finding]:
             evidence=("framework.torch.devices",),
         )
     if not failed:
-        ran = [name for name, test in tests if test is not None]
-        yield Finding(check_id, Severity.OK, f"matmul results correct on {', '.join(ran) or 'no device'}")
+        yield Finding(check_id, Severity.OK, f"matmul results correct on {', '.join(n for n, _ in ran) or 'no device'}")
 
 
 @check("install.duplicate_torch", "Only one torch installation is visible to the interpreter.")

@@ -49,7 +49,19 @@ def check(check_id: str, summary: str) -> Callable[[CheckFunction], CheckFunctio
 
 def all_checks() -> tuple[Check, ...]:
     # Importing the area modules registers their checks.
-    from envcheck.checks import gpu, install, memory, storage, system  # noqa: F401
+    from envcheck.checks import (  # noqa: F401
+        cuda,
+        cuda_access,
+        cuda_setup,
+        gpu,
+        gpu_health,
+        install,
+        install_versions,
+        memory,
+        storage,
+        system,
+        workload,
+    )
 
     return tuple(_REGISTRY.values())
 

@@ -55,13 +55,14 @@ def check_cpu_quota(given: CheckInput) -> Iterator[Finding]:
     usable = cpu.usable_cpus
     if usable < cpu.logical_cores / 2 and omp is None:
         threads = max(1, int(usable))
+        ranks = _gpu_count(given)
         yield Finding(
             check_id,
             Severity.WARN,
             f"only {usable:g} of {cpu.logical_cores} CPUs are usable, but thread pools size to {cpu.logical_cores}",
             detail="torch, OpenMP and MKL start one thread per core they see; oversubscribed threads on a "
             "CPU quota are throttled and run far slower.",
-            fix=f"export OMP_NUM_THREADS={threads} and use DataLoader(num_workers<={threads})",
+            fix=_thread_fix(threads, ranks),
             evidence=("cpu.usable_cpus", "cpu.logical_cores", "environment.OMP_NUM_THREADS"),
         )
     else:
@@ -108,3 +109,21 @@ def check_root_in_container(given: CheckInput) -> Iterator[Finding]:
         )
     else:
         yield Finding(check_id, Severity.OK, "not root inside a container")
+
+
+def _gpu_count(given: CheckInput) -> int:
+    gpu = given.snapshot.gpu
+    return 1 if isinstance(gpu, Unavailable) else max(1, len(gpu.gpus))
+
+
+def _thread_fix(usable_cpus: int, ranks: int) -> str:
+    """Thread and worker counts that fit the usable CPUs, with one training process per GPU."""
+    per_rank = max(1, usable_cpus // ranks)
+    # Each rank's main process needs a CPU of its own besides its DataLoader workers, which would
+    # otherwise fight it for the quota (PyTorch DataLoader docs, "multi-process data loading").
+    workers = max(0, per_rank - 1)
+    ranks_note = f" per process ({ranks} GPU processes sharing {usable_cpus} CPUs)" if ranks > 1 else ""
+    return (
+        f"export OMP_NUM_THREADS={per_rank} and use DataLoader(num_workers={workers}){ranks_note}; "
+        "torchrun starting several processes sets OMP_NUM_THREADS=1 unless it is already set."
+    )

@@ -39,6 +39,14 @@ def doctor(
     fast: Annotated[
         bool, typer.Option("--fast", help="Skip the torch probe: package versions from metadata only.")
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME|FILE",
+            help="Also check the machine against a workload profile: a shipped name (llama-7b-lora) or a TOML file.",
+        ),
+    ] = None,
     timeout: TimeoutOption = 60.0,
     debug: DebugOption = False,
 ) -> None:
@@ -55,8 +63,9 @@ def doctor(
         unknown = sorted(set(only or ()) - known_areas)
         if unknown:
             raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(sorted(known_areas))})")
+        workload = _workload(profile)  # before collecting: a bad profile fails fast with exit 2
         snapshot = load_or_collect(source, python, path, no_redact, timeout, debug, skip=("framework",) if fast else ())
-        findings = run_checks(CheckInput(snapshot, knowledge=_knowledge()), only or (), skip or ())
+        findings = run_checks(CheckInput(snapshot, knowledge=_knowledge(), workload=workload), only or (), skip or ())
         code = exit_code(findings, strict)
         emit(
             as_json,
@@ -74,3 +83,12 @@ def _knowledge() -> Any:
     from envcheck.knowledge import load_knowledge
 
     return load_knowledge()
+
+
+def _workload(profile: str | None) -> Any:
+    """The workload profile named by --profile, or None; KnowledgeError (exit 2) when unknown or malformed."""
+    if profile is None:
+        return None
+    from envcheck.knowledge import load_workload
+
+    return load_workload(profile)

@@ -1,0 +1,266 @@
+"""CUDA checks of the driver, the wheel and the GPUs: driver floor, compiled archs, dtypes, and why CUDA sees no GPU.
+
+The rules (minor-version compatibility, SASS/PTX) live in envcheck.knowledge.rules; docs/compatibility.md explains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from envcheck.checks.common import skipped
+from envcheck.checks.registry import CheckInput, check
+from envcheck.checks.wheels import (
+    NO_KNOWLEDGE,
+    GpuModel,
+    Wheel,
+    driver_os,
+    gpu_models,
+    knowledge_of,
+    platform_of,
+    variant_of,
+    wheel_arch_of,
+    wheels,
+)
+from envcheck.facts.common import Unavailable, known
+from envcheck.facts.framework import TorchFacts
+from envcheck.facts.gpu import GpuFacts
+from envcheck.finding import Finding, Severity
+from envcheck.knowledge.model import Knowledge
+from envcheck.knowledge.rules import arch_support, driver_satisfies, required_driver
+
+
+def _cuda_inputs(given: CheckInput, check_id: str, what: str) -> tuple[TorchFacts, GpuFacts] | Finding:
+    """The CUDA torch build and the GPUs, or the finding that says why the check cannot judge them."""
+    framework, gpu = given.snapshot.framework, given.snapshot.gpu
+    if isinstance(framework, Unavailable):
+        return skipped(check_id, what, framework)
+    if isinstance(gpu, Unavailable):
+        return skipped(check_id, what, gpu)
+    torch = framework.torch
+    if torch is None:
+        return Finding(
+            check_id, Severity.SKIP, f"{what} not checked", detail="torch is not installed or did not import"
+        )
+    if not gpu.gpus:
+        return Finding(check_id, Severity.SKIP, f"{what} not checked", detail=f"no NVIDIA GPU: {gpu.no_gpu_reason}")
+    if torch.cuda_version is None:
+        build = f"ROCm {torch.hip_version}" if torch.hip_version else "CPU-only"
+        return Finding(
+            check_id, Severity.SKIP, f"{what} not checked", detail=f"torch {torch.version} is a {build} build"
+        )
+    return torch, gpu
+
+
+def _newest_runnable(given: CheckInput, knowledge: Knowledge, models: tuple[GpuModel, ...]) -> Wheel | None:
+    """The newest official wheel this machine's driver, Python and GPUs can all run."""
+    gpu, python = known(given.snapshot.gpu), known(given.snapshot.python)
+    return next(
+        wheels(
+            knowledge,
+            driver=known(gpu.driver_version) if gpu else None,
+            os=driver_os(given.snapshot.system),
+            platform=platform_of(given.snapshot.system),
+            python_version=python.version if python else None,
+            compute_capabilities=tuple(m.compute_capability for m in models if m.compute_capability),
+        ),
+        None,
+    )
+
+
+def _for_python(given: CheckInput) -> str:
+    python = known(given.snapshot.python)
+    version = known(python.version) if python else None
+    return f" for Python {version}" if version else ""
+
+
+def _python(given: CheckInput) -> str:
+    framework = known(given.snapshot.framework)
+    return framework.interpreter if framework else "python"
+
+
+@check("cuda.driver_too_old", "The NVIDIA driver is new enough for the CUDA version the torch wheel was built with.")
+def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
+    check_id = "cuda.driver_too_old"
+    inputs = _cuda_inputs(given, check_id, "driver against the wheel's CUDA")
+    if isinstance(inputs, Finding):
+        yield inputs
+        return
+    torch, gpu = inputs
+    knowledge, variant = knowledge_of(given), variant_of(torch)
+    if knowledge is None or isinstance(gpu.driver_version, Unavailable):
+        yield skipped(check_id, "driver against the wheel's CUDA", known_missing(gpu.driver_version))
+        return
+    driver = gpu.driver_version
+    models = gpu_models(gpu, torch, knowledge)
+    table = wheel_arch_of(torch, knowledge, platform_of(given.snapshot.system))
+    is_ptx_jit = table is not None and any(
+        arch_support(table, m.compute_capability).kind == "ptx" for m in models if m.compute_capability
+    )
+    os = driver_os(given.snapshot.system)
+    requirement = required_driver(
+        knowledge, variant or "", "windows" if os == "windows" else "linux", is_ptx_jit=is_ptx_jit
+    )
+    minimum = known(requirement.minimum) if requirement else None
+    if requirement is None or minimum is None:
+        reason = (
+            requirement.minimum.reason
+            if requirement and isinstance(requirement.minimum, Unavailable)
+            else (f"CUDA {torch.cuda_version} is not in the knowledge base's toolkit table")
+        )
+        yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=reason)
+        return
+    is_enough = driver_satisfies(driver, minimum)
+    if is_enough is None:
+        detail = f"driver version {driver!r} is not a version number"
+        yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=detail)
+    elif is_enough:
+        yield Finding(
+            check_id,
+            Severity.OK,
+            f"driver {driver} runs torch {torch.version} (CUDA {torch.cuda_version} needs >= {minimum})",
+            evidence=("gpu.driver_version", "framework.torch.cuda_version"),
+        )
+    else:
+        newest = _newest_runnable(given, knowledge, models)
+        alternative = (
+            f"or keep this driver and install {newest.label}, the newest wheel it runs: "
+            f"{newest.install_command(_python(given))}"
+            if newest
+            else f"no official wheel{_for_python(given)} runs on this driver and these GPUs"
+        )
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            f"driver {driver} is older than {minimum}, required by torch {torch.version} (CUDA {torch.cuda_version})",
+            detail=requirement.reason + (f". torch says: {torch.cuda_error}" if torch.cuda_error else ""),
+            fix=f"Upgrade the NVIDIA driver to {minimum} or newer (e.g. `sudo ubuntu-drivers install`), {alternative}",
+            evidence=("gpu.driver_version", "framework.torch.cuda_version"),
+        )
+
+
+def known_missing(value: object) -> Unavailable:
+    return value if isinstance(value, Unavailable) else NO_KNOWLEDGE
+
+
+@check("cuda.arch_support", "Every GPU's compute capability has machine code (or usable PTX) in the torch wheel.")
+def check_arch_support(given: CheckInput) -> Iterator[Finding]:
+    check_id = "cuda.arch_support"
+    inputs = _cuda_inputs(given, check_id, "GPU architecture in the wheel")
+    if isinstance(inputs, Finding):
+        yield inputs
+        return
+    torch, gpu = inputs
+    knowledge = knowledge_of(given)
+    table = wheel_arch_of(torch, knowledge, platform_of(given.snapshot.system))
+    if table is None:
+        detail = f"torch reported no arch list and torch {torch.version} is not in the wheel arch tables"
+        yield Finding(check_id, Severity.SKIP, "GPU architecture in the wheel not checked", detail=detail)
+        return
+    models = gpu_models(gpu, torch, knowledge)
+    compiled = ", ".join(table.sass + table.ptx)
+    unsupported, jit = [], []
+    for model in {m.name: m for m in models if m.compute_capability}.values():
+        assert model.compute_capability is not None  # filtered above; for mypy
+        support = arch_support(table, model.compute_capability)
+        if support.kind == "none":
+            unsupported.append(model)
+        elif support.kind == "ptx":
+            jit.append(f"{model.name}: {support.detail}")
+    unknown = [m.name for m in models if m.compute_capability is None]
+    if unsupported:
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            "no kernel image for "
+            + ", ".join(f"{m.name} (sm_{_sm(m)})" for m in unsupported)
+            + f" in torch {torch.version}",
+            detail=f"The wheel has code for {compiled} only: CUDA fails with 'no kernel image is available for "
+            "execution on the device'.",
+            fix=_arch_fix(given, knowledge, unsupported),
+            evidence=("framework.torch.arch_list", "gpu.gpus"),
+        )
+    elif jit:
+        yield Finding(
+            check_id,
+            Severity.INFO,
+            "GPU runs torch only through PTX JIT (slow first launch)",
+            detail="; ".join(jit),
+            evidence=("framework.torch.arch_list",),
+        )
+    elif unknown:
+        detail = f"compute capability unknown for {', '.join(unknown)} (no torch device, driver field or table row)"
+        yield Finding(check_id, Severity.SKIP, "GPU architecture in the wheel not checked", detail=detail)
+    else:
+        names = ", ".join(sorted({f"{m.name} (sm_{_sm(m)})" for m in models}))
+        yield Finding(check_id, Severity.OK, f"torch {torch.version} has kernels for {names}")
+
+
+def _sm(model: GpuModel) -> str:
+    major, minor = model.compute_capability or (0, 0)
+    return f"{major}{minor}"
+
+
+def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[GpuModel]) -> str:
+    """Name the official wheels that have this GPU's arch: the oldest and newest, and the newest this driver runs."""
+    generic = "Install a torch build whose `torch.cuda.get_arch_list()` includes this GPU's sm_XY."
+    if knowledge is None:
+        return generic
+    platform = platform_of(given.snapshot.system)
+    ccs = tuple(m.compute_capability for m in unsupported if m.compute_capability)
+    # machine code first: PTX of an old arch JIT-compiles on any newer GPU, but naming torch 1.0 for a Blackwell
+    # card helps nobody; PTX-only wheels are named only when no wheel has native code.
+    serving = list(wheels(knowledge, platform=platform, compute_capabilities=ccs, is_native_only=True))
+    serving = serving or list(wheels(knowledge, platform=platform, compute_capabilities=ccs))
+    if not serving:
+        return f"No official wheel in the tables has code for sm_{_sm(unsupported[0])}; build torch from source."
+    newest, oldest = serving[0], serving[-1]
+    text = f"Official wheels with code for this GPU range from {oldest.label} to {newest.label}."
+    runnable = _newest_runnable(given, knowledge, tuple(unsupported))
+    if runnable is not None:
+        text += f" The newest this driver runs: {runnable.install_command(_python(given))}"
+    else:
+        text += f" None of them{_for_python(given)} runs on this driver: upgrade the driver (or change Python) first."
+    return text
+
+
+# bf16 and TF32 tensor cores arrived with Ampere (8.0); FP8 with Ada (8.9) and Hopper (9.0)
+# (NVIDIA Ampere/Ada/Hopper architecture whitepapers; CUDA C Programming Guide, compute capabilities).
+_DTYPE_MINIMUM_CC = (("bf16", (8, 0)), ("TF32", (8, 0)), ("FP8", (8, 9)))
+
+
+@check("cuda.dtype_support", "Which fast dtypes (bf16, TF32, FP8) the GPUs' tensor cores have.")
+def check_dtype_support(given: CheckInput) -> Iterator[Finding]:
+    gpu = given.snapshot.gpu
+    check_id = "cuda.dtype_support"
+    if isinstance(gpu, Unavailable):
+        yield skipped(check_id, "dtype support", gpu)
+        return
+    if not gpu.gpus:
+        yield Finding(
+            check_id, Severity.SKIP, "dtype support not checked", detail=f"no NVIDIA GPU: {gpu.no_gpu_reason}"
+        )
+        return
+    framework = known(given.snapshot.framework)
+    models = gpu_models(gpu, framework.torch if framework else None, knowledge_of(given))
+    lacking = []
+    for model in {m.name: m for m in models}.values():
+        if model.compute_capability is None:
+            continue
+        missing = [dtype for dtype, minimum in _DTYPE_MINIMUM_CC if model.compute_capability < minimum]
+        if missing:
+            lacking.append(f"{model.name} (compute capability {'.'.join(map(str, model.compute_capability))}): "
+                           f"no {'/'.join(missing)}")  # fmt: skip
+    if not any(m.compute_capability for m in models):
+        yield Finding(check_id, Severity.SKIP, "dtype support not checked", detail="compute capability unknown")
+    elif lacking:
+        yield Finding(
+            check_id,
+            Severity.INFO,
+            "; ".join(lacking),
+            detail="bf16 and TF32 need compute capability 8.0 (Ampere), FP8 needs 8.9 (Ada/Hopper); without them "
+            "torch emulates bf16 slowly and ignores allow_tf32.",
+            fix="Train in fp16 with torch.autocast(dtype=torch.float16) and a GradScaler on these GPUs.",
+            evidence=("gpu.gpus",),
+        )
+    else:
+        yield Finding(check_id, Severity.OK, "bf16, TF32 and FP8 tensor cores available on every GPU")

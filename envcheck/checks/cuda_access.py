@@ -1,0 +1,145 @@
+"""CUDA checks for a GPU that is there but unreachable: no kernel driver, a container without GPUs, an NVSwitch
+fabric manager that is not running, a Linux driver inside WSL. Read from the GPU probe's recorded reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from envcheck.checks.common import skipped
+from envcheck.checks.registry import CheckInput, check
+from envcheck.checks.wheels import missing_of
+from envcheck.facts.common import Unavailable, known
+from envcheck.finding import Finding, Severity
+
+# Phrases of envcheck.probes.nvml.absence.explain_no_gpu: the probe's reason is the only record of these
+# causes (a structured `gpu.no_gpu_cause` field would make these checks independent of the wording).
+_ON_BUS_NO_DRIVER = "but the NVIDIA kernel driver is not loaded"
+_NO_DEVICE_NODES = "no /dev/nvidia* device nodes"
+_LIBRARY_MISMATCH = "different versions"
+
+
+@check("cuda.driver_loaded", "An NVIDIA GPU on the PCI bus has its kernel driver loaded, matching its library.")
+def check_driver_loaded(given: CheckInput) -> Iterator[Finding]:
+    gpu = given.snapshot.gpu
+    check_id = "cuda.driver_loaded"
+    if isinstance(gpu, Unavailable):
+        yield skipped(check_id, "NVIDIA driver", gpu)
+        return
+    reason = gpu.no_gpu_reason or ""
+    if _ON_BUS_NO_DRIVER in reason or _LIBRARY_MISMATCH in reason:
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            reason,
+            detail="The GPU is installed but nothing can use it: CUDA and torch see no device.",
+            fix=known_fix(gpu.driver_version),
+            evidence=("gpu.no_gpu_reason",),
+        )
+    elif gpu.gpus:
+        yield Finding(
+            check_id, Severity.OK, f"NVIDIA driver {known(gpu.driver_version) or ''} loaded".replace("  ", " ")
+        )
+    else:
+        yield Finding(check_id, Severity.OK, "no NVIDIA GPU on the PCI bus left without a driver")
+
+
+def known_fix(value: object) -> str | None:
+    return value.fix if isinstance(value, Unavailable) else None
+
+
+@check("cuda.container_gpus", "A container was started with the host's GPUs (the NVIDIA device nodes are present).")
+def check_container_gpus(given: CheckInput) -> Iterator[Finding]:
+    gpu, system = given.snapshot.gpu, given.snapshot.system
+    check_id = "cuda.container_gpus"
+    if isinstance(gpu, Unavailable):
+        yield skipped(check_id, "container GPU access", gpu)
+        return
+    container = known(system).container if known(system) is not None else None  # type: ignore[union-attr]
+    if _NO_DEVICE_NODES in (gpu.no_gpu_reason or ""):
+        where = f"this {container} container" if container else "this environment"
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            f"{where} was started without GPUs: the driver is loaded but /dev/nvidia* is missing",
+            detail=gpu.no_gpu_reason or "",
+            fix=known_fix(gpu.driver_version)
+            or "docker run --gpus all ...  (NVIDIA Container Toolkit), or request nvidia.com/gpu in Kubernetes",
+            evidence=("gpu.no_gpu_reason", "system.container"),
+        )
+    else:
+        yield Finding(
+            check_id, Severity.OK, "GPU device nodes present" if gpu.gpus else "no container GPU problem seen"
+        )
+
+
+# CUDA error 802 (cudaErrorSystemNotReady, "system not yet initialized"): on NVSwitch systems (HGX/DGX A100, H100)
+# CUDA refuses to start until nvidia-fabricmanager has configured the switches (NVIDIA Fabric Manager user guide).
+_FABRIC_SYMPTOMS = ("system not yet initialized", "error 802", "cudaErrorSystemNotReady")
+
+
+@check("cuda.fabric_manager", "On NVSwitch systems the fabric manager is running (CUDA is not stuck in error 802).")
+def check_fabric_manager(given: CheckInput) -> Iterator[Finding]:
+    framework, gpu = given.snapshot.framework, given.snapshot.gpu
+    check_id = "cuda.fabric_manager"
+    if isinstance(framework, Unavailable) or isinstance(gpu, Unavailable):
+        yield skipped(check_id, "NVSwitch fabric manager", missing_of(framework, gpu))
+        return
+    torch = framework.torch
+    error = (torch.cuda_error or "") if torch else ""
+    if any(symptom.lower() in error.lower() for symptom in _FABRIC_SYMPTOMS):
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            f"CUDA cannot start on {len(gpu.gpus)} GPU(s): '{error}' (an NVSwitch system without its fabric manager)",
+            detail="NVSwitch-based HGX/DGX boards need nvidia-fabricmanager, of the same version as the driver "
+            f"{known(gpu.driver_version) or ''}, running before any CUDA program starts.",
+            fix="sudo systemctl enable --now nvidia-fabricmanager  (install nvidia-fabricmanager-<driver branch> "
+            "if missing; `systemctl status nvidia-fabricmanager` shows why it stopped)",
+            evidence=("framework.torch.cuda_error", "gpu.gpus"),
+        )
+    elif torch is not None and torch.is_cuda_available:
+        yield Finding(check_id, Severity.OK, "CUDA initialised: no fabric manager problem")
+    elif not gpu.gpus:
+        yield Finding(check_id, Severity.OK, "no NVIDIA GPU, no NVSwitch fabric")
+    else:
+        # The fabric manager's state is not probed; without a CUDA init result there is no evidence either way.
+        detail = "CUDA was not initialised by the torch probe and the fabric manager's state is not recorded"
+        yield Finding(check_id, Severity.SKIP, "NVSwitch fabric manager not checked", detail=detail)
+
+
+@check(
+    "cuda.wsl_driver", "Under WSL the GPU is reached through the Windows driver, not a Linux driver installed inside."
+)
+def check_wsl_driver(given: CheckInput) -> Iterator[Finding]:
+    system, gpu = given.snapshot.system, given.snapshot.gpu
+    check_id = "cuda.wsl_driver"
+    if isinstance(system, Unavailable) or isinstance(gpu, Unavailable):
+        yield skipped(check_id, "WSL GPU driver", missing_of(system, gpu))
+        return
+    if not system.is_wsl:
+        yield Finding(check_id, Severity.OK, "not WSL")
+        return
+    if system.wsl_version == 1:
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            "WSL 1 has no GPU support",
+            fix="wsl --set-version <distro> 2  (in Windows PowerShell)",
+            evidence=("system.wsl_version",),
+        )
+    elif gpu.gpus:
+        yield Finding(check_id, Severity.OK, f"WSL reaches {len(gpu.gpus)} GPU(s) through the Windows driver")
+    else:
+        # A Linux driver package inside WSL puts its libnvidia-ml/libcuda before /usr/lib/wsl/lib; they cannot talk
+        # to /dev/dxg, so NVML and CUDA fail (NVIDIA CUDA on WSL user guide, "do not install any Linux display driver").
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            f"WSL sees no GPU: {gpu.no_gpu_reason}",
+            detail="Under WSL 2 the Windows driver provides the GPU through /usr/lib/wsl/lib; a Linux NVIDIA driver "
+            "installed inside WSL shadows it.",
+            fix="sudo apt-get remove --purge '^nvidia-driver-.*' '^libnvidia-.*'  (keep only the Windows driver; "
+            "install CUDA with the WSL-Ubuntu toolkit package, which has no driver), then `wsl --shutdown`",
+            evidence=("system.is_wsl", "gpu.no_gpu_reason"),
+        )

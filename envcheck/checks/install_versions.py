@@ -1,0 +1,212 @@
+"""Install checks judged against the knowledge base: a CPU wheel on a GPU machine, torchvision/torchaudio of
+another release, NumPy 2 under a NumPy 1 build, a Python the torch release has no wheels for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from packaging.version import Version
+
+from envcheck.checks.common import skipped
+from envcheck.checks.registry import CheckInput, check
+from envcheck.checks.wheels import (
+    INDEX_URL,
+    NOT_LISTED,
+    companion_release,
+    driver_os,
+    installed_version,
+    knowledge_of,
+    missing_of,
+    python_fits,
+    release_tuple,
+    wheels,
+)
+from envcheck.facts.common import Unavailable, known
+from envcheck.finding import Finding, Severity
+from envcheck.knowledge.model import Knowledge, TorchRelease, release_key
+
+
+@check("install.cpu_wheel_on_gpu", "A machine with an NVIDIA GPU has a CUDA build of torch, not the CPU-only wheel.")
+def check_cpu_wheel_on_gpu(given: CheckInput) -> Iterator[Finding]:
+    framework, gpu = given.snapshot.framework, given.snapshot.gpu
+    check_id = "install.cpu_wheel_on_gpu"
+    if isinstance(framework, Unavailable) or isinstance(gpu, Unavailable):
+        yield skipped(check_id, "torch build against the GPUs", missing_of(framework, gpu))
+        return
+    torch = framework.torch
+    if torch is None or not gpu.gpus or torch.cuda_version or torch.hip_version:
+        why = "torch not imported" if torch is None else ("no NVIDIA GPU" if not gpu.gpus else "a GPU build")
+        yield Finding(check_id, Severity.OK, f"torch build fits the machine ({why})")
+        return
+    yield Finding(
+        check_id,
+        Severity.FAIL,
+        f"torch {torch.version} is a CPU-only build, but this machine has {len(gpu.gpus)} NVIDIA GPU(s)",
+        detail="torch.version.cuda is None: every tensor stays on the CPU and torch.cuda.is_available() is False.",
+        fix=_gpu_wheel_fix(given, torch.version, known(gpu.driver_version), framework.interpreter),
+        evidence=("framework.torch.cuda_version", "gpu.gpus", "gpu.driver_version"),
+    )
+
+
+def _gpu_wheel_fix(given: CheckInput, torch_version: str, driver: str | None, python: str) -> str:
+    """The CUDA wheel of the installed release with the newest CUDA the driver runs (else the newest release)."""
+    knowledge = knowledge_of(given)
+    generic = (
+        f"{python} -m pip install --force-reinstall torch --index-url {INDEX_URL}cuXYZ "
+        "(pick cuXYZ for your driver at https://pytorch.org/get-started/locally/)"
+    )
+    if knowledge is None or driver is None:
+        return generic
+    os = driver_os(given.snapshot.system)
+    release = knowledge.torch_release(torch_version)
+    wheel = next(wheels(knowledge, driver=driver, os=os, release=release), None) if release else None
+    if wheel is None:
+        python_facts = known(given.snapshot.python)
+        python_version = python_facts.version if python_facts else None
+        wheel = next(wheels(knowledge, driver=driver, os=os, python_version=python_version), None)
+    if wheel is None:
+        return f"No official CUDA wheel runs on driver {driver}: upgrade the driver, then {generic}"
+    return (
+        f"{wheel.install_command(python)} --force-reinstall  "
+        f"({wheel.label}: the newest CUDA variant driver {driver} runs)"
+    )
+
+
+@check("install.companion_versions", "torchvision and torchaudio are the releases made for the installed torch.")
+def check_companion_versions(given: CheckInput) -> Iterator[Finding]:
+    python, knowledge = given.snapshot.python, knowledge_of(given)
+    check_id = "install.companion_versions"
+    if isinstance(python, Unavailable) or knowledge is None:
+        yield skipped(check_id, "torchvision/torchaudio versions", missing_of(python))
+        return
+    torch_version = installed_version(python, "torch")
+    if torch_version is None:
+        yield Finding(check_id, Severity.SKIP, "torchvision/torchaudio versions not checked", detail=NOT_LISTED)
+        return
+    release = knowledge.torch_release(torch_version)
+    if release is None:
+        yield Finding(
+            check_id,
+            Severity.SKIP,
+            "torchvision/torchaudio versions not checked",
+            detail=f"torch {torch_version} is not in the knowledge base ({knowledge.root})",
+        )
+        return
+    mismatches = []
+    for package in ("torchvision", "torchaudio"):
+        version = installed_version(python, package)
+        expected = release.torchvision if package == "torchvision" else release.torchaudio
+        if version is None or (expected is not None and release_key(version) == release_key(expected)):
+            continue
+        made_for = companion_release(knowledge, package, version)
+        belongs = f"made for torch {made_for.version}" if made_for else "not a release the tables know"
+        wanted = (
+            f"torch {release.version} needs {package} {expected}"
+            if expected
+            else (f"no {package} release exists for torch {release.version}")
+        )
+        mismatches.append((package, expected, f"{package} {version} ({belongs}); {wanted}"))
+    if not mismatches:
+        yield Finding(check_id, Severity.OK, f"torchvision/torchaudio match torch {torch_version}")
+        return
+    local = torch_version.split("+", 1)[1] if "+" in torch_version else ""
+    index = f" --index-url {INDEX_URL}{local}" if local else ""
+    pins = " ".join(f"{package}=={expected}" for package, expected, _ in mismatches if expected)
+    removals = " ".join(package for package, expected, _ in mismatches if not expected)
+    fix = f"{python.executable} -m pip install {pins}{index}" if pins else ""
+    if removals:
+        fix += (" && " if fix else "") + f"{python.executable} -m pip uninstall -y {removals}"
+    yield Finding(
+        check_id,
+        Severity.FAIL,
+        f"packages built for another torch than {torch_version}: " + "; ".join(text for *_, text in mismatches),
+        detail="Each torchvision/torchaudio release is compiled against one torch release; another torch fails at "
+        "import or with 'operator torchvision::nms does not exist' (pytorch/vision README, compatibility table).",
+        fix=fix,
+        evidence=("python.packages",),
+    )
+
+
+# torch 2.3.0 is the first release built against NumPy 2.0 (pytorch/pytorch#107302, torch 2.3 release notes);
+# a build against NumPy 2 also runs with NumPy 1.x, but an older torch built against NumPy 1.x fails under NumPy 2:
+# "A module that was compiled using NumPy 1.x cannot be run in NumPy 2" and "RuntimeError: Numpy is not available".
+_FIRST_TORCH_FOR_NUMPY_2 = Version("2.3.0")
+
+
+@check("install.numpy_abi", "The numpy major version is one the installed torch was built to run with.")
+def check_numpy_abi(given: CheckInput) -> Iterator[Finding]:
+    python = given.snapshot.python
+    check_id = "install.numpy_abi"
+    if isinstance(python, Unavailable):
+        yield skipped(check_id, "numpy against torch", python)
+        return
+    torch_version, numpy_version = installed_version(python, "torch"), installed_version(python, "numpy")
+    torch_key = release_key(torch_version) if torch_version else None
+    numpy_key = release_key(numpy_version) if numpy_version else None
+    if torch_key is None or numpy_key is None:
+        missing = "torch" if torch_key is None else "numpy"
+        yield Finding(check_id, Severity.OK, f"{missing} not installed (or its version unreadable): nothing to match")
+        return
+    if numpy_key.major >= 2 and torch_key < _FIRST_TORCH_FOR_NUMPY_2:
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            f"numpy {numpy_version} with torch {torch_version}, which was built against NumPy 1.x",
+            detail="torch before 2.3 cannot use NumPy 2: 'A module that was compiled using NumPy 1.x cannot be run "
+            "in NumPy 2', then 'RuntimeError: Numpy is not available' at tensor.numpy() and in DataLoaders "
+            "(torch 2.3 release notes; pytorch/pytorch#107302).",
+            fix=f'{python.executable} -m pip install "numpy<2"  (or upgrade to torch >= 2.3)',
+            evidence=("python.packages",),
+        )
+    else:
+        yield Finding(check_id, Severity.OK, f"numpy {numpy_version} works with torch {torch_version}")
+
+
+@check("install.python_supported", "The Python version is one the installed torch release ships wheels for.")
+def check_python_supported(given: CheckInput) -> Iterator[Finding]:
+    python, knowledge = given.snapshot.python, knowledge_of(given)
+    check_id = "install.python_supported"
+    if isinstance(python, Unavailable) or knowledge is None:
+        yield skipped(check_id, "Python version against torch", missing_of(python))
+        return
+    torch_version = installed_version(python, "torch")
+    release = knowledge.torch_release(torch_version) if torch_version else None
+    if isinstance(python.version, Unavailable):
+        yield skipped(check_id, "Python version against torch", python.version)
+        return
+    if release is None:
+        why = NOT_LISTED if torch_version is None else f"torch {torch_version} is not in the tables"
+        yield Finding(check_id, Severity.SKIP, "Python version against torch not checked", detail=why)
+        return
+    if python_fits(release, python.version):
+        yield Finding(
+            check_id,
+            Severity.OK,
+            f"Python {python.version} is supported by torch {release.version} "
+            f"({release.python_min}-{release.python_max})",
+        )
+        return
+    newest = next((r for r in _by_version(knowledge) if python_fits(r, python.version)), None)
+    wanted = release_tuple(python.version)
+    too_new = wanted is not None and (release_tuple(release.python_max) or (0, 0)) < wanted
+    advice = f"use a Python {release.python_min}-{release.python_max} environment for torch {release.version}"
+    if newest is not None and too_new:
+        advice = (
+            f"{python.executable} -m pip install torch=={newest.version} torchvision=={newest.torchvision} "
+            f"(the newest release with wheels for Python {python.version}), or {advice}"
+        )
+    yield Finding(
+        check_id,
+        Severity.WARN,
+        f"Python {python.version} is outside torch {release.version}'s supported range "
+        f"{release.python_min}-{release.python_max}",
+        detail="No official wheel of this release exists for this Python: the install is a source or "
+        "third-party build, and C extensions built for other Pythons will not load.",
+        fix=advice,
+        evidence=("python.version", "python.packages"),
+    )
+
+
+def _by_version(knowledge: Knowledge) -> list[TorchRelease]:
+    return sorted(knowledge.torch_releases, key=lambda r: Version(r.version), reverse=True)

@@ -1,0 +1,212 @@
+"""What the installed torch wheel is (release, CUDA variant, arch list) and which official wheels a machine can run.
+
+Shared by the install and CUDA checks (with their common input helpers); pure lookups in the knowledge base, no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
+
+from envcheck.checks.registry import CheckInput
+from envcheck.facts.common import Unavailable, known
+from envcheck.facts.framework import TorchFacts
+from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.python import PythonFacts
+from envcheck.facts.system import SystemFacts
+from envcheck.knowledge.model import Knowledge, Provenance, TorchRelease, WheelArch, release_key
+from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
+
+INDEX_URL = "https://download.pytorch.org/whl/"
+_ARCH_ENTRY = re.compile(r"^(sm|compute)_\d+[af]?$")
+_CC = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def variant_of(torch: TorchFacts) -> str | None:
+    """The CUDA wheel variant (``cu121``) of a torch build: its local tag, else its ``torch.version.cuda``."""
+    local = torch.version.split("+", 1)[1].lower() if "+" in torch.version else ""
+    if cuda_of_variant(local):
+        return local
+    if torch.cuda_version is None:
+        return None
+    major, _, minor = torch.cuda_version.partition(".")
+    return f"cu{major}{minor.split('.')[0]}" if major.isdigit() and minor[:1].isdigit() else None
+
+
+def release_tuple(version: str) -> tuple[int, int] | None:
+    """``3.11.9`` -> (3, 11); None when unparseable."""
+    try:
+        parsed = Version(version.strip())
+    except InvalidVersion:
+        return None
+    return parsed.major, parsed.minor
+
+
+def python_fits(release: TorchRelease, python_version: str | Unavailable | None) -> bool:
+    """Whether official wheels of ``release`` exist for this Python (unknown Python: assume yes)."""
+    wanted = release_tuple(python_version) if isinstance(python_version, str) else None
+    low, high = release_tuple(release.python_min), release_tuple(release.python_max)
+    return wanted is None or low is None or high is None or low <= wanted <= high
+
+
+def platform_of(system: SystemFacts | Unavailable) -> str:
+    """The wheel platform tag of the arch tables; Linux x86_64 when the system facts are missing."""
+    facts = known(system)
+    if facts is None:
+        return "linux-x86_64"
+    if facts.os_name == "Windows":
+        return "windows-x86_64"
+    return "linux-aarch64" if facts.architecture in ("aarch64", "arm64") else "linux-x86_64"
+
+
+def driver_os(system: SystemFacts | Unavailable) -> str:
+    """Whose driver numbering applies: WSL runs the Windows driver (nvidia-smi there reports its version)."""
+    facts = known(system)
+    return "windows" if facts is not None and (facts.os_name == "Windows" or facts.is_wsl) else "linux"
+
+
+def parse_cc(text: str) -> tuple[int, int] | None:
+    match = _CC.match(text.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuModel:
+    """One GPU as the CUDA checks see it: a display name and its compute capability (None when unknown)."""
+
+    index: int
+    name: str
+    compute_capability: tuple[int, int] | None
+
+
+def gpu_models(gpu: GpuFacts, torch: TorchFacts | None, knowledge: Knowledge | None) -> tuple[GpuModel, ...]:
+    """Each GPU with its compute capability from torch, else the driver, else the GPU table by name."""
+    from_torch = {device.index: known(device.compute_capability) for device in torch.devices} if torch else {}
+    models = []
+    for device in gpu.gpus:
+        name = known(device.name) or f"GPU {device.index}"
+        text = from_torch.get(device.index) or known(device.compute_capability)
+        cc = parse_cc(text) if text else None
+        if cc is None and knowledge is not None and isinstance(device.name, str):
+            spec = knowledge.gpu_by_name(device.name)
+            cc = spec.compute_capability if spec else None
+        models.append(GpuModel(device.index, name, cc))
+    return tuple(models)
+
+
+def wheel_arch_of(torch: TorchFacts, knowledge: Knowledge | None, platform: str) -> WheelArch | None:
+    """What the installed wheel was compiled for: torch's own arch list when probed, else the knowledge tables."""
+    entries = [entry for entry in known(torch.arch_list) or () if _ARCH_ENTRY.match(entry)]
+    if entries:
+        return WheelArch(
+            torch=f"=={torch.version}",
+            variants=(),
+            platform=platform,
+            sass=tuple(entry for entry in entries if entry.startswith("sm_")),
+            ptx=tuple(entry for entry in entries if entry.startswith("compute_")),
+            verbatim=(),
+            provenance=Provenance("torch.cuda.get_arch_list() in the framework probe", datetime.date.min),
+        )
+    variant = variant_of(torch)
+    return knowledge.arch_list(torch.version, variant, platform) if knowledge and variant else None
+
+
+@dataclass(frozen=True, slots=True)
+class Wheel:
+    """An official torch wheel: a release and the CUDA variant it was built with."""
+
+    release: TorchRelease
+    variant: str
+
+    @property
+    def label(self) -> str:
+        return f"torch {self.release.version}+{self.variant}"
+
+    def install_command(self, python: str = "python", with_audio: bool = False) -> str:
+        packages = [f"torch=={self.release.version}", f"torchvision=={self.release.torchvision}"]
+        if with_audio and self.release.torchaudio:
+            packages.append(f"torchaudio=={self.release.torchaudio}")
+        return f"{python} -m pip install {' '.join(packages)} --index-url {INDEX_URL}{self.variant}"
+
+
+def _newest_first(knowledge: Knowledge) -> list[TorchRelease]:
+    return sorted(knowledge.torch_releases, key=lambda release: Version(release.version), reverse=True)
+
+
+def _variants_newest_first(release: TorchRelease) -> list[str]:
+    def cuda_key(variant: str) -> Version:
+        return Version(cuda_of_variant(variant) or "0")
+
+    return sorted((v for v in release.cuda_variants if cuda_of_variant(v)), key=cuda_key, reverse=True)
+
+
+def wheels(
+    knowledge: Knowledge,
+    *,
+    driver: str | None = None,
+    os: str = "linux",
+    platform: str = "linux-x86_64",
+    python_version: str | Unavailable | None = None,
+    compute_capabilities: tuple[tuple[int, int], ...] = (),
+    release: TorchRelease | None = None,
+    is_native_only: bool = False,
+) -> Iterator[Wheel]:
+    """Official CUDA wheels, newest release and CUDA first, that this driver, Python and these GPUs can run.
+
+    A constraint left out is not applied; ``is_native_only`` keeps wheels with machine code for the GPUs.
+    A GPU runs a wheel when its arch list (knowledge tables) has SASS or PTX for it; PTX-only GPUs raise
+    the driver floor (``required_driver(is_ptx_jit=True)``).
+    """
+    for candidate in [release] if release else _newest_first(knowledge):
+        if not python_fits(candidate, python_version):
+            continue
+        for variant in _variants_newest_first(candidate):
+            is_ptx_jit = False
+            if compute_capabilities:
+                table = knowledge.arch_list(candidate.version, variant, platform)
+                if table is None:
+                    continue
+                kinds = [arch_support(table, cc).kind for cc in compute_capabilities]
+                if "none" in kinds or (is_native_only and "ptx" in kinds):
+                    continue
+                is_ptx_jit = "ptx" in kinds
+            if driver is not None:
+                requirement = required_driver(
+                    knowledge, variant, "windows" if os == "windows" else "linux", is_ptx_jit=is_ptx_jit
+                )
+                minimum = known(requirement.minimum) if requirement else None
+                if minimum is None or driver_satisfies(driver, minimum) is not True:
+                    continue
+            yield Wheel(candidate, variant)
+
+
+def companion_release(knowledge: Knowledge, package: str, version: str) -> TorchRelease | None:
+    """The torch release a torchvision/torchaudio version was published for (reverse lookup)."""
+    wanted = release_key(version)
+    for release in knowledge.torch_releases:
+        expected = release.torchvision if package == "torchvision" else release.torchaudio
+        if expected is not None and wanted is not None and release_key(expected) == wanted:
+            return release
+    return None
+
+
+def installed_version(python: PythonFacts, name: str) -> str | None:
+    """The version of the first install of ``name`` on sys.path (the one Python imports)."""
+    return next((package.version for package in python.packages if package.name == name), None)
+
+
+def knowledge_of(given: CheckInput) -> Knowledge | None:
+    return given.knowledge if isinstance(given.knowledge, Knowledge) else None
+
+
+NOT_LISTED = "torch is not among the packages the snapshot lists"
+NO_KNOWLEDGE = Unavailable("the knowledge base was not loaded", "run `envcheck doctor`, which loads it")
+
+
+def missing_of(*sections: object) -> Unavailable:
+    """The first uncollected section among a check's inputs (else: the knowledge base was not loaded)."""
+    return next((section for section in sections if isinstance(section, Unavailable)), NO_KNOWLEDGE)
