@@ -1,5 +1,5 @@
-"""Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, or the XML of
-`nvidia-smi -q -x`. Every failure is an InputError whose one line names the file."""
+"""Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, the XML of `nvidia-smi -q -x`,
+or the text of `python -m torch.utils.collect_env`. Every failure is an InputError whose one line names the file."""
 
 from __future__ import annotations
 
@@ -37,14 +37,32 @@ def load_snapshot_file(path: Path) -> Snapshot:
             raise InputError(f"{path}: not UTF-8 text") from None
         except SnapshotFormatError as error:
             raise InputError(f"{path}: {error}") from None
+    # Before the XML test: a collect_env paste copied from GitHub may open with <details>.
+    if _is_collect_env(data):
+        return _snapshot_from_collect_env(path, data)
     if head == b"<":
         return _snapshot_from_nvidia_smi_xml(path, data)
     if not data.strip():
         raise InputError(f"{path}: the file is empty")
     raise InputError(
-        f"{path}: unknown format: expected an envcheck snapshot JSON (`envcheck info --json`) "
-        "or the XML of `nvidia-smi -q -x`"
+        f"{path}: unknown format: expected an envcheck snapshot JSON (`envcheck info --json`), "
+        "the XML of `nvidia-smi -q -x` or the output of `python -m torch.utils.collect_env`"
     )
+
+
+def _is_collect_env(data: bytes) -> bool:
+    from envcheck.importers.collect_env_text import decode_text, looks_like_collect_env
+
+    return b"<nvidia_smi_log" not in data[:4096] and looks_like_collect_env(decode_text(data[:20000]))
+
+
+def _snapshot_from_collect_env(path: Path, data: bytes) -> Snapshot:
+    from envcheck.importers.collect_env import CollectEnvError, snapshot_from_collect_env
+
+    try:
+        return snapshot_from_collect_env(data, path.name)
+    except CollectEnvError as error:
+        raise InputError(f"{path}: {error}") from None
 
 
 def _snapshot_from_nvidia_smi_xml(path: Path, data: bytes) -> Snapshot:

@@ -37,13 +37,14 @@ class TorchFacts:
     nccl_version: str | Unavailable | None  # "2.20.5"; None when the build has no NCCL
     is_cuda_available: bool
     cuda_error: str | None  # the warning/error torch gave when CUDA was not available
-    is_mps_available: bool
-    device_count: int
-    arch_list: tuple[str, ...]  # torch.cuda.get_arch_list(): sm_80, sm_90, compute_90 (PTX)
+    is_mps_available: bool | Unavailable  # Unavailable in a collect_env import
+    device_count: int | Unavailable  # Unavailable in a collect_env import (it prints nvidia-smi's list)
+    # torch.cuda.get_arch_list(): sm_80, sm_90, compute_90 (PTX); () when the source did not report it
+    arch_list: tuple[str, ...]
     devices: tuple[TorchDevice, ...]
-    cpu_smoke_test: SmokeTest | None
-    location: str  # where the imported torch package lives
-    import_duration_s: float
+    cpu_smoke_test: SmokeTest | Unavailable | None  # None: not run; Unavailable: the source runs none
+    location: str | Unavailable  # where the imported torch package lives
+    import_duration_s: float | Unavailable
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,13 @@ class InstalledPackage:
 
 @dataclass(frozen=True, slots=True)
 class PythonFacts:
+    # Fields a collect_env import cannot know are Unavailable there; a live probe always fills them.
     executable: str
     version: str  # 3.11.7
-    implementation: str  # CPython, PyPy
-    prefix: str
-    virtualenv: str | None  # path of the active venv, None outside one
-    conda_env: str | None  # name of the conda environment, None outside one
+    implementation: str | Unavailable  # CPython, PyPy
+    prefix: str | Unavailable
+    virtualenv: str | Unavailable | None  # path of the active venv, None outside one
+    conda_env: str | Unavailable | None  # name of the conda environment, None outside one
     pip_version: str | Unavailable
     packages: tuple[InstalledPackage, ...]  # the ML packages present, from importlib.metadata
-    is_user_site_enabled: bool
+    is_user_site_enabled: bool | Unavailable
