@@ -1,0 +1,216 @@
+"""Reference results (profiles/calibration.toml): lookup, score = measured / reference, verdict and likely reasons.
+
+A reference exists only where someone measured it. For an uncalibrated NVIDIA GPU the expected value is
+predicted from spec sheets (profiles/gpus.toml) against the nearest calibrated GPU, and labelled `predicted`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envcheck.bench.result import Calibration, Telemetry
+from envcheck.loaders import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only; tomli is the same parser
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+AS_EXPECTED = 0.90  # within 10%: the run-to-run spread of a busy machine (see docs/bench.md)
+SLOWER = 0.70  # 70-90%: slower than expected; below: much slower
+_FIELDS = ("preset", "device", "images_per_s", "spread_cv", "torch", "envcheck", "date", "method")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    preset: str
+    device: str  # CPU model and threads ("AMD EPYC, 2 threads") or the GPU's NVML name
+    images_per_s: float
+    spread_cv: float
+    torch: str
+    envcheck: str
+    date: datetime.date
+    method: str  # how it was measured: command, runs, conditions
+
+
+def calibration_path() -> Path:
+    from envcheck.knowledge import profiles_root
+
+    return profiles_root() / "calibration.toml"
+
+
+def load_references(path: Path | None = None) -> tuple[Reference, ...]:
+    path = calibration_path() if path is None else path
+    if not path.is_file():
+        return ()
+    try:
+        rows = tomllib.loads(path.read_text(encoding="utf-8")).get("reference", [])
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not valid TOML ({error})") from None
+    references = []
+    for number, row in enumerate(rows, 1):
+        missing = [name for name in _FIELDS if name not in row]
+        if missing:
+            raise InputError(f"{path}: reference {number} lacks {', '.join(missing)}")
+        try:
+            references.append(
+                Reference(
+                    preset=str(row["preset"]),
+                    device=str(row["device"]),
+                    images_per_s=float(row["images_per_s"]),
+                    spread_cv=float(row["spread_cv"]),
+                    torch=str(row["torch"]),
+                    envcheck=str(row["envcheck"]),
+                    date=row["date"]
+                    if isinstance(row["date"], datetime.date)
+                    else datetime.date.fromisoformat(row["date"]),
+                    method=str(row["method"]),
+                )
+            )
+        except (TypeError, ValueError) as error:
+            raise InputError(f"{path}: reference {number}: {error}") from None
+    return tuple(references)
+
+
+def reference_toml(reference: Reference) -> str:
+    """One `[[reference]]` table, in the format load_references reads (what --save-reference appends)."""
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return (
+        "\n[[reference]]\n"
+        f"preset = {quoted(reference.preset)}\n"
+        f"device = {quoted(reference.device)}\n"
+        f"images_per_s = {reference.images_per_s:.1f}\n"
+        f"spread_cv = {reference.spread_cv:.4f}\n"
+        f"torch = {quoted(reference.torch)}\n"
+        f"envcheck = {quoted(reference.envcheck)}\n"
+        f"date = {reference.date.isoformat()}\n"
+        f"method = {quoted(reference.method)}\n"
+    )
+
+
+def verdict_of(score: float) -> str:
+    if score >= AS_EXPECTED:
+        return "as expected"
+    return "slower than expected" if score >= SLOWER else "much slower"
+
+
+def _spec_ratio(gpu: Any, other: Any, is_bf16: bool) -> float | None:
+    """Geometric mean of the compute ratio (bf16 or fp32 TFLOP/s) and the memory bandwidth ratio."""
+    compute = "bf16_tflops" if is_bf16 else "fp32_tflops"
+    pairs = [(getattr(gpu, compute), getattr(other, compute)), (gpu.memory_bandwidth_gb_s, other.memory_bandwidth_gb_s)]
+    if not all(isinstance(a, float | int) and isinstance(b, float | int) and b > 0 for a, b in pairs):
+        return None
+    return math.sqrt((pairs[0][0] / pairs[0][1]) * (pairs[1][0] / pairs[1][1]))
+
+
+def predict(
+    preset: str, device_name: str, references: tuple[Reference, ...], knowledge: Any, is_bf16: bool
+) -> tuple[Reference, float, str] | str:
+    """(nearest calibrated GPU, predicted images/s, basis) for an uncalibrated GPU, or why there is no prediction."""
+    gpu = knowledge.gpu_by_name(device_name)
+    if gpu is None:
+        return f"{device_name} is not in the GPU specifications (profiles/gpus.toml)"
+    candidates = []
+    for reference in references:
+        other = knowledge.gpu_by_name(reference.device) if reference.preset == preset else None
+        ratio = None if other is None else _spec_ratio(gpu, other, is_bf16)
+        if ratio is not None:
+            candidates.append((abs(math.log(ratio)), ratio, reference))
+    if not candidates:
+        return f"no calibrated GPU with known specifications for preset {preset}"
+    _, ratio, nearest = min(candidates, key=lambda candidate: candidate[0])
+    basis = (
+        f"predicted from {nearest.device} ({nearest.images_per_s:.0f} images/s measured) x {ratio:.2f}, the geometric"
+        f" mean of the {'bf16' if is_bf16 else 'fp32'} TFLOP/s and memory bandwidth ratios of the spec sheets"
+    )
+    return nearest, nearest.images_per_s * ratio, basis
+
+
+def likely_reasons(
+    telemetry: Telemetry | None, loader: str, load_average: float | None, cpu_count: int, threads: int
+) -> tuple[str, ...]:
+    reasons = []
+    if telemetry is not None and telemetry.samples:
+        if telemetry.thermal_slowdown_fraction:
+            reasons.append(f"thermal slowdown active {telemetry.thermal_slowdown_fraction:.0%} of the time")
+        if telemetry.power_cap_fraction:
+            reasons.append(f"power cap active {telemetry.power_cap_fraction:.0%} of the time")
+        median, top = telemetry.sm_clock_median_mhz, telemetry.sm_clock_max_mhz
+        if median is not None and top and median < AS_EXPECTED * top:
+            reasons.append(f"SM clock median {median:.0f} MHz of {top} max")
+    if loader == "dataloader":
+        reasons.append("the DataLoader pipeline may be CPU-bound: compare with --loader device")
+    if load_average is not None and load_average > 0.5 * cpu_count:  # half the CPUs busy already
+        reasons.append(f"other processes were using the CPU: load average {load_average:.2f} on {cpu_count} CPUs")
+    if threads < cpu_count:
+        reasons.append(f"torch uses {threads} threads of {cpu_count} CPUs")
+    return tuple(reasons)
+
+
+def calibrate(
+    preset: str,
+    device_name: str,
+    is_gpu: bool,
+    measured_images_per_s: float,
+    references: tuple[Reference, ...],
+    knowledge: Any,
+    is_bf16: bool,
+    reasons: tuple[str, ...],
+) -> Calibration:
+    exact = [r for r in references if r.preset == preset and r.device.lower() == device_name.lower()]
+    if exact:
+        reference = max(exact, key=lambda r: r.date)
+        kind, expected, spread, basis = (
+            "measured",
+            reference.images_per_s,
+            reference.spread_cv,
+            f"measured {reference.date.isoformat()} with torch {reference.torch}: {reference.method}",
+        )
+    else:
+        predicted = predict(preset, device_name, references, knowledge, is_bf16) if is_gpu else None
+        if predicted is None or isinstance(predicted, str):
+            why = predicted or f"no reference for {preset} on {device_name} (record one with --save-reference)"
+            return Calibration("none", None, None, None, why, None, "uncalibrated", reasons)
+        reference, expected, basis = predicted
+        kind, spread = "predicted", None
+    score = measured_images_per_s / expected
+    verdict = verdict_of(score)
+    return Calibration(
+        kind,
+        expected,
+        spread,
+        device_name if kind == "measured" else reference.device,
+        basis,
+        score,
+        verdict,
+        reasons if verdict != "as expected" else (),
+    )
+
+
+SIBLING_SLOWER = 0.10  # the issue's line: a GPU more than 10% slower than identical GPUs beside it
+
+
+def slow_siblings(results: tuple[Any, ...]) -> tuple[Any, ...]:
+    """GPUs more than 10% below the median images/s of the other runs on the same device name."""
+    import statistics
+
+    from envcheck.bench.result import SiblingFlag
+
+    flags = []
+    for result in results:
+        others = [r.timing.images_per_s for r in results if r.device_name == result.device_name and r is not result]
+        if not others:
+            continue
+        median = statistics.median(others)
+        slower = 1 - result.timing.images_per_s / median
+        if slower > SIBLING_SLOWER:
+            flags.append(SiblingFlag(result.device, result.device_name, result.timing.images_per_s, median, slower))
+    return tuple(flags)

@@ -1,0 +1,230 @@
+"""One benchmark run from options to result: data, pipeline, correctness, timed windows, recipe, calibration."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envcheck.bench.calibration import calibrate, likely_reasons, load_references
+from envcheck.bench.correctness import CORRECTNESS_STEPS, check_correctness
+from envcheck.bench.data import Dataset
+from envcheck.bench.loop import Progress, build_trainer, measure, synchronize
+from envcheck.bench.presets import Preset
+from envcheck.bench.result import BenchResult, RecipeRun, Telemetry
+from envcheck.bench.telemetry import TelemetrySampler, open_nvml_for, unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    preset: Preset
+    device: str  # "cpu", "cuda:N", "mps"
+    is_full: bool = False
+    loader: str = "device"
+    workers: int = 2
+    seed: int = 0
+    steps: int | None = None  # timed steps (None: the preset's quick_steps)
+    windows: int | None = None
+    warmup_steps: int | None = None
+    calibration_file: Path | None = None
+
+
+def cpu_name() -> str:
+    from envcheck.probes.cpu import parse_cpuinfo
+
+    try:
+        model = parse_cpuinfo(Path("/proc/cpuinfo").read_text(encoding="utf-8")).model
+    except OSError:
+        model = None
+    import platform
+
+    return model if isinstance(model, str) else (platform.processor() or platform.machine())
+
+
+def device_name(device: Any) -> str:
+    """CPUs by model and torch's thread count (throughput scales with both); GPUs by their CUDA name."""
+    import torch
+
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    if device.type == "mps":
+        return f"Apple MPS ({cpu_name()})"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def versions_and_flags(
+    device: Any, is_bf16: bool, channels_last: bool
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    import platform
+
+    import torch
+
+    from envcheck import __version__
+
+    versions = {
+        "envcheck": __version__,
+        "torch": torch.__version__,
+        "cuda": str(torch.version.cuda),
+        "cudnn": str(torch.backends.cudnn.version())  # type: ignore[no-untyped-call]
+        if torch.backends.cudnn.is_available()  # type: ignore[no-untyped-call]
+        else "None",
+        "python": platform.python_version(),
+    }
+    flags = {
+        "threads": str(torch.get_num_threads()),
+        "interop_threads": str(torch.get_num_interop_threads()),
+        "deterministic": str(torch.are_deterministic_algorithms_enabled()),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_matmul_allow_tf32": str(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_allow_tf32": str(torch.backends.cudnn.allow_tf32),
+        "cudnn_benchmark": str(torch.backends.cudnn.benchmark),
+        "bf16_autocast": str(is_bf16),
+        "channels_last": str(channels_last),
+        "device_type": device.type,
+    }
+    return tuple(versions.items()), tuple(flags.items())
+
+
+def make_batches(options: RunOptions, images: Any, labels: Any, device: Any, augment: bool) -> Any:
+    from envcheck.bench.pipeline import DeviceBatches, LoaderBatches
+
+    preset = options.preset
+    common = (images, labels, preset.batch_size, preset.normalise_mean, preset.normalise_std, augment, str(device))
+    if options.loader == "dataloader":
+        return LoaderBatches(*common, seed=options.seed, workers=options.workers)
+    return DeviceBatches(*common, seed=options.seed)
+
+
+def _telemetry_sampler(device: Any) -> TelemetrySampler | Telemetry | None:
+    import torch
+
+    if device.type != "cuda":
+        return None
+    opened = open_nvml_for(str(torch.cuda.get_device_properties(device).uuid))
+    if isinstance(opened, str):
+        return unavailable(opened)
+    backend, index = opened
+    return TelemetrySampler(backend, index)
+
+
+def run_recipe(options: RunOptions, dataset: Dataset, model: Any, device: Any, on_progress: Progress) -> RecipeRun:
+    """The whole recipe from the initial weights: epochs, test accuracy after each, time to the target accuracy."""
+    preset = options.preset
+    train = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
+    test = make_batches(options, dataset.test_images, dataset.test_labels, device, augment=False)
+    total = preset.epochs * train.steps_per_epoch
+    trainer = build_trainer(preset, model, device, total)
+    accuracies: list[float] = []
+    training_s, to_target = 0.0, None
+    for epoch in range(preset.epochs):
+        synchronize(device)
+        start = time.perf_counter()
+        for done, (images, labels) in enumerate(train.epoch(), 1):
+            trainer.step(images, labels)
+            on_progress(f"epoch {epoch + 1}/{preset.epochs}", done, train.steps_per_epoch)
+        synchronize(device)
+        training_s += time.perf_counter() - start
+        accuracies.append(trainer.accuracy(test.epoch()))
+        if to_target is None and accuracies[-1] >= preset.target_accuracy:
+            to_target = training_s
+    return RecipeRun(preset.epochs, tuple(accuracies), preset.target_accuracy, to_target, training_s)
+
+
+def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress: Progress) -> BenchResult:
+    import copy
+
+    import torch
+
+    from envcheck.bench.models import build_model
+
+    preset = options.preset
+    device = torch.device(options.device)
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    torch.manual_seed(options.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+    model = build_model(preset.model)
+    initial = copy.deepcopy(model)
+    batches = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
+    stream = batches.forever()
+    on_progress("correctness", 0, CORRECTNESS_STEPS)
+    correctness = check_correctness(preset, model, [next(stream) for _ in range(CORRECTNESS_STEPS)], device)
+    on_progress("correctness", CORRECTNESS_STEPS, CORRECTNESS_STEPS)
+    windows = options.windows or preset.quick_windows
+    steps = options.steps or preset.quick_steps
+    warmup = preset.warmup_steps if options.warmup_steps is None else options.warmup_steps
+    per_window = max(1, steps // windows)
+    trainer = build_trainer(preset, model, device, warmup + per_window * windows)
+    sampler = _telemetry_sampler(device)
+    if isinstance(sampler, TelemetrySampler):
+        with sampler:
+            timing = measure(trainer, stream, warmup, windows, per_window, preset.batch_size, on_progress)
+        telemetry: Telemetry | None = sampler.result()
+        sampler.backend.shutdown()
+    else:
+        timing = measure(trainer, stream, warmup, windows, per_window, preset.batch_size, on_progress)
+        telemetry = sampler
+    recipe = run_recipe(options, dataset, initial, device, on_progress) if options.is_full else None
+    name = device_name(device)
+    cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    reasons = likely_reasons(telemetry, options.loader, load_average, cpu_count, torch.get_num_threads())
+    references = load_references(options.calibration_file)
+    calibration = calibrate(
+        preset.name, name, device.type == "cuda", timing.images_per_s, references, knowledge, trainer.is_bf16, reasons
+    )
+    versions, flags = versions_and_flags(device, trainer.is_bf16, preset.channels_last)
+    return BenchResult(
+        preset=preset.name,
+        device=str(device),
+        device_name=name,
+        data=dataset.kind,
+        data_source=dataset.source,
+        data_checksums=dataset.checksums,
+        loader=options.loader,
+        workers=options.workers if options.loader == "dataloader" else 0,
+        mode="full" if options.is_full else "quick",
+        timing=timing,
+        correctness=correctness,
+        calibration=calibration,
+        telemetry=telemetry,
+        recipe=recipe,
+        load_average_before=load_average,
+        cpu_count=cpu_count,
+        versions=versions,
+        flags=flags,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def resolve_devices(spec: str | None) -> list[str]:
+    """--device: cpu, cuda, cuda:N, mps, all (every CUDA GPU, else MPS, else the CPU); None picks the best one."""
+    import torch
+
+    from envcheck.loaders import InputError
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    best = ["cuda:0"] if gpus else ["mps"] if has_mps else ["cpu"]
+    if spec is None:
+        return best
+    if spec == "all":
+        return [f"cuda:{n}" for n in range(gpus)] or best
+    if spec == "cpu":
+        return ["cpu"]
+    if spec == "mps":
+        if not has_mps:
+            raise InputError("--device mps: this torch has no usable MPS device (Apple silicon, macOS 12.3+)")
+        return ["mps"]
+    if spec == "cuda" or spec.startswith("cuda:"):
+        number = spec.partition(":")[2] or "0"
+        if not number.isdigit():
+            raise InputError(f"--device {spec}: expected cuda:N with N a GPU number")
+        if int(number) >= gpus:
+            raise InputError(
+                f"--device {spec}: torch sees {gpus} CUDA GPU(s) (torch.cuda.is_available() is {gpus > 0})"
+            )
+        return [f"cuda:{int(number)}"]
+    raise InputError(f"--device {spec}: expected cpu, cuda, cuda:N, mps or all")

@@ -1,0 +1,91 @@
+"""`envcheck bench` end to end: JSON keys, real on-disk data, damaged data, -o, --save-reference, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from envcheck.cli import app
+from tests.bench_helpers import write_small_cifar10
+
+TINY = ["--device", "cpu", "--steps", "4", "--warmup", "1", "--windows", "2"]
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(app, ["bench", *TINY, *args], env={"COLUMNS": "200"})
+
+
+def test_json_on_synthetic_data(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = invoke("--synthetic", "--json", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["data"] == "synthetic" and document["preset"] == "tutorial-cnn" and document["device"] == "cpu"
+    assert document["images_per_s"] > 0 and document["correctness"]["passed"] is True
+    assert document["calibration"]["kind"] in {"measured", "none"} and document["versions"]["torch"]
+    assert json.loads(out.read_text()) == document
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temporary left behind
+
+
+def test_real_format_data_is_used_and_labelled(tmp_path: Path) -> None:
+    write_small_cifar10(tmp_path)
+    result = invoke("--data-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["data"] == "cifar10" and document["data_checksums"] == "manifest-md5"
+
+
+def test_truncated_dataset_is_one_line_exit_2(tmp_path: Path) -> None:
+    folder = write_small_cifar10(tmp_path)
+    victim = folder / "data_batch_5"
+    victim.write_bytes(victim.read_bytes()[:1000])
+    result = invoke("--data-dir", str(tmp_path), "--json")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "data_batch_5: corrupt or truncated" in lines[0] and "Traceback" not in result.output
+
+
+def test_bad_options_are_exit_2() -> None:
+    assert invoke("--preset", "vgg").exit_code == 2
+    assert invoke("--loader", "magic").exit_code == 2
+    result = CliRunner().invoke(app, ["bench", "--device", "cuda:7"])
+    assert result.exit_code == 2 and "cuda:7" in result.stderr
+
+
+def test_saved_reference_calibrates_the_next_run(tmp_path: Path) -> None:
+    references = tmp_path / "mine.toml"
+    first = invoke("--synthetic", "--json", "--save-reference", str(references))
+    assert first.exit_code == 0, first.output
+    assert "[[reference]]" in references.read_text() and "envcheck bench --quick" in references.read_text()
+    second = invoke("--synthetic", "--json", "--calibration", str(references))
+    calibration = json.loads(second.stdout)["calibration"]
+    assert calibration["kind"] == "measured" and calibration["score"] > 0
+
+
+def test_dataloader_pipeline_and_terminal_table() -> None:
+    result = invoke("--synthetic", "--loader", "dataloader", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    assert "images/s" in result.stdout and "dataloader loader" in result.stdout and "synthetic" in result.stdout
+
+
+def test_ctrl_c_leaves_no_files_and_says_so(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "envcheck", "bench", "--device", "cpu", "--synthetic", "--steps", "1000000",
+               "--json", "-o", "out.json", "--save-reference", "ref.toml"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(6)  # torch import, data, correctness: then it is training
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "envcheck: interrupted" and stdout == ""
+    assert list(tmp_path.iterdir()) == []

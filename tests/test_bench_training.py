@@ -1,0 +1,141 @@
+"""The pipelines, the networks, the timing and the correctness check, on the CPU with tiny step counts."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch  # noqa: TID253  # the bench tests exercise torch directly
+
+from envcheck.bench.correctness import TOLERANCES, check_correctness, max_relative_deviation
+from envcheck.bench.data import load_cifar10, synthetic_cifar10
+from envcheck.bench.loop import build_trainer, measure, percentile, summarise
+from envcheck.bench.models import build_model
+from envcheck.bench.pipeline import PADDING_PX, DeviceBatches, LoaderBatches
+from envcheck.bench.presets import PRESETS
+from tests.bench_helpers import write_small_cifar10
+
+TUTORIAL = PRESETS["tutorial-cnn"]
+
+
+def test_device_batches_normalise_like_to_tensor_and_normalize() -> None:
+    data = synthetic_cifar10(128, 8)
+    batches = DeviceBatches(data.train_images, data.train_labels, 64, 0.5, 0.5, False, "cpu", seed=0)
+    images, labels = next(batches.epoch())
+    assert images.shape == (64, 3, 32, 32) and images.dtype == torch.float32 and labels.dtype == torch.int64
+    raw = batches.images[: 0 + 1].float()
+    expected = (raw / 255 - 0.5) / 0.5
+    assert torch.allclose(batches.prepare(batches.images[:1]), expected, atol=1e-6)
+
+
+def _maybe_flip(crop: torch.Tensor, flip: bool) -> torch.Tensor:
+    return crop.flip(2) if flip else crop
+
+
+def test_device_crop_and_flip_match_padded_crops() -> None:
+    data = synthetic_cifar10(64, 8)
+    batches = DeviceBatches(data.train_images, data.train_labels, 16, 0.5, 0.5, True, "cpu", seed=1)
+    source = batches.images[:16]
+    augmented = batches.crop_and_flip(source)
+    padded = torch.nn.functional.pad(source, (PADDING_PX,) * 4)
+    flipped_count = 0
+    for n in range(16):
+        matches = [
+            (dy, dx, flip)
+            for dy, dx, flip in itertools.product(range(2 * PADDING_PX + 1), range(2 * PADDING_PX + 1), (False, True))
+            if torch.equal(augmented[n], _maybe_flip(padded[n, :, dy : dy + 32, dx : dx + 32], flip))
+        ]
+        assert matches, f"image {n} is not a padded crop (or its mirror) of the source"
+        flipped_count += all(flip for _, _, flip in matches)
+    assert 0 < flipped_count < 16  # p = 0.5 per image: some flipped, some not
+
+
+def test_classic_loader_gives_the_same_pixels(tmp_path: Path) -> None:
+    data = load_cifar10(write_small_cifar10(tmp_path))
+    classic = LoaderBatches(
+        data.train_images[:64], data.train_labels[:64], 64, 0.5, 0.5, False, "cpu", seed=0, workers=0
+    )
+    device = DeviceBatches(data.train_images[:64], data.train_labels[:64], 64, 0.5, 0.5, False, "cpu", seed=0)
+    (classic_images, classic_labels), (device_images, device_labels) = next(classic.epoch()), next(device.epoch())
+    # different shuffles: compare per-label sums, which do not depend on order
+    for label in range(10):
+        assert torch.allclose(
+            classic_images[classic_labels == label].sum(0), device_images[device_labels == label].sum(0), atol=1e-3
+        )
+
+
+def test_networks_have_the_published_shapes() -> None:
+    tutorial, resnet = build_model("tutorial-cnn"), build_model("resnet18-cifar")
+    assert sum(p.numel() for p in tutorial.parameters()) == 62006  # the tutorial's Net
+    assert 11_000_000 < sum(p.numel() for p in resnet.parameters()) < 11_300_000  # CIFAR ResNet-18: 11.17M
+    assert resnet(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_tutorial_net_learns_the_synthetic_set() -> None:
+    torch.manual_seed(0)
+    data = synthetic_cifar10(2048, 256)
+    # the tutorial's lr 0.001 needs thousands of steps; 10x that shows learnability within a test's budget
+    faster = dataclasses.replace(TUTORIAL, learning_rate=0.02)
+    trainer = build_trainer(faster, build_model("tutorial-cnn"), torch.device("cpu"), 0)
+    stream = DeviceBatches(data.train_images, data.train_labels, 64, 0.5, 0.5, False, "cpu", seed=0).forever()
+    first = float(trainer.step(*next(stream)))
+    for _ in range(100):
+        trainer.step(*next(stream))
+    test = DeviceBatches(data.test_images, data.test_labels, 64, 0.5, 0.5, False, "cpu", seed=0)
+    assert first > 2.0 and trainer.accuracy(test.epoch()) > 0.5  # chance is 0.1
+
+
+def test_measure_reports_windows_and_percentiles() -> None:
+    data = synthetic_cifar10(256, 8)
+    trainer = build_trainer(TUTORIAL, build_model("tutorial-cnn"), torch.device("cpu"), 0)
+    stream = DeviceBatches(data.train_images, data.train_labels, 64, 0.5, 0.5, False, "cpu", seed=0).forever()
+    seen: list[tuple[str, int, int]] = []
+    timing = measure(trainer, stream, 2, 3, 2, 64, lambda *event: seen.append(event))
+    assert len(timing.window_images_per_s) == 3 and timing.timed_steps == 6 and timing.images_per_s > 0
+    assert timing.step_p50_ms <= timing.step_p95_ms
+    assert seen[-1] == ("timed", 6, 6) and ("warm-up", 2, 2) in seen
+
+
+def test_summary_statistics() -> None:
+    timing = summarise([1.0, 2.0, 1.0], [0.1] * 9 + [1.0], steps_per_window=10, batch=10, warmup=0)
+    assert timing.images_per_s == 100.0 and timing.window_images_per_s == (100.0, 50.0, 100.0)
+    assert timing.cv == pytest.approx(np.std([100, 50, 100]) / np.mean([100, 50, 100]))
+    assert percentile([float(v) for v in range(1, 101)], 0.95) == 95.0
+
+
+def _batches(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    data = synthetic_cifar10(64 * count, 8)
+    return list(
+        itertools.islice(
+            DeviceBatches(data.train_images, data.train_labels, 64, 0.5, 0.5, False, "cpu", 0).epoch(), count
+        )
+    )
+
+
+def test_correctness_passes_on_a_healthy_cpu() -> None:
+    torch.manual_seed(0)
+    result = check_correctness(TUTORIAL, build_model("tutorial-cnn"), _batches(3), torch.device("cpu"))
+    assert result.passed and result.precision == "float32" and result.steps == 3
+    assert result.max_rel_deviation < TOLERANCES["float32"] / 10
+
+
+def test_correctness_fails_when_a_kernel_is_slightly_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A float32 linear layer that is 1% off (a faulty kernel) must fail; float64 (the reference) stays right."""
+    original = torch.nn.functional.linear
+
+    def faulty(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        out = original(x, weight, bias)
+        return out * 1.01 if out.dtype == torch.float32 else out
+
+    monkeypatch.setattr(torch.nn.functional, "linear", faulty)
+    torch.manual_seed(0)
+    result = check_correctness(TUTORIAL, build_model("tutorial-cnn"), _batches(3), torch.device("cpu"))
+    assert not result.passed and result.max_rel_deviation > TOLERANCES["float32"]
+
+
+def test_deviation_of_non_finite_losses_is_infinite() -> None:
+    assert max_relative_deviation((1.0, float("nan")), (1.0, 1.0)) == float("inf")
+    assert max_relative_deviation((1.1, 2.0), (1.0, 2.0)) == pytest.approx(0.1)
