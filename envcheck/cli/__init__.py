@@ -6,10 +6,11 @@ No logic lives in this package beyond wiring; exit codes are those of docs/exit-
 
 from __future__ import annotations
 
-from envcheck.cli import doctor, info
+# Importing a command module registers its command on the app.
+from envcheck.cli import bench, doctor, info, recommend, setup
 from envcheck.cli.app import app
 
-__all__ = ["app", "doctor", "info", "main"]
+__all__ = ["app", "bench", "doctor", "info", "main", "recommend", "setup"]
 
 
 def main() -> None:

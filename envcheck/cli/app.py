@@ -29,4 +29,3 @@ def _main(
     ] = False,
 ) -> None:
     """envcheck: will this machine train the model, and if not, what exactly to change."""
-

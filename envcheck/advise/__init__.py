@@ -1,0 +1,1 @@
+"""Advice from facts and knowledge: install plans, memory and time estimates, recommendations."""

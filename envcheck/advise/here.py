@@ -1,0 +1,67 @@
+"""Does the workload fit on this machine (or the one a snapshot describes), and with which settings?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
+from envcheck.advise.recommend import job_time
+from envcheck.advise.time_model import BenchMeasurement, JobTime
+from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.facts.common import Unavailable
+from envcheck.knowledge import Knowledge
+from envcheck.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class HereResult:
+    gpu_name: str | None  # None: no usable GPU in the snapshot
+    gpu_count: int
+    gpu_memory_bytes: int  # the smallest GPU's, since every rank needs room
+    no_gpu_reason: str | None
+    memory: MemoryEstimate | None  # under the first settings that fit; None if none does
+    settings: str  # what had to change ("as given", "--checkpointing --batch 1", ...)
+    job_time: JobTime | None
+
+
+def _adjustments(spec: WorkloadSpec) -> list[tuple[str, WorkloadSpec]]:
+    """Settings to try, least intrusive first: as given, recompute activations, smaller batches, QLoRA."""
+    tries = [("as given", spec)]
+    if spec.task == "infer":
+        concurrency = spec.concurrency
+        while concurrency > 1:
+            concurrency //= 2
+            tries.append((f"--concurrency {concurrency}", replace(spec, concurrency=concurrency)))
+        return tries
+    base = spec
+    if not spec.is_checkpointing and spec.shape is not None:
+        base = replace(spec, is_checkpointing=True)
+        tries.append(("--checkpointing", base))
+    batch = spec.batch
+    while batch > 1:
+        batch //= 2
+        flag = "--checkpointing " if base.is_checkpointing and not spec.is_checkpointing else ""
+        tries.append((f"{flag}--batch {batch}", replace(base, batch=batch)))
+    if spec.task in ("train", "finetune", "lora") and spec.shape is not None:
+        tries.append(("--task qlora", replace(base, task="qlora", precision="int4", lora_rank=64, batch=1)))
+    return tries
+
+
+def recommend_here(
+    spec: WorkloadSpec, snapshot: Snapshot, knowledge: Knowledge, measured: BenchMeasurement | None = None
+) -> HereResult:
+    gpu_facts = snapshot.gpu
+    if isinstance(gpu_facts, Unavailable):
+        return HereResult(None, 0, 0, f"GPU facts unavailable: {gpu_facts.reason}", None, "", None)
+    sizes = [g.memory_total_bytes for g in gpu_facts.gpus if not isinstance(g.memory_total_bytes, Unavailable)]
+    names = [g.name for g in gpu_facts.gpus if not isinstance(g.name, Unavailable)]
+    if not sizes or not names:
+        return HereResult(None, 0, 0, gpu_facts.no_gpu_reason or "no GPU with a known memory size", None, "", None)
+    memory_bytes, count = min(sizes), len(sizes)
+    for label, candidate in _adjustments(spec):
+        memory = fitting_estimate(candidate, count, memory_bytes)
+        if memory is not None:
+            gpu = knowledge.gpu_by_name(names[0])
+            timing = None if gpu is None else job_time(candidate, gpu, memory, measured)
+            return HereResult(names[0], count, memory_bytes, None, memory, label, timing)
+    return HereResult(names[0], count, memory_bytes, None, None, "", None)

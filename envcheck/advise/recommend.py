@@ -1,0 +1,203 @@
+"""Which cloud instances run a workload, with what sharding, how long the whole job takes and what it costs.
+
+Ranked by whole-job cost (a cheap instance that takes three times as long costs more); see docs/recommend.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from envcheck.advise.catalog import Catalog, Instance
+from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate
+from envcheck.advise.time_model import BenchMeasurement, JobTime, job_units, serving_time, training_time
+from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.facts.common import Unavailable
+from envcheck.knowledge import GpuSpec, KnowledgeError
+
+SORTS = ("cost", "hourly", "time")
+# "Best value": the fastest option whose whole-job cost is within this factor of the cheapest one.
+BEST_VALUE_COST_FACTOR = 1.25
+GB = 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    cloud: str | None = None
+    region: str | None = None
+    is_spot: bool = False
+    max_price_per_hour: float | None = None
+    min_gpus: int | None = None
+    sort: str = "cost"
+    top: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    instance: Instance
+    is_spot: bool
+    price_per_hour: float
+    memory: MemoryEstimate  # per GPU
+    headroom_fraction: float  # of each GPU's memory left free
+    job_time: JobTime | None
+
+    @property
+    def job_hours(self) -> float | None:
+        return None if self.job_time is None else self.job_time.hours
+
+    @property
+    def job_cost(self) -> float | None:
+        return None if self.job_time is None else self.job_time.hours * self.price_per_hour
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    spec: WorkloadSpec
+    memory: MemoryEstimate  # on one GPU, unsharded: the breakdown shown above the table
+    options: tuple[Option, ...]  # sorted and cut to --top
+    fitting_count: int  # before --top
+    considered_count: int  # instances left after the filters
+    cheapest: Option | None
+    fastest: Option | None
+    best_value: Option | None
+    job_units: float
+    is_job_size_assumed: bool
+    suggestions: tuple[str, ...]  # when nothing fits: what would, with numbers
+    catalog: Catalog
+    measured: BenchMeasurement | None
+
+
+def job_time(
+    spec: WorkloadSpec, gpu: GpuSpec, memory: MemoryEstimate, measured: BenchMeasurement | None
+) -> JobTime | None:
+    """Training is compute-bound over every GPU used; serving is bandwidth-bound per decode step."""
+    if spec.task != "infer":
+        used = 1 if memory.strategy == "single" else memory.gpu_count
+        return training_time(spec, gpu, used, measured)
+    streams = memory.gpu_count if memory.strategy == "replicas" else 1
+    return serving_time(spec, gpu, memory.weights_bytes + memory.kv_cache_bytes, streams)
+
+
+def is_capable(spec: WorkloadSpec, gpu: GpuSpec) -> bool:
+    """The GPU has the units the workload's precision needs (e.g. bf16 from compute capability 8.0)."""
+    return gpu.compute_capability >= spec.min_compute_capability
+
+
+def _selected(catalog: Catalog, filters: Filters) -> list[tuple[Instance, float, bool]]:
+    chosen = []
+    for instance in catalog.instances:
+        if filters.cloud and instance.cloud.casefold() != filters.cloud.casefold():
+            continue
+        if filters.region and not instance.region.casefold().startswith(filters.region.casefold()):
+            continue
+        if filters.min_gpus and instance.gpu_count < filters.min_gpus:
+            continue
+        price = instance.price_spot_usd_h if filters.is_spot else instance.price_on_demand_usd_h
+        if price is None:
+            continue
+        if filters.max_price_per_hour is not None and price > filters.max_price_per_hour:
+            continue
+        chosen.append((instance, price, filters.is_spot))
+    return chosen
+
+
+def _sort_key(sort: str, option: Option) -> tuple[float, float]:
+    missing = float("inf")
+    cost = option.job_cost if option.job_cost is not None else missing
+    hours = option.job_hours if option.job_hours is not None else missing
+    if sort == "hourly":
+        return (option.price_per_hour, cost)
+    if sort == "time":
+        return (hours, cost)
+    return (cost, option.price_per_hour)
+
+
+def _best_value(options: list[Option]) -> Option | None:
+    costed = [o for o in options if o.job_cost is not None and o.job_hours is not None]
+    if not costed:
+        return None
+    cheapest = min(o.job_cost or 0.0 for o in costed)
+    affordable = [o for o in costed if (o.job_cost or 0.0) <= cheapest * BEST_VALUE_COST_FACTOR]
+    return min(affordable, key=lambda o: (o.job_hours or 0.0, o.job_cost or 0.0))
+
+
+def what_would_fit(spec: WorkloadSpec, largest_gpu_gb: float, biggest_count: int) -> tuple[str, ...]:
+    """Concrete changes under which the workload fits the largest GPUs of the catalog, with the numbers."""
+    capacity = largest_gpu_gb * GB
+    single = estimate(spec).total_bytes
+    lines = [f"needs {single / GB:.1f} GB on one GPU; the largest GPU available here has {largest_gpu_gb:g} GB"]
+    if spec.task != "infer":
+        for count in (2, 4, 8, 16, 32, 64):
+            sharded = estimate(spec, "zero3", count)
+            if sharded.total_bytes <= capacity:
+                where = "" if count <= biggest_count else " (several instances)"
+                lines.append(
+                    f"ZeRO-3 / FSDP over {count} x {largest_gpu_gb:g} GB GPUs{where}: "
+                    f"{sharded.total_bytes / GB:.1f} GB per GPU"
+                )
+                break
+        if not spec.is_checkpointing:
+            checkpointed = estimate(replace(spec, is_checkpointing=True)).total_bytes
+            lines.append(f"--checkpointing: {checkpointed / GB:.1f} GB on one GPU")
+        if spec.task in ("train", "finetune", "lora") and spec.shape is not None:
+            qlora = estimate(replace(spec, task="qlora", precision="int4", lora_rank=64)).total_bytes
+            lines.append(f"--task qlora (4-bit base, rank-64 adapters): {qlora / GB:.1f} GB on one GPU")
+        if spec.shape is not None and spec.seq_len > 512:
+            shorter = estimate(replace(spec, seq_len=spec.seq_len // 2)).total_bytes
+            lines.append(f"--seq-len {spec.seq_len // 2}: {shorter / GB:.1f} GB on one GPU")
+    else:
+        for count in (2, 4, 8):
+            parallel = estimate(spec, "tp", count)
+            if parallel.total_bytes <= capacity:
+                lines.append(f"tensor parallel over {count} GPUs: {parallel.total_bytes / GB:.1f} GB per GPU")
+                break
+        if spec.concurrency > 1:
+            fewer = estimate(replace(spec, concurrency=max(1, spec.concurrency // 2))).total_bytes
+            lines.append(f"--concurrency {max(1, spec.concurrency // 2)}: {fewer / GB:.1f} GB on one GPU")
+    return tuple(lines)
+
+
+def recommend_instances(
+    spec: WorkloadSpec, catalog: Catalog, filters: Filters, measured: BenchMeasurement | None = None
+) -> Recommendation:
+    """Every selected instance the workload fits on, priced for the whole job and ranked."""
+    if filters.sort not in SORTS:
+        raise KnowledgeError(f'--sort: "{filters.sort}" is not one of {", ".join(SORTS)}')
+    selected = _selected(catalog, filters)
+    options = []
+    for instance, price, is_spot in selected:
+        if not is_capable(spec, instance.gpu_spec):
+            continue
+        capacity = instance.gpu_memory_gb * GB
+        memory = fitting_estimate(spec, instance.gpu_count, capacity)
+        if memory is None:
+            continue
+        headroom = 1 - memory.total_bytes / capacity
+        timing = job_time(spec, instance.gpu_spec, memory, measured)
+        options.append(Option(instance, is_spot, price, memory, headroom, timing))
+    options.sort(key=lambda o: _sort_key(filters.sort, o))
+    costed = [o for o in options if o.job_cost is not None]
+    timed = [o for o in options if o.job_hours is not None]
+    suggestions: tuple[str, ...] = ()
+    if not options and selected:
+        largest = max(selected, key=lambda s: s[0].gpu_memory_gb)[0]
+        suggestions = what_would_fit(spec, largest.gpu_memory_gb, max(s[0].gpu_count for s in selected))
+    units, is_assumed = job_units(spec)
+    return Recommendation(
+        spec=spec,
+        memory=estimate(spec),
+        options=tuple(options[: filters.top] if filters.top else options),
+        fitting_count=len(options),
+        considered_count=len(selected),
+        cheapest=min(costed, key=lambda o: o.job_cost or 0.0) if costed else None,
+        fastest=min(timed, key=lambda o: (o.job_hours or 0.0, o.job_cost or 0.0)) if timed else None,
+        best_value=_best_value(options),
+        job_units=units,
+        is_job_size_assumed=is_assumed,
+        suggestions=suggestions,
+        catalog=catalog,
+        measured=measured,
+    )
+
+
+def gpu_memory_gb(gpu: GpuSpec) -> float | None:
+    return None if isinstance(gpu.memory_gb, Unavailable) else gpu.memory_gb

@@ -1,0 +1,138 @@
+"""How long a job takes on N GPUs of one model: compute-bound training, bandwidth-bound serving, or measured.
+
+Formulas and constants with their sources: docs/recommend.md#time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.facts.common import Unavailable
+from envcheck.knowledge import GpuSpec, KnowledgeError, normalise_gpu_name
+
+# Model FLOPs utilisation by GPU segment, when nothing was measured. Large-model training reaches 40-55% on
+# datacenter GPUs with NVLink (Megatron-LM, Narayanan et al. 2021: 52% on A100; PaLM, Chowdhery et al. 2022:
+# 46%); PCIe-only workstation and consumer cards with less memory run smaller batches: 30% is an assumption.
+DEFAULT_UTILISATION = {"datacenter": 0.40, "workstation": 0.30, "consumer": 0.30, "embedded": 0.20}
+# Memory-bound decode kernels reach roughly 70-80% of peak DRAM bandwidth; 70% is an assumption.
+BANDWIDTH_EFFICIENCY = 0.70
+# Forward FLOPs per sample of the shipped CNN profiles (2 FLOPs per multiply-add). ResNet-50 at 224x224:
+# 3.8e9 multiply-adds (He et al. 2016, table 1). CIFAR ResNet-18 (3x3 stem, no max-pool) at 32x32: 0.56e9
+# multiply-adds (the count commonly reported for kuangliu/pytorch-cifar's ResNet18). Training = 3 x forward.
+CNN_FORWARD_FLOPS = {"resnet50-imagenet": 2 * 3.8e9, "cifar10-cnn": 2 * 0.56e9}
+# The default job when --tokens is not given, so that a whole-job cost can be ranked (stated in every report):
+# fine-tunes and serving 1e8 tokens; pre-training 20 tokens per parameter (Chinchilla, Hoffmann et al. 2022);
+# CNNs their reference recipe: 90 ImageNet epochs (torchvision references) or 30 CIFAR-10 epochs (assumption).
+DEFAULT_JOB_TOKENS = 100_000_000
+CHINCHILLA_TOKENS_PER_PARAMETER = 20
+# The bench preset whose model is the cifar10-cnn profile's (CIFAR ResNet-18): its images/s converts to FLOP/s.
+BENCH_PRESET = "resnet18"
+DEFAULT_CNN_SAMPLES = {"resnet50-imagenet": 90 * 1_281_167, "cifar10-cnn": 30 * 50_000}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchMeasurement:
+    """A measured training throughput: ``images_per_s`` of the CIFAR-10 CNN on ``device``."""
+
+    images_per_s: float
+    device: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobTime:
+    hours: float
+    basis: str  # "compute", "bandwidth" or "measured"
+    utilisation: float
+
+
+def job_units(spec: WorkloadSpec) -> tuple[float, bool]:
+    """Tokens (or CNN samples) of the whole job, and whether they are the documented default."""
+    if spec.tokens is not None:
+        return float(spec.tokens), False
+    if spec.shape is None:
+        return float(DEFAULT_CNN_SAMPLES.get(spec.name, DEFAULT_JOB_TOKENS)), True
+    if spec.task == "train":
+        return float(CHINCHILLA_TOKENS_PER_PARAMETER * spec.parameters), True
+    return float(DEFAULT_JOB_TOKENS), True
+
+
+def training_flops(spec: WorkloadSpec) -> float | None:
+    """6 x P x T for full training (Kaplan et al. 2020), 4 x P x T for LoRA (no weight gradients of the frozen
+    base), + 2 x P x T when activations are recomputed (one more forward pass, Korthikanti et al. 2022)."""
+    units, _ = job_units(spec)
+    if spec.shape is None:
+        forward = CNN_FORWARD_FLOPS.get(spec.name)
+        return None if forward is None else 3 * forward * units
+    per_token = 4.0 if spec.task in ("lora", "qlora") else 6.0
+    if spec.is_checkpointing:
+        per_token += 2.0
+    return per_token * spec.parameters * units
+
+
+def peak_tflops(gpu: GpuSpec, precision: str) -> float | None:
+    """Dense peak for the math the job runs: bf16/fp16 tensor cores, fp32 otherwise; None when unknown."""
+    order = {"bf16": ("bf16", "fp16"), "fp16": ("fp16",), "fp32": ("fp32",)}.get(precision, ("bf16", "fp16"))
+    for name in order:
+        value = getattr(gpu, f"{name}_tflops")
+        if isinstance(value, float | int) and not isinstance(value, Unavailable) and value > 0:
+            return float(value)
+    return None
+
+
+def training_time(
+    spec: WorkloadSpec, gpu: GpuSpec, gpu_count: int, measured: BenchMeasurement | None = None
+) -> JobTime | None:
+    """Hours = FLOPs / (GPUs x peak x utilisation); a bench of the same GPU model sets the utilisation."""
+    flops = training_flops(spec)
+    peak = peak_tflops(gpu, "bf16" if spec.task == "qlora" else spec.precision)
+    if flops is None or peak is None:
+        return None
+    utilisation, basis = DEFAULT_UTILISATION.get(gpu.segment, 0.30), "compute"
+    if measured is not None and _same_gpu(measured.device, gpu):
+        cifar_peak = peak_tflops(gpu, "fp32")
+        if cifar_peak:
+            achieved = measured.images_per_s * 3 * CNN_FORWARD_FLOPS["cifar10-cnn"] / 1e12
+            utilisation, basis = min(1.0, achieved / cifar_peak), "measured"
+    return JobTime(flops / (gpu_count * peak * 1e12 * utilisation) / 3600, basis, utilisation)
+
+
+def serving_time(spec: WorkloadSpec, gpu: GpuSpec, bytes_read_per_step: float, streams: int) -> JobTime | None:
+    """Decode reads every weight and the KV cache once per step and yields one token per sequence in flight:
+    tokens/s = concurrency x bandwidth x efficiency / bytes read per step, times independent ``streams``."""
+    bandwidth = gpu.memory_bandwidth_gb_s
+    if isinstance(bandwidth, Unavailable) or bytes_read_per_step <= 0:
+        return None
+    tokens_per_s = streams * spec.concurrency * bandwidth * 1e9 * BANDWIDTH_EFFICIENCY / bytes_read_per_step
+    units, _ = job_units(spec)
+    return JobTime(units / tokens_per_s / 3600, "bandwidth", BANDWIDTH_EFFICIENCY)
+
+
+def _same_gpu(device: str, gpu: GpuSpec) -> bool:
+    key = normalise_gpu_name(device)
+    return any(normalise_gpu_name(name) == key for name in gpu.nvml_names)
+
+
+def load_bench_results(path: Path) -> BenchMeasurement:
+    """An ``envcheck bench --json`` result (schema envcheck.bench/1, preset resnet18: ``images_per_s`` and the GPU in
+    ``device_name``), or a minimal JSON with ``images_per_s`` and ``device`` (the NVML GPU name)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise KnowledgeError(f"{path}: cannot read: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise KnowledgeError(f"{path}: not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{path}: expected a JSON object with images_per_s and device")
+    preset = data.get("preset")
+    if preset is not None and preset != BENCH_PRESET:
+        raise KnowledgeError(f'{path}: preset "{preset}": only a {BENCH_PRESET} run has a known FLOP count per image')
+    rate, device = data.get("images_per_s"), data.get("device_name", data.get("device"))
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+        raise KnowledgeError(f"{path}: images_per_s: expected a positive number, got {rate!r}")
+    if not isinstance(device, str) or not device:
+        raise KnowledgeError(f"{path}: device: expected the GPU name, got {device!r}")
+    return BenchMeasurement(float(rate), device, str(path))

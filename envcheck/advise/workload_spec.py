@@ -1,0 +1,254 @@
+"""The workload a recommendation is for: a shipped profile, a parameter count, a transformer shape or a HF config.
+
+Everything the memory and time models need, resolved once: parameters, shape, task, precision, batch, tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
+
+TASKS = ("train", "finetune", "lora", "qlora", "infer")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+OPTIMIZERS = ("adamw", "adam8bit", "sgd")
+
+
+@dataclass(frozen=True, slots=True)
+class TransformerShape:
+    """A decoder (or encoder) stack; ``kv_heads < heads`` is grouped-query attention (Llama-2-70B: 64 / 8)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    intermediate: int  # MLP width; 4 x hidden for GPT-2/BERT, ~2.7 x hidden (SwiGLU, 3 matrices) for Llama
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def is_gated_mlp(self) -> bool:
+        # a SwiGLU MLP has three matrices (gate, up, down); its intermediate is not 4 x hidden
+        return self.intermediate != 4 * self.hidden
+
+
+# Shapes of the models the shipped profiles describe, from their Hugging Face config.json files
+# (meta-llama/Llama-2-7b-hf, meta-llama/Llama-2-70b-hf, google-bert/bert-base-uncased).
+KNOWN_SHAPES: dict[str, TransformerShape] = {
+    "llama-7b": TransformerShape(32, 4096, 32, 32, 32000, 11008),
+    "llama-70b": TransformerShape(80, 8192, 64, 8, 32000, 28672),
+    "bert-base": TransformerShape(12, 768, 12, 12, 30522, 3072),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpec:
+    """One job to size. ``shape`` is None for CNNs, which carry per-sample activation memory instead."""
+
+    name: str
+    parameters: int
+    task: str
+    precision: str
+    shape: TransformerShape | None
+    seq_len: int
+    batch: int
+    optimizer: str
+    is_checkpointing: bool
+    is_flash_attention: bool
+    tokens: int | None  # training tokens (transformers) or samples (CNNs) for the whole job; None: not timed
+    concurrency: int  # serving: sequences in flight
+    context: int  # serving: tokens per sequence (prompt + generated)
+    activation_mb_per_sample: float | None  # CNNs, at their reference resolution
+    lora_rank: int
+    min_compute_capability: tuple[int, int]
+    source: str  # where the description came from, for the report
+
+    @property
+    def is_training(self) -> bool:
+        return self.task != "infer"
+
+
+def parse_count(text: str, option: str = "--params") -> int:
+    """``7B``, ``1.3b``, ``350M``, ``125000000`` -> an integer count."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
+    if not match:
+        raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M or 125000000')
+    scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[match.group(2).lower()]
+    return round(float(match.group(1)) * scale)
+
+
+def transformer_parameters(shape: TransformerShape, *, is_tied_embeddings: bool = False) -> int:
+    """Weights of a transformer stack: attention (Q, O full; K, V per KV head), MLP, norms, embeddings.
+
+    Llama-2-7B's shape gives 6,738,415,616, its published count (tested).
+    """
+    h, kv = shape.hidden, shape.kv_heads * shape.head_dim
+    attention = 2 * h * h + 2 * h * kv
+    mlp = (3 if shape.is_gated_mlp else 2) * h * shape.intermediate
+    norms = 2 * h
+    embeddings = shape.vocab * h * (1 if is_tied_embeddings else 2)
+    return shape.layers * (attention + mlp + norms) + embeddings + h
+
+
+def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerShape:
+    """A plausible shape for a bare parameter count: hidden = 128 x layers (Llama-7B, GPT-3 175B ratio), P ~ 12 L h^2.
+
+    Only activations and the KV cache depend on it; the weights use the given count.
+    """
+    layers = max(1, round((parameters / (12 * 128**2)) ** (1 / 3)))
+    hidden = max(128, 128 * round(math.sqrt(parameters / (12 * layers)) / 128))
+    heads = max(1, hidden // 128)
+    return TransformerShape(layers, hidden, heads, heads, vocab, 4 * hidden)
+
+
+def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
+    """Shape and parameter count from a Hugging Face ``config.json`` (llama/mistral, gpt2, bert key names)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise KnowledgeError(f"{path}: cannot read: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise KnowledgeError(f"{path}: not a JSON config: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{path}: expected a JSON object")
+
+    def field(*keys: str, default: int | None = None) -> int:
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        if default is not None:
+            return default
+        raise KnowledgeError(f"{path}: needs a positive integer {' or '.join(keys)}")
+
+    hidden = field("hidden_size", "n_embd", "d_model")
+    heads = field("num_attention_heads", "n_head")
+    shape = TransformerShape(
+        layers=field("num_hidden_layers", "n_layer", "num_layers"),
+        hidden=hidden,
+        heads=heads,
+        kv_heads=field("num_key_value_heads", default=heads),
+        vocab=field("vocab_size"),
+        intermediate=field("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
+    )
+    tied = bool(data.get("tie_word_embeddings", data.get("model_type") in ("gpt2", "bert")))
+    return shape, transformer_parameters(shape, is_tied_embeddings=tied)
+
+
+def _task_of(profile: WorkloadProfile) -> str:
+    name = profile.name.lower()
+    if "qlora" in name:
+        return "qlora"
+    if "lora" in name:
+        return "lora"
+    if "inference" in name or "serve" in name:
+        return "infer"
+    return "finetune" if "finetune" in name or "full" in name else "train"
+
+
+def _precision_of(profile: WorkloadProfile) -> str:
+    for wanted in ("int4", "int8", "bf16", "fp16"):
+        if wanted in profile.dtypes_required:
+            return wanted
+    return "fp32"
+
+
+def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
+    """A shipped profile as a spec; transformer shapes come from KNOWN_SHAPES by name prefix."""
+    shape = next((s for prefix, s in KNOWN_SHAPES.items() if profile.name.startswith(prefix)), None)
+    is_cnn = profile.activation_memory_per_sample_mb is not None
+    if shape is None and not is_cnn:
+        shape = shape_from_parameters(profile.parameters)
+    task = _task_of(profile)
+    seq_len = profile.reference_sequence_length or 2048
+    return WorkloadSpec(
+        name=profile.name,
+        parameters=profile.parameters,
+        task=task,
+        precision=_precision_of(profile),
+        shape=shape,
+        seq_len=seq_len,
+        batch=profile.reference_batch_size or 1,
+        optimizer="adamw",
+        # billion-parameter models are trained with activation recomputation (the shipped llama profiles say so)
+        is_checkpointing="checkpointing" in profile.description or (task != "infer" and profile.parameters >= 10**9),
+        # FlashAttention-2 needs Ampere (cc 8.0) or newer; a profile that requires it can count on it
+        is_flash_attention=shape is not None and profile.min_compute_capability >= (8, 0),
+        tokens=None,
+        concurrency=profile.reference_batch_size or 1,
+        context=seq_len,
+        activation_mb_per_sample=profile.activation_memory_per_sample_mb,
+        lora_rank=64 if task == "qlora" else 16,
+        min_compute_capability=profile.min_compute_capability,
+        source=f"profile {profile.name} ({profile.provenance.source})",
+    )
+
+
+def adhoc_spec(name: str, parameters: int, shape: TransformerShape | None, source: str) -> WorkloadSpec:
+    """A spec from a bare count or a shape: a bf16 LoRA-free fine-tune until options say otherwise."""
+    return WorkloadSpec(
+        name=name,
+        parameters=parameters,
+        task="finetune",
+        precision="bf16",
+        shape=shape or shape_from_parameters(parameters),
+        seq_len=2048,
+        batch=1,
+        optimizer="adamw",
+        is_checkpointing=False,
+        is_flash_attention=True,
+        tokens=None,
+        concurrency=1,
+        context=2048,
+        activation_mb_per_sample=None,
+        lora_rank=16,
+        min_compute_capability=(7, 0),
+        source=source,
+    )
+
+
+def resolve_spec(
+    workload: str | None,
+    params: str | None,
+    shape: TransformerShape | None,
+    hf_config: Path | None,
+) -> WorkloadSpec:
+    """The base description from exactly one of --workload, --hf-config, the shape options or --params."""
+    given = [x for x in (workload, params, shape, hf_config) if x is not None]
+    if len(given) != 1:
+        raise KnowledgeError("describe the workload with exactly one of --workload, --params, --hf-config or the shape")
+    if workload is not None:
+        return spec_from_profile(load_workload(workload))
+    if hf_config is not None:
+        config_shape, count = shape_from_hf_config(hf_config)
+        return adhoc_spec(hf_config.parent.name or hf_config.stem, count, config_shape, f"{hf_config}")
+    if shape is not None:
+        return adhoc_spec("custom", transformer_parameters(shape), shape, "shape from the command line")
+    assert params is not None
+    count = parse_count(params)
+    return adhoc_spec(params, count, None, "--params (shape assumed: hidden = 128 x layers)")
+
+
+def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
+    """Apply command-line overrides, validating the enumerated ones; None means "keep the spec's"."""
+    given = {k: v for k, v in changes.items() if v is not None}
+    for key, allowed in (("task", TASKS), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
+        if key in given and given[key] not in allowed:
+            raise KnowledgeError(f'--{key}: "{given[key]}" is not one of {", ".join(allowed)}')
+    for key in ("seq_len", "batch", "tokens", "concurrency", "context", "lora_rank"):
+        value = given.get(key)
+        if isinstance(value, int) and value <= 0:
+            raise KnowledgeError(f"--{key.replace('_', '-')}: must be positive, got {value}")
+    updated = replace(spec, **given)  # type: ignore[arg-type]
+    if "task" in given and given["task"] == "qlora" and "precision" not in given:
+        updated = replace(updated, precision="int4")
+    if "task" in given and given["task"] == "qlora" and "lora_rank" not in given:
+        updated = replace(updated, lora_rank=64)
+    return updated

@@ -1,0 +1,235 @@
+"""`envcheck setup`: the right torch install for a machine, explained; applied (`--apply`) or checked (`--check`).
+
+The plan and its formats live in envcheck.advise; this module parses options, prompts, runs pip and streams it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from envcheck.cli.app import app
+from envcheck.cli.options import DebugOption, FromOption, JsonOption, MarkdownOption, OutputOption, VerboseOption
+from envcheck.cli.output import console, input_errors, save
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", help="Write the plan as pip, uv, conda, requirements, dockerfile or json."),
+]
+_PIP_ERROR_LINES = 20
+
+
+@app.command()
+def setup(
+    source: FromOption = None,
+    gpu: Annotated[
+        list[str] | None,
+        typer.Option("--gpu", help='Plan for a hypothetical GPU, e.g. "NVIDIA L4" (repeatable; none).'),
+    ] = None,
+    driver: Annotated[str | None, typer.Option("--driver", help="The hypothetical target's NVIDIA driver.")] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="A Python version (3.10) to plan for, or an interpreter PATH.")
+    ] = None,
+    os_name: Annotated[
+        str | None, typer.Option("--os", help="The hypothetical target's OS: linux, windows, macos.")
+    ] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="The hypothetical target's CPU: x86_64, aarch64.")] = None,
+    torch: Annotated[str | None, typer.Option("--torch", help="Pin the torch release (2.4 = newest 2.4.x).")] = None,
+    output_format: FormatOption = None,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
+    output: OutputOption = None,
+    verbose: VerboseOption = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Install the plan with pip, then verify it.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before installing.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when installed packages differ from the plan.")
+    ] = False,
+    find_links: Annotated[
+        Path | None, typer.Option("--find-links", help="Install from this wheel directory only (no index).")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Say exactly which torch, torchvision and torchaudio to install here, and why; install them with --apply."""
+    from envcheck.advise.setup_formats import FORMATS, NoFitError, format_plan
+    from envcheck.advise.setup_plan import plan_setup
+    from envcheck.knowledge import load_knowledge
+    from envcheck.loaders import InputError
+
+    with input_errors():
+        if as_json:
+            output_format = output_format or "json"
+        if output_format is not None and output_format not in FORMATS:
+            raise InputError(f"--format {output_format}: unknown format (known: {', '.join(FORMATS)})")
+        if apply and check:
+            raise InputError("--apply and --check cannot be used together")
+        knowledge = load_knowledge()
+        target, snapshot, interpreter = _target(knowledge, source, gpu, driver, python, os_name, arch, debug)
+        if (apply or check) and snapshot is None:
+            raise InputError("--apply and --check need a real environment, not a hypothetical target")
+        plan = plan_setup(knowledge, target, torch)
+        if check:
+            _check(plan, snapshot, knowledge, as_json)
+        if apply:
+            _apply(plan, knowledge, interpreter, yes, find_links, debug)
+        if output_format is not None and not as_markdown:
+            try:
+                text = format_plan(plan, output_format, knowledge)
+            except NoFitError as error:
+                typer.echo(f"envcheck: {error}", err=True)
+                raise typer.Exit(1) from None
+            if output is not None:
+                save(output, text)
+            sys.stdout.write(text)
+            raise typer.Exit(0 if plan.fits else 1)
+        _show(plan, knowledge, output, as_markdown, verbose)
+    raise typer.Exit(0 if plan.fits else 1)
+
+
+def _is_version(text: str) -> bool:
+    from envcheck.advise.target import PYTHON_VERSION
+
+    return bool(PYTHON_VERSION.match(text.strip()))
+
+
+def _target(
+    knowledge: Any,
+    source: Path | None,
+    gpu: list[str] | None,
+    driver: str | None,
+    python: str | None,
+    os_name: str | None,
+    arch: str | None,
+    debug: bool,
+) -> tuple[Any, Any, str | None]:
+    """(target, snapshot or None when hypothetical, target interpreter path for --apply)."""
+    from envcheck.advise.target import hypothetical_target, target_from_snapshot
+    from envcheck.cli.snapshots import load_or_collect
+    from envcheck.loaders import InputError
+
+    python_version = python if python is not None and _is_version(python) else None
+    if gpu or driver or os_name or arch or python_version:
+        if source is not None:
+            raise InputError("--from cannot be combined with --gpu/--driver/--os/--arch/--python VERSION")
+        if python_version is None:
+            raise InputError("a hypothetical target needs --python VERSION (e.g. --python 3.11)")
+        gpus = tuple(name for name in gpu or () if name.lower() != "none")
+        target = hypothetical_target(
+            knowledge, gpus=gpus, driver=driver, python=python_version, os=os_name or "linux", arch=arch or "x86_64"
+        )
+        return target, None, None
+    snapshot = load_or_collect(source, python, None, False, 60.0, debug, skip=("framework",))
+    label = str(source) if source is not None else "this machine"
+    # a --from snapshot's interpreter lives on another machine: only a live target can be installed into
+    executable = getattr(snapshot.python, "executable", None) if source is None else None
+    return target_from_snapshot(knowledge, snapshot, label), snapshot, executable
+
+
+def _show(plan: Any, knowledge: Any, output: Path | None, as_markdown: bool, verbose: bool) -> None:
+    from envcheck.advise.setup_formats import format_json, format_pip
+    from envcheck.render.setup import render_setup, render_setup_markdown
+
+    commands = format_pip(plan) if plan.fits else ""
+    if as_markdown:
+        text = render_setup_markdown(plan, commands, verbose)
+        if output is not None:
+            save(output, text)
+        sys.stdout.write(text)
+        return
+    if output is not None:
+        save(output, format_json(plan) + "\n")
+    render_setup(plan, commands, console(), verbose)
+
+
+def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
+    import json
+
+    from envcheck.advise.setup_drift import check_drift
+    from envcheck.advise.setup_formats import plan_to_dict
+    from envcheck.facts.common import Unavailable
+    from envcheck.loaders import InputError
+    from envcheck.render.setup import render_drift
+
+    if isinstance(snapshot.python, Unavailable):
+        raise InputError(f"the python section was not collected: {snapshot.python.reason}")
+    if not plan.fits:
+        typer.echo(f"envcheck: no plan to compare with: {'; '.join(plan.reasons + plan.upgrades)}", err=True)
+        raise typer.Exit(1)
+    drifts = check_drift(plan, snapshot.python.packages, knowledge)
+    if as_json:
+        document = {"plan": plan_to_dict(plan), "drift": [drift.message for drift in drifts]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        render_drift(drifts, plan, console())
+    raise typer.Exit(1 if drifts else 0)
+
+
+def _pip_prefix(interpreter: str) -> tuple[str, ...]:
+    """pip of the target interpreter; for one without pip (uv venvs), this pip driving it with ``--python``."""
+    probe = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True, check=False, timeout=60)
+    if probe.returncode == 0:
+        return (interpreter, "-m", "pip")
+    return (sys.executable, "-m", "pip", "--python", interpreter)
+
+
+def _installed(pip: tuple[str, ...]) -> dict[str, str]:
+    from envcheck.advise.setup_apply import parse_pip_list
+    from envcheck.loaders import InputError
+
+    listed = subprocess.run([*pip, "list", "--format=json"], capture_output=True, text=True, check=False, timeout=120)
+    if listed.returncode != 0:
+        raise InputError(f"{' '.join(pip)} list failed: {listed.stderr.strip() or listed.stdout.strip()}")
+    return parse_pip_list(listed.stdout)
+
+
+def _stream(argv: tuple[str, ...]) -> tuple[int, list[str]]:
+    """Run pip, echo its output line by line as it comes, keep the tail for the error report."""
+    tail: deque[str] = deque(maxlen=_PIP_ERROR_LINES)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        assert process.stdout is not None  # stdout=PIPE
+        for line in process.stdout:
+            typer.echo(line.rstrip("\n"))
+            tail.append(line.rstrip("\n"))
+    return process.returncode, list(tail)
+
+
+def _apply(plan: Any, knowledge: Any, interpreter: str | None, yes: bool, find_links: Path | None, debug: bool) -> None:
+    from envcheck.advise.setup_apply import changes, install_argv, verify_install
+    from envcheck.cli.snapshots import load_or_collect
+    from envcheck.finding import exit_code
+    from envcheck.loaders import InputError
+    from envcheck.render.terminal import render_doctor
+
+    if interpreter is None:
+        raise InputError("--apply installs into this machine's interpreters (--python PATH), not a --from file")
+    _show(plan, knowledge, None, False, False)
+    if not plan.fits:
+        raise typer.Exit(1)
+    pip = _pip_prefix(interpreter)
+    argv = install_argv(pip, plan, str(find_links) if find_links is not None else None)
+    typer.echo(f"\n$ {' '.join(argv)}")
+    if not yes and not typer.confirm("Install these packages?", default=False):
+        typer.echo("aborted: nothing was installed")
+        raise typer.Exit(1)
+    before = _installed(pip)
+    code, tail = _stream(argv)
+    done = changes(before, _installed(pip))
+    changed = "; ".join(str(change) for change in done) or "nothing"
+    if code != 0:
+        errors = [line for line in tail if line.startswith("ERROR")] or tail[-5:]
+        typer.echo(f"\nenvcheck: pip failed (exit {code}):", err=True)
+        for line in errors:
+            typer.echo(f"  {line}", err=True)
+        typer.echo(f"envcheck: what changed in {interpreter}: {changed}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"\nchanged in {interpreter}: {changed}")
+    typer.echo("verifying with the doctor's install and CUDA checks …")
+    snapshot = load_or_collect(None, interpreter, None, False, 120.0, debug)
+    findings = verify_install(snapshot, knowledge)
+    render_doctor(snapshot, findings, console())
+    raise typer.Exit(exit_code(findings))

@@ -1,0 +1,77 @@
+"""Terminal and Markdown views of a setup plan (`envcheck setup`): the choice, why, and what was ruled out."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from envcheck.advise.setup_drift import Drift
+from envcheck.advise.setup_plan import SetupPlan
+
+# Ruled-out candidates shown without -v: the newest ones explain the choice; -v and --format json list all.
+_RULED_OUT_SHOWN = 8
+
+
+def _headline(plan: SetupPlan) -> str:
+    if not plan.fits:
+        return f"Nothing fits {plan.target.describe()}"
+    extras = ", ".join(f"{name} {version}" for name, version in plan.packages[1:])
+    accelerator = {"cuda": f"CUDA {plan.cuda}", "mps": "Apple MPS", "cpu": "CPU only"}[plan.accelerator or "cpu"]
+    return f"torch {plan.torch} ({plan.variant}, {accelerator}) with {extras}"
+
+
+def _ruled_out_lines(plan: SetupPlan, verbose: bool) -> tuple[list[str], int]:
+    lines = [str(entry) for entry in plan.ruled_out]
+    if verbose or len(lines) <= _RULED_OUT_SHOWN:
+        return lines, 0
+    return lines[:_RULED_OUT_SHOWN], len(lines) - _RULED_OUT_SHOWN
+
+
+def render_setup(plan: SetupPlan, commands_text: str, console: Console, verbose: bool = False) -> None:
+    """The plan for people: the choice, the commands to paste, the reasons, what was ruled out."""
+    style = "bold green" if plan.fits else "bold red"
+    console.print(Text(f"Target: {plan.target.describe()} ({plan.target.source})", style="dim"))
+    console.print(Text(_headline(plan), style=style))
+    if commands_text:
+        console.print()
+        console.print(Text(commands_text.rstrip("\n")), soft_wrap=True)  # a wrapped command breaks copy-paste
+    console.print()
+    console.print(Text("Why", style="bold"))
+    for reason in plan.reasons:
+        console.print(Text(f"  • {reason}"))
+    if plan.upgrades:
+        console.print(Text("What to change", style="bold"))
+        for upgrade in plan.upgrades:
+            console.print(Text(f"  → {upgrade}", style="yellow"))
+    lines, hidden = _ruled_out_lines(plan, verbose)
+    if lines:
+        console.print(Text("Ruled out", style="bold"))
+        for line in lines:
+            console.print(Text(f"  ✗ {line}", style="dim"))
+        if hidden:
+            console.print(Text(f"  … and {hidden} more (-v shows all)", style="dim"))
+
+
+def render_setup_markdown(plan: SetupPlan, commands_text: str, verbose: bool = False) -> str:
+    out = [f"## envcheck setup: {_headline(plan)}", "", f"Target: {plan.target.describe()} ({plan.target.source})", ""]
+    if commands_text:
+        out += ["```sh", commands_text.rstrip("\n"), "```", ""]
+    out += ["### Why", "", *(f"* {reason}" for reason in plan.reasons), ""]
+    if plan.upgrades:
+        out += ["### What to change", "", *(f"* {upgrade}" for upgrade in plan.upgrades), ""]
+    lines, hidden = _ruled_out_lines(plan, verbose)
+    if lines:
+        out += ["### Ruled out", "", *(f"* {line}" for line in lines)]
+        if hidden:
+            out.append(f"* … and {hidden} more")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_drift(drifts: tuple[Drift, ...], plan: SetupPlan, console: Console) -> None:
+    if not drifts:
+        console.print(Text(f"✓ installed packages match the plan: {_headline(plan)}", style="green"))
+        return
+    console.print(Text(f"✗ {len(drifts)} package(s) differ from the plan", style="bold red"))
+    for drift in drifts:
+        console.print(Text(f"  {drift.message}"))
