@@ -18,6 +18,7 @@ AREA_TITLES = {
     "memory": "Memory",
     "storage": "Storage",
     "workload": "Workload",
+    "bench": "Training benchmark",
 }
 
 

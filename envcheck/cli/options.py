@@ -22,7 +22,12 @@ NoRedactOption = Annotated[
 ]
 VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="Show every field and passing check.")]
 FromOption = Annotated[
-    Path | None, typer.Option("--from", help="Read facts from a file (envcheck snapshot JSON) instead of this machine.")
+    Path | None,
+    typer.Option(
+        "--from",
+        help="Read facts from a file instead of this machine: envcheck snapshot JSON, "
+        "nvidia-smi -q -x XML, or pasted collect_env output.",
+    ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of probes that crashed.")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds the torch probe may take.", min=1.0)]
