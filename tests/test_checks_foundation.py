@@ -199,3 +199,9 @@ def test_gpus_seen_pass() -> None:
     xml = Path(__file__).resolve().parents[2] / "shared/fixtures/nvidia-smi/t4-driver515.105.01.xml"
     (finding,) = findings_of("gpu.present", factories.snapshot(gpu=load_nvidia_smi_xml(xml)))
     assert finding.severity is Severity.OK and "Tesla T4" in finding.title
+
+
+def test_every_check_area_has_a_title() -> None:
+    from envcheck.finding import AREA_TITLES
+
+    assert {registered.area for registered in all_checks()} <= set(AREA_TITLES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -51,20 +52,22 @@ def doctor(
     debug: DebugOption = False,
 ) -> None:
     """Diagnose this machine for training: every problem found, with the exact fix. Exit 1 on failures."""
-    from envcheck.checks.registry import CheckInput, all_checks, run_checks
-    from envcheck.finding import exit_code
+    from envcheck.finding import AREA_TITLES, exit_code
     from envcheck.loaders import InputError
-    from envcheck.render.json import render_doctor_json
-    from envcheck.render.markdown import render_doctor_markdown
-    from envcheck.render.terminal import render_doctor
 
     with input_errors():
-        known_areas = {registered.area for registered in all_checks()}
-        unknown = sorted(set(only or ()) - known_areas)
+        unknown = sorted(set(only or ()) - set(AREA_TITLES))
         if unknown:
-            raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(sorted(known_areas))})")
+            raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(AREA_TITLES)})")
         workload = _workload(profile)  # before collecting: a bad profile fails fast with exit 2
+        warm_up = _warm_up()
         snapshot = load_or_collect(source, python, path, no_redact, timeout, debug, skip=("framework",) if fast else ())
+        warm_up.join()
+        from envcheck.checks.registry import CheckInput, run_checks
+        from envcheck.render.json import render_doctor_json
+        from envcheck.render.markdown import render_doctor_markdown
+        from envcheck.render.terminal import render_doctor
+
         findings = run_checks(CheckInput(snapshot, knowledge=_knowledge(), workload=workload), only or (), skip or ())
         code = exit_code(findings, strict)
         emit(
@@ -76,6 +79,24 @@ def doctor(
             lambda console: render_doctor(snapshot, findings, console, verbose),
         )
     raise typer.Exit(code)
+
+
+def _warm_up() -> threading.Thread:
+    """Load the checks, the knowledge base and the renderers while the probes run.
+
+    The torch probe's import is doctor's critical path; this work then costs no wall time.
+    """
+
+    def work() -> None:
+        from envcheck.checks.registry import all_checks
+        from envcheck.render import json, markdown, terminal  # noqa: F401
+
+        all_checks()
+        _knowledge()
+
+    thread = threading.Thread(target=work, name="doctor-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _knowledge() -> Any:
