@@ -187,3 +187,11 @@ def test_info_on_an_interpreter_without_torch_names_it_and_does_not_crash() -> N
     framework = json.loads(result.stdout)["framework"]
     assert framework["interpreter"] == "/usr/bin/python3"
     assert framework["is_torch_installed"] is False
+
+
+def test_doctor_bench_turns_the_benchmark_verdict_into_findings() -> None:
+    result = run("doctor", "--bench", "--only", "install", "--json")
+    assert result.returncode == 0, result.stderr
+    findings = {f["id"]: f for f in json.loads(result.stdout)["findings"]}
+    assert findings["bench.correctness"]["severity"] == "ok"
+    assert "bench.speed" in findings

@@ -48,6 +48,9 @@ def doctor(
             help="Also check the machine against a workload profile: a shipped name (llama-7b-lora) or a TOML file.",
         ),
     ] = None,
+    bench: Annotated[
+        bool, typer.Option("--bench", help="Finish with `envcheck bench --quick` and judge its verdict too.")
+    ] = False,
     timeout: TimeoutOption = 60.0,
     debug: DebugOption = False,
 ) -> None:
@@ -69,6 +72,8 @@ def doctor(
         from envcheck.render.terminal import render_doctor
 
         findings = run_checks(CheckInput(snapshot, knowledge=_knowledge(), workload=workload), only or (), skip or ())
+        if bench and source is None:
+            findings = (*findings, *_bench_findings())
         code = exit_code(findings, strict)
         emit(
             as_json,
@@ -97,6 +102,33 @@ def _warm_up() -> threading.Thread:
     thread = threading.Thread(target=work, name="doctor-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _bench_findings() -> list[Any]:
+    """`envcheck bench --quick` on the best device, as findings; a skip when torch is not installed here."""
+    from envcheck.finding import Finding, Severity
+
+    try:
+        from envcheck.bench.data import resolve_dataset
+        from envcheck.bench.findings import bench_findings
+        from envcheck.bench.presets import PRESETS
+        from envcheck.bench.runner import RunOptions, resolve_devices, run_bench
+        from envcheck.cli.bench import QUICK_SYNTHETIC_TEST_IMAGES, QUICK_SYNTHETIC_TRAIN_IMAGES
+
+        device = resolve_devices(None)[0]
+    except ImportError as error:
+        return [
+            Finding(
+                "bench.speed",
+                Severity.SKIP,
+                "training benchmark not run",
+                detail=f"torch is not importable by envcheck itself: {error}",
+                fix="pip install 'envcheck[bench]'",
+            )
+        ]
+    dataset = resolve_dataset(None, False, False, (QUICK_SYNTHETIC_TRAIN_IMAGES, QUICK_SYNTHETIC_TEST_IMAGES))
+    result = run_bench(RunOptions(PRESETS["tutorial-cnn"], device), dataset, _knowledge(), lambda *_: None)
+    return bench_findings(result)
 
 
 def _knowledge() -> Any:
