@@ -6,15 +6,13 @@ entities are refused before anything is expanded or fetched.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
-import subprocess
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 
 from envcheck.facts.gpu import GpuFacts, no_gpu_facts
+from envcheck.probes.bounded import one_line_tail, run_bounded
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError
 from envcheck.probes.nvidia_smi_xml import gpu_facts_from_tree
@@ -145,45 +143,22 @@ def probe_nvidia_smi(context: ProbeContext, executable: str = "nvidia-smi", time
     makes nvidia-smi hang in the kernel, and it may leave children behind.
     """
     try:
-        process = subprocess.Popen(
-            [executable, "-q", "-x"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(context.environ),
-            start_new_session=True,
-        )
+        finished = run_bounded([executable, "-q", "-x"], timeout_s, context.environ)
     except FileNotFoundError:
         raise ProbeError(f"{executable} not found (is the NVIDIA driver installed?)") from None
     except OSError as error:
         raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
-    try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
+    if finished.returncode is None:
         raise ProbeError(
             f"{executable} -q -x did not answer within {timeout_s:g} s (a GPU may have fallen off the bus)"
-        ) from None
-    if process.returncode != 0:
-        tail = _tail(stdout + b"\n" + stderr)
+        )
+    if finished.returncode != 0:
+        tail = one_line_tail(finished.stdout + b"\n" + finished.stderr, _TAIL_CHARS)
         # nvidia-smi says this, and exits 6, when the driver is loaded but sees no GPU
         if "no devices were found" in tail.lower():
             return no_gpu_facts("nvidia-smi", f"nvidia-smi: {tail}")
-        raise ProbeError(f"{executable} -q -x exited with status {process.returncode}: {tail or '(no output)'}")
+        raise ProbeError(f"{executable} -q -x exited with status {finished.returncode}: {tail or '(no output)'}")
     try:
-        return parse_nvidia_smi_xml(stdout, "nvidia-smi")
+        return parse_nvidia_smi_xml(finished.stdout, "nvidia-smi")
     except NvidiaSmiXmlError as error:
         raise ProbeError(f"{executable} -q -x printed unreadable XML: {error}") from None
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it exited between the timeout and the kill
-        os.killpg(process.pid, signal.SIGKILL)
-    # the pipes close once every process of the group is dead, so this returns promptly
-    process.communicate()
-
-
-def _tail(output: bytes) -> str:
-    """The last lines of a failing command's output, as one line for a reason."""
-    text = " ".join(output.decode("utf-8", "replace").split())
-    return text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:]

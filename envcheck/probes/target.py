@@ -6,25 +6,23 @@ crash, a non-zero exit, output without the result) becomes one ProbeError with a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from envcheck.codec import DecodeError, decode
 from envcheck.probes import target_script
+from envcheck.probes.bounded import one_line_tail, run_bounded
 from envcheck.probes.errors import ProbeError
 
 T = TypeVar("T")
 
 SCRIPT = Path(target_script.__file__)
 _TAIL_CHARS = 400  # how much of a failing run's stderr a reason quotes
-_DRAIN_S = 2.0  # how long to collect output after killing the group; the pipes close as its members die
 
 
 def resolve_interpreter(python: str, environ: Mapping[str, str]) -> str:
@@ -50,28 +48,15 @@ def run_target_script(python: str, mode: str, timeout_s: float, environ: Mapping
     """
     executable = resolve_interpreter(python, environ)
     try:
-        process = subprocess.Popen(
-            [executable, str(SCRIPT), mode],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(environ),
-            start_new_session=True,
-        )
+        finished = run_bounded([executable, str(SCRIPT), mode], timeout_s, environ)
     except OSError as error:
         raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
-    try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        # A child that kept our pipes open also gets here after the script itself finished: use its output.
-        has_exited = process.poll() is not None
-        stdout, stderr = _kill_group(process)
-        if not has_exited:
-            raise ProbeError(
-                f"{executable} {mode} probe did not finish within {timeout_s:g} s and was killed"
-                f" (importing torch or initialising CUDA hung?){_stderr_note(stderr)}"
-            ) from None
-    return parse_output(executable, mode, process.returncode, stdout, stderr)
+    if finished.returncode is None:
+        raise ProbeError(
+            f"{executable} {mode} probe did not finish within {timeout_s:g} s and was killed"
+            f" (importing torch or initialising CUDA hung?){_stderr_note(finished.stderr)}"
+        )
+    return parse_output(executable, mode, finished.returncode, finished.stdout, finished.stderr)
 
 
 def parse_output(executable: str, mode: str, returncode: int, stdout: bytes, stderr: bytes) -> dict[str, Any]:
@@ -97,28 +82,10 @@ def parse_output(executable: str, mode: str, returncode: int, stdout: bytes, std
     return result
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """Kill the run's process group and return what it had written."""
-    # ProcessLookupError: the group is already gone; PermissionError: on macOS, a group of only zombies
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    try:
-        return process.communicate(timeout=_DRAIN_S)
-    except subprocess.TimeoutExpired:
-        # a process that left the group (setsid) still holds the pipes: give up on the output, not on the wait
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-        process.wait()
-        return b"", b""
-
-
 def _stderr_note(stderr: bytes) -> str:
     """The end of stderr, on one line, for a reason: ': ...last words' or ''."""
-    text = " ".join(stderr.decode("utf-8", "replace").split())
-    if not text:
-        return ""
-    return ": " + (text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:])
+    text = one_line_tail(stderr, _TAIL_CHARS)
+    return f": {text}" if text else ""
 
 
 def decode_result(cls: type[T], data: dict[str, Any], python: str, mode: str) -> T:
