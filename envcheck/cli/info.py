@@ -43,7 +43,7 @@ def info(
         ),
     ] = None,
 ) -> None:
-    """Show everything envcheck knows about this machine: system, CPU, memory, disks, Python, PyTorch."""
+    """Show everything envcheck knows about this machine: system, CPU, memory, disks, Python, PyTorch, GPUs."""
     from envcheck.render.json import render_info_json
     from envcheck.render.markdown import render_info_markdown
     from envcheck.render.terminal import render_info
