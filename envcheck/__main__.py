@@ -1,5 +1,5 @@
 """`python -m envcheck` runs the same command line as the `envcheck` script."""
 
-from envcheck.cli import main
+from envcheck.launch import main
 
 main()

@@ -29,7 +29,12 @@ class Finished:
 
 def run_bounded(argv: Sequence[str], timeout_s: float, environ: Mapping[str, str]) -> Finished:
     """Run `argv` with no stdin; raises OSError when it cannot be started at all."""
-    process = subprocess.Popen(
+    return finish_bounded(start_bounded(argv, environ), timeout_s)
+
+
+def start_bounded(argv: Sequence[str], environ: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start `argv` in its own session, output captured; raises OSError when it cannot be started."""
+    return subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -37,6 +42,10 @@ def run_bounded(argv: Sequence[str], timeout_s: float, environ: Mapping[str, str
         env=dict(environ),
         start_new_session=True,
     )
+
+
+def finish_bounded(process: subprocess.Popen[bytes], timeout_s: float) -> Finished:
+    """Wait up to `timeout_s` for a started command, then kill its group; what it wrote either way."""
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -45,6 +54,11 @@ def run_bounded(argv: Sequence[str], timeout_s: float, environ: Mapping[str, str
         stdout, stderr = _kill_group(process)
         return Finished(process.returncode if has_exited else None, stdout, stderr)
     return Finished(process.returncode, stdout, stderr)
+
+
+def kill_bounded(process: subprocess.Popen[bytes]) -> None:
+    """Kill a started command's whole group and reap it, discarding its output."""
+    _kill_group(process)
 
 
 def one_line_tail(output: bytes, limit: int) -> str:

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from envcheck.codec import DecodeError, decode
-from envcheck.probes import target_script
-from envcheck.probes.bounded import one_line_tail, run_bounded
+from envcheck.probes import head_start, target_script
+from envcheck.probes.bounded import finish_bounded, one_line_tail, run_bounded
 from envcheck.probes.errors import ProbeError
 
 T = TypeVar("T")
 
-SCRIPT = Path(target_script.__file__)
 _TAIL_CHARS = 400  # how much of a failing run's stderr a reason quotes
 
 
@@ -44,11 +43,17 @@ def run_target_script(python: str, mode: str, timeout_s: float, environ: Mapping
     target_script.main for what that means for sys.path).
 
     The run gets its own session and the whole process group is killed on timeout: torch may have
-    started helper processes, and a hung CUDA init blocks in the kernel.
+    started helper processes, and a hung CUDA init blocks in the kernel. A run that `envcheck.launch`
+    started ahead with this exact command, environment and working directory is adopted instead.
     """
     executable = resolve_interpreter(python, environ)
+    argv = head_start.script_argv(executable, mode)
     try:
-        finished = run_bounded([executable, str(SCRIPT), mode], timeout_s, environ)
+        adopted = head_start.claim(argv, environ)
+        if adopted is None:
+            finished = run_bounded(argv, timeout_s, environ)
+        else:  # started before the command line was parsed (envcheck.launch); the deadline counts from then
+            finished = finish_bounded(adopted.process, max(0.0, timeout_s - adopted.elapsed_s()))
     except OSError as error:
         raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
     if finished.returncode is None:
