@@ -321,3 +321,19 @@ def test_without_nvml_the_nvidia_smi_command_is_used(tmp_path: Path) -> None:
     script.chmod(0o755)
     facts = probe_gpu(ProbeContext(environ={"PATH": str(tmp_path)}))
     assert facts.source == "nvidia-smi" and [gpu.name for gpu in facts.gpus] == ["Tesla T4"]
+
+
+def test_envcheck_own_torch_probe_is_not_reported_as_another_job() -> None:
+    """The torch probe's smoke test holds GPU memory while the GPU probe lists processes: not a foreign job."""
+    from envcheck.probes.bounded import run_bounded
+
+    finished = run_bounded([sys.executable, "-c", "import os; print(os.getpid())"], 30.0, {})
+    own = int(finished.stdout)
+    busy = (
+        recording(H100)
+        .with_value("compute_processes[5]", [[2871544, 63847792640, None], [own, 536870912, None]])
+        .with_value(f"process_name({own})", sys.executable)
+    )
+    gpu = probe(busy).gpus[5]
+    assert isinstance(gpu.processes, tuple)
+    assert [process.pid for process in gpu.processes] == [2871544]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _DRAIN_S = 2.0  # how long to collect output after killing the group; the pipes close as its members die
+_started_pids: set[int] = set()  # kept after exit too: NVML may list a process a moment after it ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ def run_bounded(argv: Sequence[str], timeout_s: float, environ: Mapping[str, str
 
 def start_bounded(argv: Sequence[str], environ: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start `argv` in its own session, output captured; raises OSError when it cannot be started."""
-    return subprocess.Popen(
+    process = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -42,6 +43,13 @@ def start_bounded(argv: Sequence[str], environ: Mapping[str, str]) -> subprocess
         env=dict(environ),
         start_new_session=True,
     )
+    _started_pids.add(process.pid)
+    return process
+
+
+def started_pids() -> frozenset[int]:
+    """Every process this envcheck started, for telling its own GPU use from another job's."""
+    return frozenset(_started_pids)
 
 
 def finish_bounded(process: subprocess.Popen[bytes], timeout_s: float) -> Finished:

@@ -6,7 +6,9 @@ the collector's deadline gives up on it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -22,6 +24,7 @@ from envcheck.facts.gpu_health import (
     GpuLink,
     NvLink,
 )
+from envcheck.probes.bounded import started_pids
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError
 from envcheck.probes.nvidia_smi import probe_nvidia_smi
@@ -56,11 +59,27 @@ def probe_gpu(context: ProbeContext, backend: NvmlBackend | None = None) -> GpuF
     if backend is None:
         from envcheck.probes.nvml.live import LiveNvml
 
-        return _probe_live(context, LiveNvml(context.roots.proc))
+        return without_own_processes(_probe_live(context, LiveNvml(context.roots.proc)))
     try:
-        return probe_nvml(backend)
+        return without_own_processes(probe_nvml(backend))
     except NvmlError as error:
         return _init_failed(context, error)
+
+
+def without_own_processes(facts: GpuFacts) -> GpuFacts:
+    """The facts without envcheck's own processes: the torch probe's smoke test runs on the GPUs while this
+    probe lists who holds GPU memory, and must not be reported as another job. (In a container with its own
+    PID namespace NVML reports host PIDs, which cannot be matched; those stay listed.)"""
+    own = {os.getpid(), *started_pids()}
+    return dataclasses.replace(
+        facts,
+        gpus=tuple(
+            gpu
+            if isinstance(gpu.processes, Unavailable)
+            else dataclasses.replace(gpu, processes=tuple(p for p in gpu.processes if p.pid not in own))
+            for gpu in facts.gpus
+        ),
+    )
 
 
 def _probe_live(context: ProbeContext, backend: NvmlBackend) -> GpuFacts:
