@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from envcheck.advise.catalog import Catalog, Instance
 from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate
-from envcheck.advise.time_model import BenchMeasurement, JobTime, job_units, serving_time, training_time
+from envcheck.advise.time_model import BenchMeasurement, JobTime, Measured, job_units, serving_time, training_time
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import GpuSpec, KnowledgeError
@@ -63,18 +63,24 @@ class Recommendation:
     is_job_size_assumed: bool
     suggestions: tuple[str, ...]  # when nothing fits: what would, with numbers
     catalog: Catalog
-    measured: BenchMeasurement | None
+    measured: tuple[BenchMeasurement, ...]  # the benches given or found; each applies to its own GPU model
+
+    @property
+    def measurements_used(self) -> tuple[BenchMeasurement, ...]:
+        """The benches that set the time of at least one option, in the order given."""
+        used = {o.job_time.measurement for o in self.options if o.job_time and o.job_time.measurement}
+        return tuple(m for m in self.measured if m in used)
 
 
-def job_time(
-    spec: WorkloadSpec, gpu: GpuSpec, memory: MemoryEstimate, measured: BenchMeasurement | None
-) -> JobTime | None:
-    """Training is compute-bound over every GPU used; serving is bandwidth-bound per decode step."""
+def job_time(spec: WorkloadSpec, gpu: GpuSpec, memory: MemoryEstimate, measured: Measured) -> JobTime | None:
+    """Training is compute-bound over every GPU used, plus the communication its sharding needs; serving is
+    bandwidth-bound per decode step, plus the activation all-reduces of tensor parallelism."""
     if spec.task != "infer":
         used = 1 if memory.strategy == "single" else memory.gpu_count
-        return training_time(spec, gpu, used, measured)
+        return training_time(spec, gpu, used, measured, memory.strategy)
     streams = memory.gpu_count if memory.strategy == "replicas" else 1
-    return serving_time(spec, gpu, memory.weights_bytes + memory.kv_cache_bytes, streams)
+    tensor_parallel = memory.gpu_count if memory.strategy == "tp" else 1
+    return serving_time(spec, gpu, memory.weights_bytes + memory.kv_cache_bytes, streams, tensor_parallel)
 
 
 def is_capable(spec: WorkloadSpec, gpu: GpuSpec) -> bool:
@@ -157,7 +163,7 @@ def what_would_fit(spec: WorkloadSpec, largest_gpu_gb: float, biggest_count: int
 
 
 def recommend_instances(
-    spec: WorkloadSpec, catalog: Catalog, filters: Filters, measured: BenchMeasurement | None = None
+    spec: WorkloadSpec, catalog: Catalog, filters: Filters, measured: Measured = None
 ) -> Recommendation:
     """Every selected instance the workload fits on, priced for the whole job and ranked."""
     if filters.sort not in SORTS:
@@ -195,7 +201,7 @@ def recommend_instances(
         is_job_size_assumed=is_assumed,
         suggestions=suggestions,
         catalog=catalog,
-        measured=measured,
+        measured=(measured,) if isinstance(measured, BenchMeasurement) else tuple(measured or ()),
     )
 
 

@@ -6,9 +6,16 @@ Formulas and constants with their sources: docs/recommend.md#time.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from envcheck.advise.communication import (
+    gpu_link,
+    tensor_parallel_bytes_per_token_step,
+    training_communication_s,
+)
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import GpuSpec, KnowledgeError, normalise_gpu_name
@@ -39,14 +46,26 @@ class BenchMeasurement:
 
     images_per_s: float
     device: str
-    source: str
+    source: str  # the file it was read from
+    date: str | None = None  # ISO 8601, when the bench ran (None: the file does not say)
+
+
+# One measurement, several (one per GPU model: each is used only for options with its GPU), or none.
+Measured = BenchMeasurement | Sequence[BenchMeasurement] | None
 
 
 @dataclass(frozen=True, slots=True)
 class JobTime:
-    hours: float
+    hours: float  # compute (or bandwidth) time plus the communication below
     basis: str  # "compute", "bandwidth" or "measured"
     utilisation: float
+    communication_hours: float = 0.0  # GPU-to-GPU communication that compute does not hide
+    interconnect: str | None = None  # the link it runs over ("NVLink 900 GB/s"); None: one GPU, no communication
+    measurement: BenchMeasurement | None = None  # the bench that set the utilisation (basis "measured")
+
+    @property
+    def communication_share(self) -> float:
+        return self.communication_hours / self.hours if self.hours > 0 else 0.0
 
 
 def job_units(spec: WorkloadSpec) -> tuple[float, bool]:
@@ -83,32 +102,56 @@ def peak_tflops(gpu: GpuSpec, precision: str) -> float | None:
     return None
 
 
+def measurement_for(measured: Measured, gpu: GpuSpec) -> BenchMeasurement | None:
+    """The measurement of this GPU model, if any: a bench of GPU X says nothing about GPU Y."""
+    candidates = (measured,) if isinstance(measured, BenchMeasurement) else (measured or ())
+    return next((m for m in candidates if _same_gpu(m.device, gpu)), None)
+
+
 def training_time(
-    spec: WorkloadSpec, gpu: GpuSpec, gpu_count: int, measured: BenchMeasurement | None = None
+    spec: WorkloadSpec, gpu: GpuSpec, gpu_count: int, measured: Measured = None, strategy: str | None = None
 ) -> JobTime | None:
-    """Hours = FLOPs / (GPUs x peak x utilisation); a bench of the same GPU model sets the utilisation."""
+    """Hours = FLOPs / (GPUs x peak x utilisation) + the communication of ``strategy`` that compute does not hide
+    (docs/recommend.md#communication; none when ``strategy`` is None); a bench of the same GPU model sets the
+    utilisation."""
     flops = training_flops(spec)
     peak = peak_tflops(gpu, "bf16" if spec.task == "qlora" else spec.precision)
     if flops is None or peak is None:
         return None
     utilisation, basis = DEFAULT_UTILISATION.get(gpu.segment, 0.30), "compute"
-    if measured is not None and _same_gpu(measured.device, gpu):
+    measurement = measurement_for(measured, gpu)
+    if measurement is not None:
         cifar_peak = peak_tflops(gpu, "fp32")
         if cifar_peak:
-            achieved = measured.images_per_s * 3 * CNN_FORWARD_FLOPS["cifar10-cnn"] / 1e12
+            achieved = measurement.images_per_s * 3 * CNN_FORWARD_FLOPS["cifar10-cnn"] / 1e12
             utilisation, basis = min(1.0, achieved / cifar_peak), "measured"
-    return JobTime(flops / (gpu_count * peak * 1e12 * utilisation) / 3600, basis, utilisation)
+        else:
+            measurement = None
+    compute_hours = flops / (gpu_count * peak * 1e12 * utilisation) / 3600
+    units, _ = job_units(spec)
+    communication_s = 0.0 if strategy is None else training_communication_s(spec, strategy, gpu_count, gpu, units)
+    link = gpu_link(gpu).label if communication_s > 0 else None
+    hours = compute_hours + communication_s / 3600
+    return JobTime(hours, basis, utilisation, communication_s / 3600, link, measurement)
 
 
-def serving_time(spec: WorkloadSpec, gpu: GpuSpec, bytes_read_per_step: float, streams: int) -> JobTime | None:
+def serving_time(
+    spec: WorkloadSpec, gpu: GpuSpec, bytes_read_per_step: float, streams: int, tensor_parallel: int = 1
+) -> JobTime | None:
     """Decode reads every weight and the KV cache once per step and yields one token per sequence in flight:
-    tokens/s = concurrency x bandwidth x efficiency / bytes read per step, times independent ``streams``."""
+    step time = bytes read per step / (bandwidth x efficiency), plus, over ``tensor_parallel`` GPUs, the
+    activation all-reduces of the step; tokens/s = concurrency / step time, times independent ``streams``."""
     bandwidth = gpu.memory_bandwidth_gb_s
     if isinstance(bandwidth, Unavailable) or bytes_read_per_step <= 0:
         return None
     tokens_per_s = streams * spec.concurrency * bandwidth * 1e9 * BANDWIDTH_EFFICIENCY / bytes_read_per_step
     units, _ = job_units(spec)
-    return JobTime(units / tokens_per_s / 3600, "bandwidth", BANDWIDTH_EFFICIENCY)
+    link = gpu_link(gpu)
+    step_communication_s = tensor_parallel_bytes_per_token_step(spec, tensor_parallel) / (link.gb_s_per_direction * 1e9)
+    communication_hours = units / (streams * spec.concurrency) * step_communication_s / 3600
+    label = link.label if communication_hours > 0 else None
+    hours = units / tokens_per_s / 3600 + communication_hours
+    return JobTime(hours, "bandwidth", BANDWIDTH_EFFICIENCY, communication_hours, label)
 
 
 def _same_gpu(device: str, gpu: GpuSpec) -> bool:
@@ -125,6 +168,11 @@ def load_bench_results(path: Path) -> BenchMeasurement:
         raise KnowledgeError(f"{path}: cannot read: {error.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise KnowledgeError(f"{path}: not JSON: {error}") from None
+    return measurement_from_json(data, path)
+
+
+def measurement_from_json(data: Any, path: Path) -> BenchMeasurement:
+    """The measurement in one bench result document; KnowledgeError naming ``path`` and the field when wrong."""
     if not isinstance(data, dict):
         raise KnowledgeError(f"{path}: expected a JSON object with images_per_s and device")
     preset = data.get("preset")
@@ -135,4 +183,7 @@ def load_bench_results(path: Path) -> BenchMeasurement:
         raise KnowledgeError(f"{path}: images_per_s: expected a positive number, got {rate!r}")
     if not isinstance(device, str) or not device:
         raise KnowledgeError(f"{path}: device: expected the GPU name, got {device!r}")
-    return BenchMeasurement(float(rate), device, str(path))
+    date = data.get("date")
+    if date is not None and not isinstance(date, str):
+        raise KnowledgeError(f"{path}: date: expected an ISO 8601 string, got {date!r}")
+    return BenchMeasurement(float(rate), device, str(path), date)

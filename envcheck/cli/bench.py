@@ -58,6 +58,9 @@ def bench(
     save_reference: Annotated[
         Path | None, typer.Option("--save-reference", help="Append this run as a reference to FILE (calibration TOML).")
     ] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Do not keep the results in the user's data directory for recommend.")
+    ] = False,
     as_json: JsonOption = False,
     as_markdown: MarkdownOption = False,
     output: OutputOption = None,
@@ -92,6 +95,8 @@ def bench(
         )
         if save_reference is not None:
             _save_references(save_reference, results)
+        if not no_save:
+            _keep_results(results)
         emit(
             as_json,
             as_markdown,
@@ -136,6 +141,35 @@ def _render(kind: str, results: Any, flags: Any, terminal: Any = None) -> Any:
     if kind == "markdown":
         return render_bench_markdown(results, flags)
     return render_bench(results, flags, terminal)
+
+
+def _keep_results(results: Any) -> None:
+    """Save each run whose numbers were right to the user's data directory, for `envcheck recommend`.
+
+    The result is still printed when this fails: a read-only or missing home is one warning, never an error.
+    """
+    import json
+
+    from envcheck.bench.result import result_to_json
+    from envcheck.bench.store import bench_results_dir, free_path, result_file_name
+    from envcheck.loaders import InputError
+
+    try:
+        directory = bench_results_dir()
+    except RuntimeError as error:  # Path.home() when no home directory can be determined
+        typer.echo(f"envcheck: warning: bench results not saved: {error}", err=True)
+        return
+    for result in results:
+        if not result.correctness.passed:
+            continue
+        document = result_to_json(result)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            save(free_path(directory, result_file_name(document)), json.dumps(document, indent=2) + "\n")
+        except (OSError, InputError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            typer.echo(f"envcheck: warning: bench result not saved to {directory}: {reason}", err=True)
+            return
 
 
 def _save_references(path: Path, results: Any) -> None:

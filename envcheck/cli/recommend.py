@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from envcheck.cli.app import app
 from envcheck.cli.options import DebugOption, FromOption, JsonOption, MarkdownOption, OutputOption, VerboseOption
 from envcheck.cli.output import emit, input_errors, save
+
+if TYPE_CHECKING:  # the command imports its layers when it runs, so that `envcheck --help` stays fast
+    from envcheck.advise.time_model import BenchMeasurement
+    from envcheck.knowledge import Knowledge
+    from envcheck.snapshot import Snapshot
 
 
 @app.command()
@@ -58,6 +63,9 @@ def recommend(
     bench_results: Annotated[
         Path | None, typer.Option("--bench-results", help="An `envcheck bench --json` result to scale from.")
     ] = None,
+    no_bench_results: Annotated[
+        bool, typer.Option("--no-bench-results", help="Ignore the bench results saved in the user's data directory.")
+    ] = False,
     emit_format: Annotated[
         str | None, typer.Option("--emit", help="skypilot: write a task YAML for the top option.")
     ] = None,
@@ -72,7 +80,6 @@ def recommend(
     from envcheck.advise.buy import DEFAULT_POWER_PRICE_USD_KWH, load_gpu_prices, recommend_purchases
     from envcheck.advise.catalog import load_catalog
     from envcheck.advise.recommend import Filters, recommend_instances
-    from envcheck.advise.time_model import load_bench_results
     from envcheck.advise.workload_spec import TransformerShape, parse_count, resolve_spec, with_options
     from envcheck.knowledge import KnowledgeError, load_knowledge
     from envcheck.render.recommend import (
@@ -106,21 +113,22 @@ def recommend(
         if emit_format not in (None, "skypilot"):
             raise KnowledgeError(f'--emit: "{emit_format}" is not a known format (known: skypilot)')
         knowledge = load_knowledge()
-        measured = None if bench_results is None else load_bench_results(bench_results)
+        measured = _measurements(bench_results, no_bench_results)
         filters = Filters(cloud, region, spot, max_price, min_gpus, sort, top)
         recommendation = recommend_instances(spec, load_catalog(catalog, knowledge), filters, measured)
         power = DEFAULT_POWER_PRICE_USD_KWH if power_price is None else power_price
         purchases = None
         if buy:
             prices = load_gpu_prices(knowledge)
-            purchases = recommend_purchases(spec, prices, recommendation.best_value, power, measured)
+            # buy and here take one measurement: the newest (saved results are newest first)
+            purchases = recommend_purchases(spec, prices, recommendation.best_value, power, _first(measured))
         here_result = None
         if here or source is not None:
             from envcheck.advise.here import recommend_here
             from envcheck.cli.snapshots import load_or_collect
 
             snapshot = load_or_collect(source, None, None, False, 60.0, debug, skip=("framework",))
-            here_result = recommend_here(spec, snapshot, knowledge, measured)
+            here_result = recommend_here(spec, snapshot, knowledge, _for_here(measured, snapshot, knowledge))
         emitted = None
         if emit_format == "skypilot":
             from envcheck.advise.skypilot import render_skypilot_task
@@ -139,3 +147,41 @@ def recommend(
             lambda: render_recommend_markdown(report),
             lambda console: render_recommend(report, console, verbose),
         )
+
+
+def _measurements(path: Path | None, is_ignoring_saved: bool) -> tuple[BenchMeasurement, ...]:
+    """--bench-results FILE; else the newest saved result per GPU model (a broken file is a warning, not an error)."""
+    from envcheck.advise.time_model import load_bench_results
+
+    if path is not None:
+        return (load_bench_results(path),)
+    if is_ignoring_saved:
+        return ()
+    from envcheck.advise.saved_benches import newest_saved_measurements
+    from envcheck.bench.store import bench_results_dir
+
+    try:
+        directory = bench_results_dir()
+    except RuntimeError:  # no home directory: nothing can have been saved
+        return ()
+    measurements, warnings = newest_saved_measurements(directory)
+    for warning in warnings:
+        typer.echo(f"envcheck: warning: {warning}", err=True)
+    return measurements
+
+
+def _first(measured: tuple[BenchMeasurement, ...]) -> BenchMeasurement | None:
+    return measured[0] if measured else None
+
+
+def _for_here(
+    measured: tuple[BenchMeasurement, ...], snapshot: Snapshot, knowledge: Knowledge
+) -> BenchMeasurement | None:
+    """The measurement of this machine's first GPU model, if one was benched."""
+    from envcheck.advise.time_model import measurement_for
+    from envcheck.facts.common import Unavailable
+
+    gpus = () if isinstance(snapshot.gpu, Unavailable) else snapshot.gpu.gpus
+    names = [g.name for g in gpus if isinstance(g.name, str)]
+    spec = knowledge.gpu_by_name(names[0]) if names else None
+    return None if spec is None else measurement_for(measured, spec)

@@ -38,6 +38,7 @@ CUDA_VARIANT = r"cu\d{2,3}"
 ROCM_VARIANT = r"rocm\d+(\.\d+)*"
 PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
 SEGMENTS = ("datacenter", "workstation", "consumer", "embedded")
+MAX_PCIE_GENERATION = 6
 DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
 
 
@@ -182,6 +183,9 @@ def _gpu(row: Row) -> GpuSpec:
             "fp16_tflops",
             "fp8_tflops",
             "tdp_watts",
+            "nvlink_gb_s",
+            "pcie_gen",
+            "interconnect_source",  # where the two interconnect fields come from (the row's source covers the rest)
         )
     )
     segment = row.text("segment")
@@ -190,6 +194,7 @@ def _gpu(row: Row) -> GpuSpec:
     names, patterns = row.texts("nvml_names"), row.texts("nvml_patterns", required=False)
     if not names and not patterns:
         row.fail("nvml_names", "a GPU needs at least one NVML name or pattern to be found")
+    _interconnect_checked(row)
     return GpuSpec(
         name=row.text("name"),
         variant=row.text("variant"),
@@ -208,7 +213,30 @@ def _gpu(row: Row) -> GpuSpec:
         fp8_tflops=row.unit_measure("fp8_tflops"),
         tdp_watts=row.measure("tdp_watts"),
         provenance=row.provenance(),
+        # the interconnect fields are optional: a row without them is a GPU whose links nobody recorded yet
+        nvlink_gb_s=row.unit_measure("nvlink_gb_s") if "nvlink_gb_s" in row.data else _not_recorded(row, "nvlink_gb_s"),
+        pcie_gen=_pcie_generation(row) if "pcie_gen" in row.data else _not_recorded(row, "pcie_gen"),
     )
+
+
+def _interconnect_checked(row: Row) -> None:
+    if ("nvlink_gb_s" in row.data or "pcie_gen" in row.data) and "interconnect_source" not in row.data:
+        row.fail("interconnect_source", "missing: every interconnect figure needs its source")
+    if "interconnect_source" in row.data:
+        row.text("interconnect_source")
+
+
+def _not_recorded(row: Row, key: str) -> Unavailable:
+    return Unavailable(f"{row.label}: {row.where}.{key} not recorded")
+
+
+def _pcie_generation(row: Row) -> int | Unavailable:
+    if row.data.get("pcie_gen") == "?":
+        return Unavailable(f"{row.label} has no verified value for pcie_gen")
+    generation = row.integer("pcie_gen")
+    if not 1 <= generation <= MAX_PCIE_GENERATION:
+        row.fail("pcie_gen", f"expected a PCIe generation from 1 to {MAX_PCIE_GENERATION}, got {generation}")
+    return generation
 
 
 def _check_unique(label: str, kind: str, keys: Mapping[int, str]) -> None:

@@ -123,6 +123,11 @@ class GpuSpec:
     fp8_tflops: float | Unavailable | None
     tdp_watts: float | Unavailable
     provenance: Provenance
+    # GPU-to-GPU links inside one node (docs/recommend.md#communication): NVLink bandwidth per GPU as NVIDIA
+    # quotes it (both directions together) where every GPU of an HGX/SXM node is linked, None where the GPU has
+    # no NVLink across the node; the host link's PCIe generation (x16). Unavailable: not recorded.
+    nvlink_gb_s: float | Unavailable | None
+    pcie_gen: int | Unavailable
 
     @property
     def sm(self) -> str:

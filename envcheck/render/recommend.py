@@ -13,6 +13,7 @@ from envcheck.advise.buy import PurchaseOption
 from envcheck.advise.here import HereResult
 from envcheck.advise.memory_model import STRATEGY_TITLES, MemoryEstimate
 from envcheck.advise.recommend import Option, Recommendation
+from envcheck.advise.time_model import BenchMeasurement, JobTime
 
 RECOMMEND_SCHEMA = "envcheck.recommend/1"
 MEMORY_TERMS = ("weights", "gradients", "optimizer", "activations", "kv_cache", "overhead")
@@ -63,8 +64,32 @@ def option_to_dict(option: Option) -> dict[str, Any]:
         "job_hours": option.job_hours,
         "job_cost": option.job_cost,
         "time_basis": None if option.job_time is None else option.job_time.basis,
+        **_communication(option.job_time),
+        "measured_from": None
+        if option.job_time is None or option.job_time.measurement is None
+        else option.job_time.measurement.source,
         "as_of": instance.as_of,
         "source": instance.source,
+    }
+
+
+def _communication(timing: JobTime | None) -> dict[str, Any]:
+    """The GPU-to-GPU communication inside ``job_hours`` (0 on one GPU), and the link it was priced on."""
+    if timing is None:
+        return {"communication_hours": None, "communication_share": None, "interconnect": None}
+    return {
+        "communication_hours": timing.communication_hours,
+        "communication_share": round(timing.communication_share, 4),
+        "interconnect": timing.interconnect,
+    }
+
+
+def measurement_to_dict(measurement: BenchMeasurement) -> dict[str, Any]:
+    return {
+        "device": measurement.device,
+        "images_per_s": measurement.images_per_s,
+        "date": measurement.date,
+        "file": measurement.source,
     }
 
 
@@ -97,9 +122,7 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
         "best_value": _name(rec.best_value),
         "suggestions": list(rec.suggestions),
         "catalog": {"origin": rec.catalog.origin, "dropped": list(rec.catalog.dropped)},
-        "measured": None
-        if rec.measured is None
-        else {"device": rec.measured.device, "images_per_s": rec.measured.images_per_s},
+        "measured": [measurement_to_dict(m) for m in rec.measured],
     }
     if report.purchases is not None:
         data["buy"] = {
@@ -146,6 +169,22 @@ def _job_line(rec: Recommendation) -> str:
     return f"job: {rec.job_units:,.0f} {unit}{assumed}"
 
 
+def _measured_lines(rec: Recommendation) -> list[str]:
+    """Which saved or given bench each measured time comes from, and the benches no option could use."""
+    used = rec.measurements_used
+    lines = [f"time scaled from your bench of {m.device}{_on_date(m)} ({m.source})" for m in used]
+    lines += [
+        f"bench of {m.device}{_on_date(m)} not used: no option listed has that GPU ({m.source})"
+        for m in rec.measured
+        if m not in used
+    ]
+    return lines
+
+
+def _on_date(measurement: BenchMeasurement) -> str:
+    return "" if not measurement.date else f" on {measurement.date[:10]}"
+
+
 def _memory_rows(memory: MemoryEstimate) -> list[tuple[str, str]]:
     rows = [(term.replace("_", " "), _gb(getattr(memory, f"{term}_bytes"))) for term in MEMORY_TERMS]
     return [*rows, ("total", _gb(memory.total_bytes))]
@@ -164,9 +203,16 @@ def _option_cells(option: Option) -> list[str]:
         SHORT_STRATEGY[option.memory.strategy],
         f"{_gb(option.memory.total_bytes)}, {option.headroom_fraction:.0%} free",
         f"${option.price_per_hour:,.2f}{' spot' if option.is_spot else ''} ({i.as_of})",
-        _hours(option.job_hours),
+        _hours(option.job_hours) + _communication_note(option.job_time),
         _money(option.job_cost),
     ]
+
+
+def _communication_note(timing: JobTime | None) -> str:
+    """The share of the job spent on GPU-to-GPU communication, where there is any worth a percent."""
+    if timing is None or timing.communication_share < 0.005:
+        return ""
+    return f" ({timing.communication_share:.0%} comms)"
 
 
 HEADERS = ("instance (region)", "GPUs", "sharding", "per GPU", "$/h (as of)", "job time", "job cost")
@@ -230,6 +276,8 @@ def render_recommend(report: RecommendReport, console: Console, verbose: bool = 
         console.print(table)
         for line in _verdicts(rec):
             console.print(line)
+        for line in _measured_lines(rec):
+            console.print(line, markup=False, highlight=False)
     else:
         console.print(f"[bold red]nothing fits[/] among {rec.considered_count} instances")
         for line in rec.suggestions:
@@ -262,7 +310,7 @@ def render_recommend_markdown(report: RecommendReport) -> str:
         lines += [_here_line(report.here), ""]
     if rec.options:
         lines += [*_md_table(HEADERS, [_option_cells(o) for o in rec.options]), ""]
-        lines += [f"* {line}" for line in _verdicts(rec)] + [""]
+        lines += [f"* {line}" for line in (*_verdicts(rec), *_measured_lines(rec))] + [""]
     else:
         lines += [f"Nothing fits among {rec.considered_count} instances.", ""] + [f"* {s}" for s in rec.suggestions]
     if report.purchases is not None:

@@ -1,0 +1,59 @@
+"""Saved bench results: one JSON file per run (schema envcheck.bench/1) in ``<user data dir>/bench/``.
+
+`envcheck bench` writes them; `envcheck recommend` reads the newest per GPU model to scale job times from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from envcheck.datadir import user_data_dir
+
+BENCH_SUBDIR = "bench"
+
+
+def bench_results_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    return user_data_dir(environ, platform) / BENCH_SUBDIR
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "unknown"
+
+
+def result_file_name(document: Mapping[str, Any]) -> str:
+    """``20261129T025300Z-nvidia-h200-cuda0-resnet18.json``: the run's UTC time, GPU (or CPU), device, preset.
+
+    The time comes first so that names sort by date; the device index keeps identical GPUs apart.
+    """
+    stamp = re.sub(r"[^0-9T]", "", str(document.get("date", ""))[:19]) or "undated"
+    parts = (f"{stamp}Z", _slug(str(document.get("device_name", ""))), _slug(str(document.get("device", ""))))
+    return "-".join((*parts, _slug(str(document.get("preset", ""))))) + ".json"
+
+
+def free_path(directory: Path, name: str) -> Path:
+    """``directory/name``, or ``name`` with ``-2``, ``-3`` ... before the suffix when it is taken."""
+    path, count = directory / name, 1
+    while path.exists():
+        count += 1
+        path = directory / f"{Path(name).stem}-{count}{Path(name).suffix}"
+    return path
+
+
+def read_saved_results(directory: Path) -> tuple[tuple[tuple[Path, Any], ...], tuple[str, ...]]:
+    """Every ``*.json`` in ``directory`` as (path, parsed JSON), oldest name first, and one warning per file that
+    cannot be read or is not JSON. A missing directory is no results and no warning (nothing was saved yet)."""
+    if not directory.is_dir():
+        return (), ()
+    documents, warnings = [], []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            documents.append((path, json.loads(path.read_text(encoding="utf-8"))))
+        except OSError as error:
+            warnings.append(f"skipped saved bench result {path}: cannot read: {error.strerror or error}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            warnings.append(f"skipped saved bench result {path}: not JSON: {error}")
+    return tuple(documents), tuple(warnings)
