@@ -172,3 +172,12 @@ def test_here_uses_the_bench_of_this_machines_gpu(private_data_home: Path, tmp_p
     snapshot.write_text(to_json(factories.gpu_machine(factories.nvml_gpu("rtx4090-driver535.86.05"))))
     data, _ = recommend("--from", str(snapshot))
     assert data["here"]["job_hours"] == pytest.approx(30 * 50_000 / 5000 / 3600)  # the 4090's, not the newest
+
+
+def test_buy_uses_each_gpus_own_bench_not_the_newest(private_data_home: Path) -> None:
+    directory = private_data_home / "envcheck" / "bench"
+    write(directory, bench_document("NVIDIA H100 80GB HBM3", "2026-11-29T01:00:00+00:00", 9000.0))
+    write(directory, bench_document("NVIDIA GeForce RTX 4090", "2026-11-20T01:00:00+00:00", 5000.0))
+    data, _ = recommend("--buy")
+    [rtx4090] = [o for o in data["buy"]["options"] if o["gpu"].startswith("GeForce RTX 4090")]
+    assert rtx4090["job_hours"] == pytest.approx(30 * 50_000 / 5000 / 3600)  # its own rate, not the newer H100's

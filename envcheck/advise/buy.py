@@ -12,7 +12,7 @@ from pathlib import Path
 
 from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
 from envcheck.advise.recommend import Option, job_time
-from envcheck.advise.time_model import BenchMeasurement, JobTime
+from envcheck.advise.time_model import JobTime, Measured
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
@@ -91,7 +91,7 @@ def recommend_purchases(
     prices: tuple[GpuPrice, ...],
     best_cloud: Option | None,
     power_price_usd_kwh: float = DEFAULT_POWER_PRICE_USD_KWH,
-    measured: BenchMeasurement | None = None,
+    measured: Measured = None,
 ) -> tuple[PurchaseOption, ...]:
     """Each priced GPU in the fewest count (of 1, 2, 4, 8) that fits, cheapest purchase first."""
     if power_price_usd_kwh < 0:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
 from envcheck.advise.recommend import job_time
-from envcheck.advise.time_model import BenchMeasurement, JobTime
+from envcheck.advise.time_model import JobTime, Measured
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import Knowledge
@@ -48,7 +48,7 @@ def _adjustments(spec: WorkloadSpec) -> list[tuple[str, WorkloadSpec]]:
 
 
 def recommend_here(
-    spec: WorkloadSpec, snapshot: Snapshot, knowledge: Knowledge, measured: BenchMeasurement | None = None
+    spec: WorkloadSpec, snapshot: Snapshot, knowledge: Knowledge, measured: Measured = None
 ) -> HereResult:
     gpu_facts = snapshot.gpu
     if isinstance(gpu_facts, Unavailable):

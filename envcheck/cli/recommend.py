@@ -13,8 +13,6 @@ from envcheck.cli.output import emit, input_errors, save
 
 if TYPE_CHECKING:  # the command imports its layers when it runs, so that `envcheck --help` stays fast
     from envcheck.advise.time_model import BenchMeasurement
-    from envcheck.knowledge import Knowledge
-    from envcheck.snapshot import Snapshot
 
 
 @app.command()
@@ -120,15 +118,14 @@ def recommend(
         purchases = None
         if buy:
             prices = load_gpu_prices(knowledge)
-            # buy and here take one measurement: the newest (saved results are newest first)
-            purchases = recommend_purchases(spec, prices, recommendation.best_value, power, _first(measured))
+            purchases = recommend_purchases(spec, prices, recommendation.best_value, power, measured)
         here_result = None
         if here or source is not None:
             from envcheck.advise.here import recommend_here
             from envcheck.cli.snapshots import load_or_collect
 
             snapshot = load_or_collect(source, None, None, False, 60.0, debug, skip=("framework",))
-            here_result = recommend_here(spec, snapshot, knowledge, _for_here(measured, snapshot, knowledge))
+            here_result = recommend_here(spec, snapshot, knowledge, measured)
         emitted = None
         if emit_format == "skypilot":
             from envcheck.advise.skypilot import render_skypilot_task
@@ -168,20 +165,3 @@ def _measurements(path: Path | None, is_ignoring_saved: bool) -> tuple[BenchMeas
     for warning in warnings:
         typer.echo(f"envcheck: warning: {warning}", err=True)
     return measurements
-
-
-def _first(measured: tuple[BenchMeasurement, ...]) -> BenchMeasurement | None:
-    return measured[0] if measured else None
-
-
-def _for_here(
-    measured: tuple[BenchMeasurement, ...], snapshot: Snapshot, knowledge: Knowledge
-) -> BenchMeasurement | None:
-    """The measurement of this machine's first GPU model, if one was benched."""
-    from envcheck.advise.time_model import measurement_for
-    from envcheck.facts.common import Unavailable
-
-    gpus = () if isinstance(snapshot.gpu, Unavailable) else snapshot.gpu.gpus
-    names = [g.name for g in gpus if isinstance(g.name, str)]
-    spec = knowledge.gpu_by_name(names[0]) if names else None
-    return None if spec is None else measurement_for(measured, spec)
