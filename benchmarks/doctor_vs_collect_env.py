@@ -1,7 +1,7 @@
 """How long `envcheck doctor` takes next to `python -m torch.utils.collect_env`, measured in one run.
 
-Runs each command alternately (so both see the same cache and load), several times, and prints the
-median wall time of each and their ratio. Usage:
+Runs each command alternately (so all see the same cache and load), several times, and prints the
+median wall time of each and their ratio, beside the floor both share: `import torch` alone. Usage:
 
     python benchmarks/doctor_vs_collect_env.py [--runs 5] [--python PATH]
 """
@@ -32,6 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     envcheck = str(Path(args.python).with_name("envcheck"))
     commands = {
+        # the floor both share: neither can finish before torch has imported
+        "python -c 'import torch'": [args.python, "-c", "import torch"],
         "collect_env": [args.python, "-m", "torch.utils.collect_env"],
         "envcheck doctor": [envcheck, "doctor", "--json"],
         "envcheck doctor --fast": [envcheck, "doctor", "--fast", "--json"],
@@ -43,12 +45,17 @@ def main() -> None:
         for name, command in commands.items():
             samples[name].append(timed(command))
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"{'command':<26}{'median s':>10}{'min s':>10}{'max s':>10}")
+    print(f"{'command':<28}{'median s':>10}{'min s':>10}{'max s':>10}")
     for name, values in samples.items():
-        print(f"{name:<26}{medians[name]:>10.2f}{min(values):>10.2f}{max(values):>10.2f}")
+        print(f"{name:<28}{medians[name]:>10.2f}{min(values):>10.2f}{max(values):>10.2f}")
     baseline = medians["collect_env"]
     print(f"\nenvcheck doctor takes {medians['envcheck doctor'] / baseline:.2f}x the time of collect_env")
     print(f"envcheck doctor --fast takes {medians['envcheck doctor --fast'] / baseline:.2f}x the time of collect_env")
+    floor = medians["python -c 'import torch'"]
+    print(
+        f"beyond importing torch, collect_env spends {baseline - floor:.2f} s"
+        f" and envcheck doctor {medians['envcheck doctor'] - floor:.2f} s"
+    )
 
 
 if __name__ == "__main__":
