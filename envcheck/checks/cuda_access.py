@@ -1,5 +1,6 @@
 """CUDA checks for a GPU that is there but unreachable: no kernel driver, a container without GPUs, an NVSwitch
-fabric manager that is not running, a Linux driver inside WSL. Read from the GPU probe's recorded reason.
+fabric manager that is not running, a Linux driver inside WSL. Read from the GPU probe's recorded reason, torch's CUDA
+error and the environment's NVSwitch facts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import missing_of
 from envcheck.facts.common import Unavailable, known
+from envcheck.facts.environment import NvSwitchFabric
 from envcheck.finding import Finding, Severity
 
 # Phrases of envcheck.probes.nvml.absence.explain_no_gpu: the probe's reason is the only record of these
@@ -80,32 +82,60 @@ _FABRIC_SYMPTOMS = ("system not yet initialized", "error 802", "cudaErrorSystemN
 
 @check("cuda.fabric_manager", "On NVSwitch systems the fabric manager is running (CUDA is not stuck in error 802).")
 def check_fabric_manager(given: CheckInput) -> Iterator[Finding]:
-    framework, gpu = given.snapshot.framework, given.snapshot.gpu
+    framework, gpu, environment = given.snapshot.framework, given.snapshot.gpu, given.snapshot.environment
     check_id = "cuda.fabric_manager"
-    if isinstance(framework, Unavailable) or isinstance(gpu, Unavailable):
-        yield skipped(check_id, "NVSwitch fabric manager", missing_of(framework, gpu))
-        return
-    torch = framework.torch
+    facts = known(framework)
+    torch = facts.torch if facts is not None else None
+    fabric = known(environment.fabric) if not isinstance(environment, Unavailable) else None
     error = (torch.cuda_error or "") if torch else ""
+    gpus = f"{len(gpu.gpus)} GPU(s)" if not isinstance(gpu, Unavailable) and gpu.gpus else "the GPUs"
+    driver = known(gpu.driver_version) if not isinstance(gpu, Unavailable) else None
+    detail = (
+        "NVSwitch-based HGX/DGX boards need nvidia-fabricmanager, of the same version as the driver "
+        f"{driver or ''}, running before any CUDA program starts."
+    ).replace("  ", " ")
+    fix = (
+        "sudo systemctl enable --now nvidia-fabricmanager  (install nvidia-fabricmanager-<driver branch> "
+        "if missing; `systemctl status nvidia-fabricmanager` shows why it stopped)"
+    )
+    nvswitches = known(fabric.nvswitch_count) if fabric is not None else None
+    is_running = fabric.is_fabric_manager_running if fabric is not None else None
     if any(symptom.lower() in error.lower() for symptom in _FABRIC_SYMPTOMS):
-        yield Finding(
-            check_id,
-            Severity.FAIL,
-            f"CUDA cannot start on {len(gpu.gpus)} GPU(s): '{error}' (an NVSwitch system without its fabric manager)",
-            detail="NVSwitch-based HGX/DGX boards need nvidia-fabricmanager, of the same version as the driver "
-            f"{known(gpu.driver_version) or ''}, running before any CUDA program starts.",
-            fix="sudo systemctl enable --now nvidia-fabricmanager  (install nvidia-fabricmanager-<driver branch> "
-            "if missing; `systemctl status nvidia-fabricmanager` shows why it stopped)",
-            evidence=("framework.torch.cuda_error", "gpu.gpus"),
-        )
+        title = f"CUDA cannot start on {gpus}: '{error}' (an NVSwitch system without its fabric manager)"
+        evidence = ("framework.torch.cuda_error", "gpu.gpus")
+        yield Finding(check_id, Severity.FAIL, title, detail=detail, fix=fix, evidence=evidence)
     elif torch is not None and torch.is_cuda_available:
         yield Finding(check_id, Severity.OK, "CUDA initialised: no fabric manager problem")
-    elif not gpu.gpus:
+    elif nvswitches and is_running is False:
+        # Even without a CUDA result (--fast, a CPU-only wheel): every CUDA program will fail with error 802.
+        title = f"{nvswitches} NVSwitch(es) on the PCI bus but no nv-fabricmanager process is running"
+        detail += " Without it CUDA fails with error 802, 'system not yet initialized'."
+        evidence = ("environment.fabric.nvswitch_count", "environment.fabric.is_fabric_manager_running")
+        yield Finding(check_id, Severity.FAIL, title, detail=detail, fix=fix, evidence=evidence)
+    elif nvswitches and is_running is True:
+        yield Finding(check_id, Severity.OK, f"nv-fabricmanager running for {nvswitches} NVSwitch(es)")
+    elif nvswitches == 0:
+        yield Finding(check_id, Severity.OK, "no NVSwitch on the PCI bus: no fabric manager needed")
+    elif not isinstance(gpu, Unavailable) and not gpu.gpus:
         yield Finding(check_id, Severity.OK, "no NVIDIA GPU, no NVSwitch fabric")
     else:
-        # The fabric manager's state is not probed; without a CUDA init result there is no evidence either way.
-        detail = "CUDA was not initialised by the torch probe and the fabric manager's state is not recorded"
-        yield Finding(check_id, Severity.SKIP, "NVSwitch fabric manager not checked", detail=detail)
+        why = _unknown_fabric(fabric, environment, framework, gpu)
+        yield Finding(check_id, Severity.SKIP, "NVSwitch fabric manager not checked", detail=why)
+
+
+def _unknown_fabric(fabric: NvSwitchFabric | None, *sections: object) -> str:
+    """Why neither a CUDA start nor the fabric facts settle the question."""
+    if fabric is not None:
+        unknown = fabric.nvswitch_count if isinstance(fabric.nvswitch_count, Unavailable) else None
+        unknown = unknown or (
+            fabric.is_fabric_manager_running if isinstance(fabric.is_fabric_manager_running, Unavailable) else None
+        )
+        if unknown is not None:
+            return f"CUDA was not initialised by the torch probe, and {unknown.reason}"
+    missing = next((section for section in sections if isinstance(section, Unavailable)), None)
+    if missing is not None:
+        return missing.reason
+    return "CUDA was not initialised by the torch probe and the fabric manager's state is not recorded"
 
 
 @check(

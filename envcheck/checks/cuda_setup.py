@@ -1,5 +1,5 @@
-"""CUDA checks of how this process reaches the GPUs: CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH, CUDA_HOME, and the
-driver, container, fabric manager or WSL setup that leaves CUDA without a GPU. Judged from recorded strings only.
+"""CUDA checks of how this process reaches the GPUs and its libraries: CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH (against
+the libraries torch really loaded), and the toolkit at CUDA_HOME. Judged from recorded facts only.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import installed_version, missing_of
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.environment import EnvironmentFacts
+from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.python import PythonFacts
 from envcheck.finding import Finding, Severity
 
 
@@ -98,6 +100,109 @@ _CONDA_LIB = re.compile(
 _CUDA_IN_PATH = re.compile(r"cuda[-_]?(\d+)\.(\d+)", re.IGNORECASE)
 
 
+# The pip wheel (nvidia-<component>, nvidia-<component>-cu12, ...) that bundles each CUDA library torch loads, by the
+# library's name before ".so"; longest names first so libcublasLt is not taken for libcublas. The driver's libcuda
+# and libnvidia-ml are not in it: no wheel bundles them.
+_WHEEL_OF_LIBRARY = (
+    ("libcublasLt", "cublas"), ("libcusparseLt", "cusparselt"), ("libcusolverMg", "cusolver"),
+    ("libnvrtc-builtins", "cuda-nvrtc"), ("libcudart", "cuda-runtime"), ("libcublas", "cublas"),
+    ("libcudnn", "cudnn"), ("libnccl", "nccl"), ("libnvrtc", "cuda-nvrtc"), ("libcusparse", "cusparse"),
+    ("libcufft", "cufft"), ("libcurand", "curand"), ("libcusolver", "cusolver"), ("libnvJitLink", "nvjitlink"),
+    ("libcupti", "cuda-cupti"), ("libnvToolsExt", "nvtx"), ("libcufile", "cufile"), ("libnvshmem", "nvshmem"),
+)  # fmt: skip
+_IN_WHEEL = re.compile(r"/(site|dist)-packages/(nvidia|torch)/")
+
+
+def _bundled_wheels(python: PythonFacts) -> list[str]:
+    """The installed nvidia-* wheels that carry CUDA libraries (not nvidia-ml-py and other bindings)."""
+    components = {component for _, component in _WHEEL_OF_LIBRARY}
+    return sorted(
+        f"{package.name} {package.version}"
+        for package in python.packages
+        if (match := re.fullmatch(r"nvidia-([a-z-]+?)(-cu\d+)?", package.name)) and match.group(1) in components
+    )
+
+
+def _library_name(path: str) -> str:
+    """/x/libcudnn_ops.so.9 -> libcudnn_ops"""
+    return path.rsplit("/", 1)[-1].split(".so", maxsplit=1)[0]
+
+
+def _bundled_copy(library: str, wheels: list[str], torch_version: str) -> str | None:
+    """What the wheel installed in place of `library` ("nvidia-cudnn-cu12 9.1.0.70"), or None when it bundles none."""
+    component = next((c for prefix, c in _WHEEL_OF_LIBRARY if library.startswith(prefix)), None)
+    if component is None:
+        return None
+    wheel = next((w for w in wheels if re.fullmatch(rf"nvidia-{component}(-cu\d+)? \S+", w)), None)
+    if wheel is not None:
+        return wheel
+    # wheels without nvidia-* dependencies (torch 1.x +cuXXX) carry the libraries themselves, in torch/lib
+    return f"torch {torch_version}'s torch/lib" if "+cu" in torch_version else None
+
+
+def _is_in_wheel(path: str, torch: TorchFacts) -> bool:
+    location = known(torch.location)
+    return bool(_IN_WHEEL.search(path)) or (location is not None and path.startswith(f"{location}/lib/"))
+
+
+def _origin(path: str, search_dirs: list[str], preloaded: list[str]) -> str:
+    """How a library outside the wheel got loaded, as far as the recorded variables tell."""
+    folder = path.rpartition("/")[0]
+    if path in preloaded:
+        return "LD_PRELOAD"
+    if folder in search_dirs:
+        return "LD_LIBRARY_PATH"
+    return ""  # a symlinked LD_LIBRARY_PATH entry, a bare name in LD_PRELOAD, /etc/ld.so.preload, another library
+
+
+def _judge_loaded_libraries(
+    check_id: str, loaded: tuple[str, ...], torch: TorchFacts, python: PythonFacts, environment: EnvironmentFacts
+) -> Finding | None:
+    """The finding from the libraries torch actually loaded; None when it loaded none that its wheel bundles."""
+    wheels = _bundled_wheels(python)
+    bundled = [(path, copy) for path in loaded if (copy := _bundled_copy(_library_name(path), wheels, torch.version))]
+    if not bundled:
+        return None
+    search_dirs = [
+        part.rstrip("/") or "/" for part in (_variable(environment, "LD_LIBRARY_PATH") or "").split(":") if part
+    ]
+    preloaded = re.split(r"[:\s]+", _variable(environment, "LD_PRELOAD") or "")
+    evidence = ("framework.torch.loaded_cuda_libraries", "environment.LD_LIBRARY_PATH", "python.packages")
+    foreign = [(path, copy) for path, copy in bundled if not _is_in_wheel(path, torch)]
+    if not foreign:
+        title = f"torch loaded all {len(bundled)} of its bundled CUDA libraries from the wheel" + (
+            f"; LD_LIBRARY_PATH ({', '.join(search_dirs)}) shadows none of them" if search_dirs else ""
+        )
+        detail = "Read from the probe process's memory map after the import, CUDA's start and the smoke tests." + (
+            " Libraries loaded later (cuDNN's sub-libraries at the first convolution) are still looked up in "
+            "LD_LIBRARY_PATH first."
+            if search_dirs
+            else ""
+        )
+        return Finding(check_id, Severity.OK, title, detail=detail, evidence=evidence)
+    lines, fixes = [], []
+    for path, copy in foreign:
+        folder, _, name = path.rpartition("/")
+        origin = _origin(path, search_dirs, preloaded)
+        lines.append(f"{name} from {folder}{f' (on {origin})' if origin else ''} instead of {copy}")
+        fix = {"LD_PRELOAD": f"remove {path} from LD_PRELOAD", "LD_LIBRARY_PATH": f"drop {folder} from LD_LIBRARY_PATH"}
+        fixes.append(
+            fix.get(origin, f"unset LD_LIBRARY_PATH and LD_PRELOAD (one may reach {folder} through a symlink)")
+        )
+    names = ", ".join(path.rpartition("/")[2] for path, _ in foreign)
+    folders = ", ".join(sorted({path.rpartition("/")[0] for path, _ in foreign}))
+    return Finding(
+        check_id,
+        Severity.WARN,
+        f"torch loaded {names} from {folders}, not the copies its wheel bundles",
+        detail="; ".join(lines) + ". LD_PRELOAD, and LD_LIBRARY_PATH for libraries the wheel does not pin by RPATH "
+        "(RUNPATH, dlopen: cuDNN's sub-libraries), take precedence over the wheel's own copies; a build other than the "
+        "one torch was built against fails with symbol or version errors, or runs slower.",
+        fix="; ".join(dict.fromkeys(fixes)) + " before running torch",
+        evidence=(*evidence, "environment.LD_PRELOAD"),
+    )
+
+
 @check("cuda.ld_library_path", "LD_LIBRARY_PATH does not shadow the CUDA, cuDNN and NCCL libraries the wheel bundles.")
 def check_ld_library_path(given: CheckInput) -> Iterator[Finding]:
     environment, python, framework = given.snapshot.environment, given.snapshot.python, given.snapshot.framework
@@ -105,19 +210,28 @@ def check_ld_library_path(given: CheckInput) -> Iterator[Finding]:
     if isinstance(environment, Unavailable) or isinstance(python, Unavailable):
         yield skipped(check_id, "LD_LIBRARY_PATH", missing_of(environment, python))
         return
-    bundled = sorted(p.name for p in python.packages if re.fullmatch(r"nvidia-[a-z-]+-cu\d+", p.name))
+    bundled = _bundled_wheels(python)
     torch_version = installed_version(python, "torch") or ""
     is_bundling = bool(bundled) or "+cu" in torch_version
     value = _variable(environment, "LD_LIBRARY_PATH") or ""
-    toolkit_dirs = [part for part in value.split(":") if part and _TOOLKIT_DIR.search(part)]
-    conda_dirs = [part for part in value.split(":") if part and _CONDA_LIB.search(part)]
+    search_dirs = [part.rstrip("/") or "/" for part in value.split(":") if part]
+    toolkit_dirs = [part for part in search_dirs if _TOOLKIT_DIR.search(part)]
+    conda_dirs = [part for part in search_dirs if _CONDA_LIB.search(part)]
+    framework_facts = known(framework)
+    torch = framework_facts.torch if framework_facts else None
+    loaded = known(torch.loaded_cuda_libraries) if torch else None
+    if is_bundling and torch is not None and loaded is not None:
+        # the libraries torch really loaded settle the question; without them, judge from the directory names
+        finding = _judge_loaded_libraries(check_id, loaded, torch, python, environment)
+        if finding is not None:
+            yield finding
+            return
     if not is_bundling or not (toolkit_dirs or conda_dirs):
         why = "no pip CUDA wheel bundling its libraries" if not is_bundling else "no CUDA library directory in it"
         yield Finding(check_id, Severity.OK, f"LD_LIBRARY_PATH shadows nothing ({why})")
         return
-    framework_facts = known(framework)
     import_error = framework_facts.import_error if framework_facts else None
-    wheel_cuda = framework_facts.torch.cuda_version if framework_facts and framework_facts.torch else None
+    wheel_cuda = torch.cuda_version if torch else None
     other_major = [d for d in toolkit_dirs if (m := _CUDA_IN_PATH.search(d)) and wheel_cuda and
                    m.group(1) != wheel_cuda.split(".")[0]]  # fmt: skip
     shown = ", ".join(toolkit_dirs + conda_dirs)
@@ -139,6 +253,22 @@ def check_ld_library_path(given: CheckInput) -> Iterator[Finding]:
                       evidence=evidence)  # fmt: skip
 
 
+def _toolkit_version(environment: EnvironmentFacts, name: str, home: str) -> tuple[str | None, str, str]:
+    """(major.minor of the toolkit at `home`, where that came from, why it is unknown when it is)."""
+    toolkit = known(environment.cuda_toolkit)
+    recorded = known(toolkit.version) if toolkit is not None else None
+    if recorded is not None and (match := re.match(r"(\d+)\.(\d+)", recorded)):
+        return f"{match.group(1)}.{match.group(2)}", f"version {recorded} in its version file", ""
+    if match := _CUDA_IN_PATH.search(home):
+        return f"{match.group(1)}.{match.group(2)}", "its path", ""
+    why = (
+        toolkit.version.reason
+        if toolkit is not None and isinstance(toolkit.version, Unavailable)
+        else f"{name}={home} does not name its CUDA version, and the snapshot records no toolkit version"
+    )
+    return None, "", why
+
+
 @check("cuda.cuda_home", "The CUDA toolkit at CUDA_HOME (used to build extensions) matches the wheel's CUDA version.")
 def check_cuda_home(given: CheckInput) -> Iterator[Finding]:
     environment, framework = given.snapshot.environment, given.snapshot.framework
@@ -153,32 +283,44 @@ def check_cuda_home(given: CheckInput) -> Iterator[Finding]:
         yield Finding(check_id, Severity.OK, f"no toolkit to compare ({why}); only extension builds use it")
         return
     home = _variable(environment, name) or ""
-    match = _CUDA_IN_PATH.search(home)
-    if match is None:
-        # The toolkit's version.json / `nvcc --version` are not probed; a check must not read them itself.
-        detail = f"{name}={home} does not name its CUDA version, and the snapshot records no toolkit version"
-        yield Finding(check_id, Severity.SKIP, "CUDA_HOME toolkit version not checked", detail=detail)
-        return
-    home_cuda = f"{match.group(1)}.{match.group(2)}"
     wheel_major, _, wheel_minor = torch.cuda_version.partition(".")
-    evidence = (f"environment.{name}", "framework.torch.cuda_version")
+    repoint = f"point {name} at a CUDA {wheel_major}.x toolkit, e.g. export {name}=/usr/local/cuda-{torch.cuda_version}"
+    toolkit = known(environment.cuda_toolkit)
+    if toolkit is not None and not toolkit.is_directory:
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            f"{name}={home} does not exist: building CUDA extensions will find no nvcc",
+            detail="torch.utils.cpp_extension (and pip installs of packages with CUDA code) take the toolkit from "
+            f"{name} without checking it.",
+            fix=f"{repoint}  (or unset {name})",
+            evidence=(f"environment.{name}", "environment.cuda_toolkit"),
+        )
+        return
+    home_cuda, seen_in, why = _toolkit_version(environment, name, home)
+    if home_cuda is None:
+        yield Finding(check_id, Severity.SKIP, "CUDA_HOME toolkit version not checked", detail=why)
+        return
+    evidence = (f"environment.{name}", "environment.cuda_toolkit", "framework.torch.cuda_version")
     if home_cuda.split(".") == [wheel_major, wheel_minor.split(".")[0]]:
         yield Finding(
-            check_id, Severity.OK, f"{name} toolkit CUDA {home_cuda} matches torch's CUDA {torch.cuda_version}"
+            check_id,
+            Severity.OK,
+            f"{name} toolkit CUDA {home_cuda} ({seen_in}) matches torch's CUDA {torch.cuda_version}",
         )
         return
     # torch.utils.cpp_extension raises on a major mismatch and only warns on a minor one (_check_cuda_version).
-    is_major = match.group(1) != wheel_major
+    is_major = home_cuda.split(".")[0] != wheel_major
     yield Finding(
         check_id,
         Severity.WARN if is_major else Severity.INFO,
-        f"{name} is CUDA {home_cuda} but torch {torch.version} was built with CUDA {torch.cuda_version}",
+        f"{name} is CUDA {home_cuda} ({seen_in}) but torch {torch.version} was built with CUDA {torch.cuda_version}",
         detail="Only building CUDA extensions (pip install of packages with CUDA code, torch.utils.cpp_extension) "
         + (
             "fails: 'The detected CUDA version mismatches the version that was used to compile PyTorch'."
             if is_major
             else "warns about the minor version difference."
         ),
-        fix=f"point {name} at a CUDA {wheel_major}.x toolkit, e.g. export {name}=/usr/local/cuda-{torch.cuda_version}",
+        fix=repoint,
         evidence=evidence,
     )

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from envcheck.facts.common import Unavailable
 
+# What snapshots from before the field, collect_env imports and other sources without it decode to.
+LIBRARIES_NOT_RECORDED = Unavailable(
+    "this snapshot does not record which libraries torch loaded (envcheck's own torch probe records them on Linux)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class SmokeTest:
@@ -45,6 +50,10 @@ class TorchFacts:
     cpu_smoke_test: SmokeTest | Unavailable | None  # None: not run; Unavailable: the source runs none
     location: str | Unavailable  # where the imported torch package lives
     import_duration_s: float | Unavailable
+    # Paths of the CUDA-family shared libraries (libcudart, libcublas, libcudnn*, libnccl, libcuda, ...) mapped into
+    # the probe's process after the import, CUDA's initialisation and the smoke tests, from /proc/self/maps:
+    # the copies the dynamic loader actually chose. Last, with a default, so older snapshots still decode.
+    loaded_cuda_libraries: tuple[str, ...] | Unavailable = LIBRARIES_NOT_RECORDED
 
 
 @dataclass(frozen=True, slots=True)

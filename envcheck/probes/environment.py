@@ -1,4 +1,5 @@
-"""The environment variables that change how ML code behaves, with secrets redacted."""
+"""The environment variables that change how ML code behaves (secrets redacted), the CUDA toolkit they point at and
+the NVSwitch fabric manager's state."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Mapping
 
 from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
 from envcheck.probes.context import ProbeContext
+from envcheck.probes.cuda_toolkit import probe_cuda_toolkit
+from envcheck.probes.fabric import probe_fabric
 
 # Variables read by CUDA, NCCL, PyTorch, the OpenMP/MKL runtimes, Hugging Face and the NVIDIA
 # container runtime. Exact names first, then whole families by prefix.
@@ -76,4 +79,8 @@ def collect_variables(environ: Mapping[str, str], is_redacting: bool) -> tuple[E
 
 
 def probe_environment(context: ProbeContext) -> EnvironmentFacts:
-    return EnvironmentFacts(variables=collect_variables(context.environ, context.is_redacting))
+    return EnvironmentFacts(
+        variables=collect_variables(context.environ, context.is_redacting),
+        cuda_toolkit=probe_cuda_toolkit(context),
+        fabric=probe_fabric(context),
+    )

@@ -42,6 +42,15 @@ ML_PREFIXES = ("nvidia-", "jax-cuda", "jax-rocm")  # jax's CUDA/ROCm plugins are
 SMOKE_SIZE = 256
 SMOKE_TOLERANCE = 0.05
 
+# Shared libraries of the CUDA family, by file name (libcudnn_ops.so.9, libnvrtc-builtins.so.12.4, ...): the
+# toolkit's and cuDNN's, NCCL, NVSHMEM, and the driver's libcuda / libnvidia-ml. Wheels repaired by auditwheel
+# carry a hash in the name (torch 1.x's torch/lib/libcudart-e409450e.so.11.0).
+CUDA_LIBRARY = re.compile(
+    r"lib(cuda|cudart|cublas|cublasLt|cudnn[A-Za-z0-9_]*|nccl|nvrtc|nvrtc-builtins|cusparse|cusparseLt|cufft|cufftw"
+    r"|curand|cusolver|cusolverMg|nvJitLink|cupti|cufile|nvToolsExt|nvshmem[A-Za-z0-9_]*|nvidia-ml)"
+    r"(-[0-9a-f]{8})?\.so(\.[0-9.]+)?"
+)
+
 
 def normalise(name: str) -> str:
     """A distribution name as PEP 503 compares them: torch_Vision -> torch-vision."""
@@ -227,7 +236,39 @@ def torch_facts(torch: Any, location: str, import_duration_s: float) -> dict[str
         "cpu_smoke_test": smoke_test(torch, "cpu"),
         "location": location,
         "import_duration_s": round(import_duration_s, 4),
+        # last: after the import, CUDA's initialisation and the smoke tests, which load libraries lazily
+        "loaded_cuda_libraries": loaded_cuda_libraries(),
     }
+
+
+def loaded_cuda_libraries(maps: str = "/proc/self/maps") -> Any:
+    """Paths of the CUDA-family libraries mapped into this process, sorted, or an Unavailable saying why.
+
+    Command line equivalent: `grep -E 'lib(cudart|cublas|cudnn|nccl)' /proc/PID/maps`. The kernel writes the
+    path the file was opened at after following symlinks, so it names the copy the dynamic loader chose.
+    """
+    if not sys.platform.startswith("linux"):
+        return unavailable(f"which libraries a process loaded is read from /proc/self/maps, which {sys.platform} lacks")
+    try:
+        with open(maps, encoding="utf-8", errors="replace") as lines:
+            return cuda_library_paths(lines)
+    except OSError as error:
+        return unavailable(f"cannot read {maps}: {exception_line(error)}")
+
+
+def cuda_library_paths(lines: Any) -> list[str]:
+    """The CUDA-family library paths in /proc/PID/maps lines ("address perms offset dev inode path")."""
+    paths = set()
+    for line in lines:
+        fields = line.split(None, 5)
+        if len(fields) < 6:  # anonymous memory has no path
+            continue
+        path = fields[5].strip()
+        if path.endswith(" (deleted)"):  # replaced on disk since it was loaded (a pip upgrade under a live process)
+            path = path[: -len(" (deleted)")]
+        if path.startswith("/") and CUDA_LIBRARY.fullmatch(path.rsplit("/", 1)[-1]):
+            paths.add(path)
+    return sorted(paths)
 
 
 def nccl_version(torch: Any) -> str:

@@ -46,10 +46,21 @@ def format_value(name: str, value: Any) -> str:
     if isinstance(value, tuple):
         if not value:
             return "none"
+        if name.endswith("_libraries"):
+            return _by_folder(value)
         if all(not dataclasses.is_dataclass(item) for item in value):
             return ", ".join(str(item) for item in value)
         return f"{len(value)} entries"
     return str(value)
+
+
+def _by_folder(paths: tuple[str, ...]) -> str:
+    """Library paths grouped by folder: "/x/lib: libcudart.so.12, libcublas.so.12; /y: libcuda.so.1"."""
+    folders: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        folders.setdefault(folder, []).append(name)
+    return "; ".join(f"{folder}: {', '.join(names)}" for folder, names in folders.items())
 
 
 def scalar_fields(facts: Any) -> list[tuple[str, Any]]:
