@@ -196,3 +196,18 @@ def test_parse_pip_list_rejects_garbage() -> None:
     assert parse_pip_list('[{"name": "Torch_Audio", "version": "2.5.1"}]') == {"torch-audio": "2.5.1"}
     with pytest.raises(InputError, match="pip list: not JSON"):
         parse_pip_list("Package Version\n")
+
+
+def test_a_pip_that_hangs_or_is_missing_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from envcheck.cli import setup as setup_command
+
+    hanging = tmp_path / "python"
+    hanging.write_text("#!/bin/sh\nexec sleep 30\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(setup_command, "_PIP_QUERY_TIMEOUT_S", 0.5)
+    with pytest.raises(InputError, match=r"pip list --format=json: no answer within 0.5 s"):
+        setup_command._installed((str(hanging), "-m", "pip"))
+    with pytest.raises(InputError, match=r"cannot run"):
+        setup_command._installed((str(tmp_path / "missing"), "-m", "pip"))

@@ -22,6 +22,7 @@ FormatOption = Annotated[
     typer.Option("--format", help="Write the plan as pip, uv, conda, requirements, dockerfile or json."),
 ]
 _PIP_ERROR_LINES = 20
+_PIP_QUERY_TIMEOUT_S = 120.0  # `pip --version` / `pip list`: a cold pip on a network home can take a while
 
 
 @app.command()
@@ -171,7 +172,7 @@ def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
 
 def _pip_prefix(interpreter: str) -> tuple[str, ...]:
     """pip of the target interpreter; for one without pip (uv venvs), this pip driving it with ``--python``."""
-    probe = subprocess.run([interpreter, "-m", "pip", "--version"], capture_output=True, check=False, timeout=60)
+    probe = _query_pip([interpreter, "-m", "pip", "--version"])
     if probe.returncode == 0:
         return (interpreter, "-m", "pip")
     return (sys.executable, "-m", "pip", "--python", interpreter)
@@ -181,10 +182,22 @@ def _installed(pip: tuple[str, ...]) -> dict[str, str]:
     from envcheck.advise.setup_apply import parse_pip_list
     from envcheck.loaders import InputError
 
-    listed = subprocess.run([*pip, "list", "--format=json"], capture_output=True, text=True, check=False, timeout=120)
+    listed = _query_pip([*pip, "list", "--format=json"])
     if listed.returncode != 0:
         raise InputError(f"{' '.join(pip)} list failed: {listed.stderr.strip() or listed.stdout.strip()}")
     return parse_pip_list(listed.stdout)
+
+
+def _query_pip(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a short pip query; one that hangs or cannot start is an InputError (exit 2), not a traceback."""
+    from envcheck.loaders import InputError
+
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=_PIP_QUERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{' '.join(argv)}: no answer within {_PIP_QUERY_TIMEOUT_S:g} s") from None
+    except OSError as error:
+        raise InputError(f"{' '.join(argv)}: cannot run: {error.strerror or error}") from None
 
 
 def _stream(argv: tuple[str, ...]) -> tuple[int, list[str]]:
