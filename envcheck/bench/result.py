@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from envcheck.bench.ceiling import Ceiling
+
 SCHEMA = "envcheck.bench/1"
 
 
@@ -96,6 +98,7 @@ class BenchResult:
     versions: tuple[tuple[str, str], ...]
     flags: tuple[tuple[str, str], ...]
     date: str  # ISO 8601 UTC
+    ceiling: Ceiling | None = None  # None: not measured (--no-ceiling)
 
 
 def result_to_json(result: BenchResult) -> dict[str, Any]:
@@ -125,6 +128,7 @@ def result_to_json(result: BenchResult) -> dict[str, Any]:
         "versions": dict(result.versions),
         "flags": dict(result.flags),
         "date": result.date,
+        "ceiling": None if result.ceiling is None else asdict(result.ceiling),
     }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from envcheck.bench.calibration import calibrate, likely_reasons, load_references
+from envcheck.bench.ceiling import measure_ceiling
 from envcheck.bench.correctness import CORRECTNESS_STEPS, check_correctness
 from envcheck.bench.data import Dataset
 from envcheck.bench.loop import Progress, build_trainer, measure, synchronize
@@ -30,6 +31,7 @@ class RunOptions:
     windows: int | None = None
     warmup_steps: int | None = None
     calibration_file: Path | None = None
+    is_measuring_ceiling: bool = True  # matmul and copy rates against the spec sheet (bench/ceiling.py)
 
 
 def cpu_name() -> str:
@@ -176,6 +178,7 @@ def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress
         preset.name, name, device.type == "cuda", timing.images_per_s, references, knowledge, trainer.is_bf16, reasons
     )
     versions, flags = versions_and_flags(device, trainer.is_bf16, preset.channels_last)
+    ceiling = measure_ceiling(device, name, knowledge) if options.is_measuring_ceiling else None
     return BenchResult(
         preset=preset.name,
         device=str(device),
@@ -196,6 +199,7 @@ def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress
         versions=versions,
         flags=flags,
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        ceiling=ceiling,
     )
 
 

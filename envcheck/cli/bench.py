@@ -58,6 +58,12 @@ def bench(
     save_reference: Annotated[
         Path | None, typer.Option("--save-reference", help="Append this run as a reference to FILE (calibration TOML).")
     ] = None,
+    ceiling: Annotated[
+        bool,
+        typer.Option(
+            "--ceiling/--no-ceiling", help="Also measure matmul TFLOP/s and copy GB/s against the spec sheet."
+        ),
+    ] = True,
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Do not keep the results in the user's data directory for recommend.")
     ] = False,
@@ -91,6 +97,7 @@ def bench(
             windows,
             seed,
             calibration,
+            ceiling,
             show_progress=not (as_json or as_markdown) and sys.stderr.isatty(),
         )
         if save_reference is not None:
@@ -110,7 +117,8 @@ def bench(
 
 def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, download: bool, synthetic: bool,
          loader: str, workers: int, steps: int | None, warmup: int | None, windows: int | None, seed: int,
-         calibration: Path | None, show_progress: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:  # fmt: skip
+         calibration: Path | None, ceiling: bool,
+         show_progress: bool) -> tuple[tuple[Any, ...], tuple[Any, ...]]:  # fmt: skip
     from envcheck.bench.calibration import slow_siblings
     from envcheck.bench.data import resolve_dataset
     from envcheck.bench.runner import RunOptions, resolve_devices, run_bench
@@ -128,7 +136,9 @@ def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, dow
     results = []
     with progress_bars(console(sys.stderr) if show_progress else None) as on_progress:
         for name in devices:
-            options = RunOptions(preset, name, full, loader, workers, seed, steps, windows, warmup, calibration)
+            options = RunOptions(
+                preset, name, full, loader, workers, seed, steps, windows, warmup, calibration, ceiling
+            )
             results.append(run_bench(options, dataset, knowledge, on_progress))
     return tuple(results), slow_siblings(tuple(results))
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from envcheck.bench.ceiling import Ceiling
 from envcheck.bench.result import BenchResult, SiblingFlag, multi_to_json, result_to_json
 
 
@@ -51,6 +52,8 @@ def bench_rows(result: BenchResult) -> list[tuple[str, str]]:
     telemetry = result.telemetry
     if telemetry is not None:
         rows.append(("telemetry", telemetry.unavailable or _telemetry_line(telemetry)))
+    if result.ceiling is not None:
+        rows.append(("ceiling", result.ceiling.unavailable or _ceiling_line(result.ceiling)))
     if result.recipe is not None:
         recipe = result.recipe
         accuracies = ", ".join(f"{a:.1%}" for a in recipe.epoch_accuracies)
@@ -131,3 +134,20 @@ def progress_bars(console: Console | None) -> Iterator[Callable[[str, int, int],
 
     with bars:
         yield update
+
+
+def _ceiling_line(ceiling: Ceiling) -> str:
+    """matmul bf16 812 TFLOP/s (82% of 989) · copy 4,120 GB/s (86% of 4,800)."""
+    parts = []
+    for measure in ceiling.measures:
+        label = f"matmul {measure.dtype}" if measure.kind == "matmul" else "copy"
+        value = f"{measure.achieved:,.1f}" if measure.achieved < 100 else f"{measure.achieved:,.0f}"
+        share = (
+            ""
+            if measure.fraction is None or measure.spec is None
+            else f" ({measure.fraction:.0%} of {measure.spec:,g})"
+        )
+        parts.append(f"{label} {value} {measure.unit}{share}")
+    if ceiling.spec_source is None:
+        parts.append("no spec sheet to compare with")
+    return " · ".join(parts)
