@@ -20,6 +20,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
+from envcheck.facts.system import SystemFacts
 from envcheck.importers.collect_env import CollectEnvError, snapshot_from_collect_env
 from envcheck.importers.collect_env_text import match_label, parse_collect_env
 from envcheck.loaders import InputError, load_snapshot_file
@@ -65,6 +66,15 @@ PINNED: dict[str, tuple[str, str | None, bool, str, str | None, tuple[str, ...],
         "470.82.01",
         ("Tesla V100-SXM2-32GB",) * 4,
         "0.16.0",
+    ),
+    "windows-torch2.1-cu121-driver526-rtx3080.txt": (
+        "2.1.2+cu121",
+        "12.1",
+        False,
+        "3.10.13",
+        "526.98",
+        ("NVIDIA GeForce RTX 3080",),
+        "0.16.2+cu121",
     ),
     "linux-torch2.5-cu124-rtx5090-sm120.txt": (
         "2.5.1+cu124",
@@ -158,6 +168,8 @@ CAUSES = {
     # K80 (sm_37, last driver branch R470) under a cu121 wheel: both the driver and the arch are wrong
     "linux-torch2.1-cu121-tesla-k80-sm37.txt": {"cuda.driver_too_old", "cuda.arch_support"},
     "linux-torch2.1-cu118-torchvision0.15-mismatch.txt": {"install.companion_versions"},
+    # Windows numbering: 526.98 is below cu12x's Windows floor 527.41 (above the Linux one, 525.60.13)
+    "windows-torch2.1-cu121-driver526-rtx3080.txt": {"cuda.driver_too_old"},
 }
 HEALTHY = sorted(set(PINNED) - set(CAUSES))
 
@@ -201,8 +213,13 @@ def test_fixture_facts_are_pinned(name: str) -> None:
         assert [g.index for g in gpu.gpus] == list(range(len(gpus))) and gpu.gpu_count == len(gpus)
         assert gpu.driver_version == driver if driver else isinstance(gpu.driver_version, Unavailable)
     # what collect_env never says stays unknown, with a reason, never a made-up value
-    for section in ("system", "cpu", "memory", "storage", "environment"):
+    for section in ("cpu", "memory", "storage", "environment"):
         assert isinstance(getattr(snapshot, section), Unavailable)
+    # the OS is named (tests/test_collect_env_windows.py); the host, user and container never are
+    system = snapshot.system
+    assert isinstance(system, SystemFacts)
+    for unknown in (system.hostname, system.is_root, system.container, system.uptime_s, system.open_files_limit):
+        assert isinstance(unknown, Unavailable)
     assert all(found.reason for _, found in unavailable_values(snapshot))
     assert isinstance(framework.torch.cpu_smoke_test, Unavailable)
     assert isinstance(framework.torch.import_duration_s, Unavailable)

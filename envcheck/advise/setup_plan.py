@@ -13,7 +13,7 @@ from typing import Literal
 from packaging.version import Version
 
 from envcheck.advise.target import Target
-from envcheck.knowledge.model import Knowledge, TorchRelease
+from envcheck.knowledge.model import DriverCeiling, Knowledge, TorchRelease
 from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
 from envcheck.loaders import InputError
 
@@ -122,8 +122,16 @@ def _cuda_rule_out(knowledge: Knowledge, release: TorchRelease, variant: str, ta
         return f"needs driver >= {requirement.minimum}; the target's driver version is unknown"
     if driver_satisfies(target.driver, requirement.minimum) is not True:
         why = "" if requirement.is_minor_compat else f" ({requirement.reason})"
+        ceiling = _ceiling(knowledge, target)
+        if ceiling is not None and ceiling.allows(requirement.minimum, _driver_os(target)) is False:
+            why += f"; {ceiling.summary}"
         return f"needs driver >= {requirement.minimum}, you have {target.driver}{why}"
     return None
+
+
+def _ceiling(knowledge: Knowledge, target: Target) -> DriverCeiling | None:
+    """The last driver branch the target's GPUs get (Kepler: R470), None when no ceiling is known."""
+    return knowledge.driver_ceiling(tuple(gpu.compute_capability for gpu in target.gpus if gpu.compute_capability))
 
 
 def _chosen(
@@ -265,6 +273,7 @@ def _driver_floors(
     """(driver, torch, variant) fitting with only a newer driver: each release's lowest driver, newest first."""
     floors: list[tuple[str, str, str]] = []
     newer_driver = replace(target, driver="99999")
+    ceiling = _ceiling(knowledge, target)
     for release in releases:
         if _python_reason(release, target) is not None:
             continue
@@ -279,7 +288,10 @@ def _driver_floors(
                 for gpu in target.gpus
             )
             requirement = required_driver(knowledge, variant, _driver_os(target), is_ptx_jit=is_ptx)
-            if requirement is not None and isinstance(requirement.minimum, str):
+            if requirement is None or not isinstance(requirement.minimum, str):
+                continue
+            # a driver past the GPUs' last branch does not exist for them: never advise it
+            if ceiling is None or ceiling.allows(requirement.minimum, _driver_os(target)) is True:
                 options.append((requirement.minimum, release.version, variant))
         if options:
             floors.append(min(options, key=lambda option: Version(option[0])))

@@ -138,12 +138,15 @@ def target_from_snapshot(knowledge: Knowledge, snapshot: Snapshot, source: str) 
             for gpu in facts.gpus
         )
         driver = facts.driver_version if isinstance(facts.driver_version, str) else None
+    architecture = snapshot.system.architecture
+    if isinstance(architecture, Unavailable):
+        raise InputError(f"{source}: system.architecture was not collected ({architecture.reason})")
     os_name = _OS_ALIASES.get(snapshot.system.os_name.lower())
     if os_name is None:
         raise InputError(f"{source}: system.os_name {snapshot.system.os_name!r}: PyTorch has no wheels for it")
     return Target(
         os=os_name,
-        arch=_ARCH_ALIASES.get(snapshot.system.architecture.lower(), snapshot.system.architecture.lower()),
+        arch=_ARCH_ALIASES.get(architecture.lower(), architecture.lower()),
         python=python_minor(snapshot.python.version, f"{source}: python.version"),
         driver=driver,
         gpus=gpus,

@@ -25,7 +25,7 @@ from envcheck.facts.common import Unavailable, known
 from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.finding import Finding, Severity
-from envcheck.knowledge.model import Knowledge
+from envcheck.knowledge.model import DriverCeiling, Knowledge
 from envcheck.knowledge.rules import arch_support, driver_satisfies, required_driver
 
 
@@ -110,7 +110,10 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
         yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=reason)
         return
     is_enough = driver_satisfies(driver, minimum)
-    if is_enough is None:
+    ambiguity = _os_ambiguity(given, knowledge, variant or "", driver, is_ptx_jit=is_ptx_jit)
+    if ambiguity is not None:
+        yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=ambiguity)
+    elif is_enough is None:
         detail = f"driver version {driver!r} is not a version number"
         yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=detail)
     elif is_enough:
@@ -121,21 +124,111 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
             evidence=("gpu.driver_version", "framework.torch.cuda_version"),
         )
     else:
-        newest = _newest_runnable(given, knowledge, models)
-        alternative = (
-            f"or keep this driver and install {newest.label}, the newest wheel it runs: "
-            f"{newest.install_command(_python(given))}"
-            if newest
-            else f"no official wheel{_for_python(given)} runs on this driver and these GPUs"
-        )
+        ceiling = knowledge.driver_ceiling(_capabilities(models))
+        is_out_of_reach = ceiling is not None and ceiling.allows(minimum, os) is False
+        detail = requirement.reason
+        if ceiling is not None and is_out_of_reach:
+            detail += f". {ceiling.summary}"
         yield Finding(
             check_id,
             Severity.FAIL,
             f"driver {driver} is older than {minimum}, required by torch {torch.version} (CUDA {torch.cuda_version})",
-            detail=requirement.reason + (f". torch says: {torch.cuda_error}" if torch.cuda_error else ""),
-            fix=f"Upgrade the NVIDIA driver to {minimum} or newer (e.g. `sudo ubuntu-drivers install`), {alternative}",
+            detail=detail + (f". torch says: {torch.cuda_error}" if torch.cuda_error else ""),
+            fix=_ceiling_fix(given, knowledge, models, ceiling, minimum)
+            if ceiling is not None and is_out_of_reach
+            else _upgrade_fix(given, knowledge, models, minimum),
             evidence=("gpu.driver_version", "framework.torch.cuda_version"),
         )
+
+
+def _os_ambiguity(
+    given: CheckInput, knowledge: Knowledge, variant: str, driver: str, *, is_ptx_jit: bool
+) -> str | None:
+    """No verdict when the OS is unknown (a paste without an OS line) and the Linux and Windows minimums disagree."""
+    if not isinstance(given.snapshot.system, Unavailable):
+        return None
+    verdicts = {}
+    for os in ("linux", "windows"):
+        requirement = required_driver(knowledge, variant, os, is_ptx_jit=is_ptx_jit)
+        minimum = known(requirement.minimum) if requirement else None
+        verdicts[os] = (minimum, driver_satisfies(driver, minimum) if minimum else None)
+    if verdicts["linux"][1] == verdicts["windows"][1]:
+        return None
+    return (
+        f"driver {driver} meets {'the Linux' if verdicts['linux'][1] else 'the Windows'} minimum but not the other "
+        f"(Linux {verdicts['linux'][0]}, Windows {verdicts['windows'][0]}), and the OS is unknown "
+        f"({given.snapshot.system.reason})"
+    )
+
+
+def _capabilities(models: tuple[GpuModel, ...]) -> tuple[tuple[int, int], ...]:
+    return tuple(m.compute_capability for m in models if m.compute_capability)
+
+
+def _upgrade_fix(given: CheckInput, knowledge: Knowledge, models: tuple[GpuModel, ...], minimum: str) -> str:
+    newest = _newest_runnable(given, knowledge, models)
+    alternative = (
+        f"or keep this driver and install {newest.label}, the newest wheel it runs: "
+        f"{newest.install_command(_python(given))}"
+        if newest
+        else f"no official wheel{_for_python(given)} runs on this driver and these GPUs"
+    )
+    how = (
+        "from https://www.nvidia.com/Download/index.aspx"
+        if driver_os(given.snapshot.system) == "windows"
+        else "(e.g. `sudo ubuntu-drivers install`)"
+    )
+    return f"Upgrade the NVIDIA driver to {minimum} or newer {how}, {alternative}"
+
+
+def _ceiling_fix(
+    given: CheckInput, knowledge: Knowledge, models: tuple[GpuModel, ...], ceiling: DriverCeiling, minimum: str
+) -> str:
+    """The GPU's last driver branch is older than the wheel needs: name the newest wheel that branch runs."""
+    system = given.snapshot.system
+    os, platform, ccs = driver_os(system), platform_of(system), _capabilities(models)
+    python = known(given.snapshot.python)
+    newest = next(
+        wheels(
+            knowledge,
+            os=os,
+            platform=platform,
+            python_version=python.version if python else None,
+            compute_capabilities=ccs,
+            ceiling=ceiling,
+        ),
+        None,
+    )
+    text = (
+        f"No driver upgrade helps: {ceiling.architecture}'s last driver branch R{ceiling.last_branch} "
+        f"is older than {minimum}. "
+    )
+    if newest is None:
+        return text + (
+            f"No official wheel{_for_python(given)} runs on {ceiling.architecture} GPUs with an "
+            f"R{ceiling.last_branch} driver: build PyTorch from source or use a newer GPU."
+        )
+    command = newest.install_command(_python(given))
+    gpu = known(given.snapshot.gpu)
+    driver = known(gpu.driver_version) if gpu else None
+    needed = _wheel_minimum_driver(knowledge, newest, os, platform, ccs)
+    if driver is not None and needed is not None and driver_satisfies(driver, needed) is False:
+        return text + (
+            f"Install {newest.label}, the newest official wheel {ceiling.architecture} GPUs run, after upgrading "
+            f"the driver to {needed} or newer (within R{ceiling.last_branch}): {command}"
+        )
+    return text + f"Install {newest.label}, the newest official wheel these GPUs and this driver run: {command}"
+
+
+def _wheel_minimum_driver(
+    knowledge: Knowledge, wheel: Wheel, os: str, platform: str, ccs: tuple[tuple[int, int], ...]
+) -> str | None:
+    table = knowledge.arch_list(wheel.release.version, wheel.variant, platform)
+    is_ptx_jit = table is not None and any(arch_support(table, cc).kind == "ptx" for cc in ccs)
+    requirement = required_driver(
+        knowledge, wheel.variant, "windows" if os == "windows" else "linux", is_ptx_jit=is_ptx_jit
+    )
+    return known(requirement.minimum) if requirement else None
 
 
 def known_missing(value: object) -> Unavailable:
@@ -209,8 +302,13 @@ def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[
     ccs = tuple(m.compute_capability for m in unsupported if m.compute_capability)
     # machine code first: PTX of an old arch JIT-compiles on any newer GPU, but naming torch 1.0 for a Blackwell
     # card helps nobody; PTX-only wheels are named only when no wheel has native code.
-    serving = list(wheels(knowledge, platform=platform, compute_capabilities=ccs, is_native_only=True))
-    serving = serving or list(wheels(knowledge, platform=platform, compute_capabilities=ccs))
+    # a retired architecture's last driver branch caps the range: wheels needing a newer driver never run there
+    ceiling = knowledge.driver_ceiling(ccs)
+    os = driver_os(given.snapshot.system)
+    serving = list(
+        wheels(knowledge, os=os, platform=platform, compute_capabilities=ccs, is_native_only=True, ceiling=ceiling)
+    )
+    serving = serving or list(wheels(knowledge, os=os, platform=platform, compute_capabilities=ccs, ceiling=ceiling))
     if not serving:
         return f"No official wheel in the tables has code for sm_{_sm(unsupported[0])}; build torch from source."
     newest, oldest = serving[0], serving[-1]
@@ -219,7 +317,11 @@ def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[
     if runnable is not None:
         text += f" The newest this driver runs: {runnable.install_command(_python(given))}"
     else:
-        text += f" None of them{_for_python(given)} runs on this driver: upgrade the driver (or change Python) first."
+        within = f" (within R{ceiling.last_branch}, {ceiling.architecture}'s last branch)" if ceiling else ""
+        text += (
+            f" None of them{_for_python(given)} runs on this driver: "
+            f"upgrade the driver{within} (or change Python) first."
+        )
     return text
 
 

@@ -57,7 +57,8 @@ def check_container_gpus(given: CheckInput) -> Iterator[Finding]:
     if isinstance(gpu, Unavailable):
         yield skipped(check_id, "container GPU access", gpu)
         return
-    container = known(system).container if known(system) is not None else None  # type: ignore[union-attr]
+    facts = known(system)
+    container = known(facts.container) if facts is not None else None
     if _NO_DEVICE_NODES in (gpu.no_gpu_reason or ""):
         where = f"this {container} container" if container else "this environment"
         yield Finding(
@@ -146,6 +147,9 @@ def check_wsl_driver(given: CheckInput) -> Iterator[Finding]:
     check_id = "cuda.wsl_driver"
     if isinstance(system, Unavailable) or isinstance(gpu, Unavailable):
         yield skipped(check_id, "WSL GPU driver", missing_of(system, gpu))
+        return
+    if isinstance(system.is_wsl, Unavailable):
+        yield skipped(check_id, "WSL GPU driver", system.is_wsl)
         return
     if not system.is_wsl:
         yield Finding(check_id, Severity.OK, "not WSL")

@@ -98,6 +98,10 @@ def check_root_in_container(given: CheckInput) -> Iterator[Finding]:
     check_id = "system.root_in_container"
     if isinstance(system, Unavailable):
         yield skipped(check_id, "container user", system)
+    elif isinstance(system.is_root, Unavailable):
+        yield skipped(check_id, "container user", system.is_root)
+    elif isinstance(system.container, Unavailable):
+        yield skipped(check_id, "container user", system.container)
     elif system.is_root and system.container:
         yield Finding(
             check_id,

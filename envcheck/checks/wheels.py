@@ -18,7 +18,7 @@ from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.system import SystemFacts
-from envcheck.knowledge.model import Knowledge, Provenance, TorchRelease, WheelArch, release_key
+from envcheck.knowledge.model import DriverCeiling, Knowledge, Provenance, TorchRelease, WheelArch, release_key
 from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
 
 INDEX_URL = "https://download.pytorch.org/whl/"
@@ -54,19 +54,21 @@ def python_fits(release: TorchRelease, python_version: str | Unavailable | None)
 
 
 def platform_of(system: SystemFacts | Unavailable) -> str:
-    """The wheel platform tag of the arch tables; Linux x86_64 when the system facts are missing."""
+    """The wheel platform tag of the arch tables; Linux x86_64 when the system facts (or the machine) are missing."""
     facts = known(system)
     if facts is None:
         return "linux-x86_64"
     if facts.os_name == "Windows":
         return "windows-x86_64"
-    return "linux-aarch64" if facts.architecture in ("aarch64", "arm64") else "linux-x86_64"
+    return "linux-aarch64" if known(facts.architecture) in ("aarch64", "arm64") else "linux-x86_64"
 
 
 def driver_os(system: SystemFacts | Unavailable) -> str:
-    """Whose driver numbering applies: WSL runs the Windows driver (nvidia-smi there reports its version)."""
+    """Whose driver numbering applies: WSL runs the Windows driver (nvidia-smi there reports its version).
+
+    Linux when the system facts are missing, or when a Linux report does not say whether it is WSL."""
     facts = known(system)
-    return "windows" if facts is not None and (facts.os_name == "Windows" or facts.is_wsl) else "linux"
+    return "windows" if facts is not None and (facts.os_name == "Windows" or facts.is_wsl is True) else "linux"
 
 
 def parse_cc(text: str) -> tuple[int, int] | None:
@@ -154,12 +156,14 @@ def wheels(
     compute_capabilities: tuple[tuple[int, int], ...] = (),
     release: TorchRelease | None = None,
     is_native_only: bool = False,
+    ceiling: DriverCeiling | None = None,
 ) -> Iterator[Wheel]:
     """Official CUDA wheels, newest release and CUDA first, that this driver, Python and these GPUs can run.
 
     A constraint left out is not applied; ``is_native_only`` keeps wheels with machine code for the GPUs.
     A GPU runs a wheel when its arch list (knowledge tables) has SASS or PTX for it; PTX-only GPUs raise
-    the driver floor (``required_driver(is_ptx_jit=True)``).
+    the driver floor (``required_driver(is_ptx_jit=True)``). ``ceiling``: the GPUs' last driver branch,
+    which every wheel's minimum driver must fit under (whatever driver is installed now).
     """
     for candidate in [release] if release else _newest_first(knowledge):
         if not python_fits(candidate, python_version):
@@ -174,12 +178,16 @@ def wheels(
                 if "none" in kinds or (is_native_only and "ptx" in kinds):
                     continue
                 is_ptx_jit = "ptx" in kinds
-            if driver is not None:
+            if driver is not None or ceiling is not None:
                 requirement = required_driver(
                     knowledge, variant, "windows" if os == "windows" else "linux", is_ptx_jit=is_ptx_jit
                 )
                 minimum = known(requirement.minimum) if requirement else None
-                if minimum is None or driver_satisfies(driver, minimum) is not True:
+                if minimum is None:
+                    continue
+                if driver is not None and driver_satisfies(driver, minimum) is not True:
+                    continue
+                if ceiling is not None and ceiling.allows(minimum, os) is not True:
                     continue
             yield Wheel(candidate, variant)
 

@@ -9,20 +9,24 @@ from envcheck.facts.common import Unavailable
 
 @dataclass(frozen=True, slots=True)
 class SystemFacts:
+    """The live probe fills every field; an imported report (a pasted collect_env) names the OS but not the
+    kernel, host, user or container, and those fields are then Unavailable so the checks that need them skip."""
+
     os_name: str  # platform.system(): Linux, Darwin, Windows
     distribution: str | Unavailable  # PRETTY_NAME of /etc/os-release, e.g. "Ubuntu 22.04.4 LTS"
-    kernel: str
-    architecture: str  # platform.machine(): x86_64, aarch64, arm64
-    hostname: str
+    kernel: str | Unavailable
+    architecture: str | Unavailable  # platform.machine(): x86_64, aarch64, arm64
+    hostname: str | Unavailable
     libc: str | Unavailable  # "glibc 2.36", "musl"
-    container: str | None  # docker, podman, kubernetes, lxc, containerd, systemd-nspawn, unknown; None = not in one
+    # docker, podman, kubernetes, lxc, containerd, systemd-nspawn, unknown; None = not in one
+    container: str | Unavailable | None
     container_evidence: tuple[str, ...]  # what gave the container away, for the user to verify
-    is_wsl: bool
+    is_wsl: bool | Unavailable
     # hypervisor seen from inside, as systemd-detect-virt names it (kvm, amazon, google, microsoft,
     # firecracker; unknown = the CPU flags a hypervisor that nothing names); None on bare metal
     virtualization: str | Unavailable | None
     uptime_s: float | Unavailable
-    is_root: bool
+    is_root: bool | Unavailable
     open_files_limit: int | Unavailable | None  # soft RLIMIT_NOFILE; None = unlimited
     # 1 or 2 under WSL (WSL1 translates syscalls, WSL2 is a VM: GPU and disk behave differently);
     # None when not WSL. Last, with a default, so snapshots written before it still decode.

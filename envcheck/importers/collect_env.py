@@ -13,6 +13,7 @@ from envcheck.facts.framework import FrameworkFacts, TorchFacts
 from envcheck.facts.gpu import Gpu, GpuFacts, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
 from envcheck.facts.python import InstalledPackage, PythonFacts
+from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
 from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.snapshot import ProbeRun, Snapshot
@@ -41,7 +42,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     source = f"collect-env:{file_name}"
     framework = _framework(report, _torch_version(report))
     sections: dict[str, Any] = {
-        "system": _system(report),
+        "system": system_from_report(report.values),
         "python": _python(report),
         "framework": framework,
         **dict.fromkeys(_ABSENT_SECTIONS, Unavailable(NOT_IN_OUTPUT)),
@@ -209,16 +210,6 @@ def _installed_packages(lines: tuple[PackageLine, ...]) -> tuple[InstalledPackag
             continue
         packages.append(InstalledPackage(name, line.version, "conda"))
     return tuple(packages)
-
-
-def _system(report: CollectEnvReport) -> Unavailable:
-    """SystemFacts needs the kernel, container, limits and user, which collect_env does not print: say what it did."""
-    said = [
-        f"{label} {report.values[key]}"
-        for key, label in (("os", "OS"), ("libc", "libc"))
-        if report.values.get(key, "").strip().lower() not in _UNKNOWN_WORDS
-    ]
-    return Unavailable(NOT_IN_OUTPUT + (f" (it gives only: {', '.join(said)})" if said else ""))
 
 
 def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:

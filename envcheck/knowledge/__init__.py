@@ -10,6 +10,7 @@ from envcheck.knowledge.loader import load_knowledge, load_workload, profiles_ro
 from envcheck.knowledge.model import (
     CudaToolkit,
     CudaToolkitUpdate,
+    DriverCeiling,
     GpuSpec,
     Knowledge,
     Provenance,
@@ -31,6 +32,7 @@ __all__ = [
     "ArchSupport",
     "CudaToolkit",
     "CudaToolkitUpdate",
+    "DriverCeiling",
     "DriverRequirement",
     "GpuSpec",
     "Knowledge",

@@ -13,12 +13,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
+from packaging.version import Version
+
 import envcheck
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import (
     CudaToolkit,
     CudaToolkitUpdate,
+    DriverCeiling,
     GpuSpec,
     Knowledge,
     TorchRelease,
@@ -164,6 +167,18 @@ def _wheel(row: Row) -> WheelArch:
     )
 
 
+def _ceiling(row: Row) -> DriverCeiling:
+    row.only(("architecture", "compute_capability_min", "compute_capability_max", "last_branch", "newest_driver"))
+    lowest, highest = row.compute_capability("compute_capability_min"), row.compute_capability("compute_capability_max")
+    if lowest > highest:
+        row.fail("compute_capability_max", "is below compute_capability_min")
+    branch = row.integer("last_branch")
+    newest = row.driver("newest_driver")
+    if isinstance(newest, str) and Version(newest).major != branch:
+        row.fail("newest_driver", f'"{newest}" is not a release of branch R{branch}')
+    return DriverCeiling(row.text("architecture"), lowest, highest, branch, newest, row.provenance())
+
+
 def _gpu(row: Row) -> GpuSpec:
     row.only(
         (
@@ -256,7 +271,8 @@ def _load(root: Path) -> Knowledge:
     gpus = _table(root, "gpus.toml", "gpu", _gpu)
     names = {f"{i}.{n}": normalise_gpu_name(n) for i, g in enumerate(gpus) for n in g.nvml_names}
     _check_unique(f"{root.name}/gpus.toml", "gpu", {int(k.split(".")[0]): v for k, v in names.items()})
-    return Knowledge(releases, toolkits, wheels, gpus, str(root))
+    ceilings = _table(root, "compat/driver_branches.toml", "architecture", _ceiling)
+    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings)
 
 
 @lru_cache(maxsize=1)

@@ -135,6 +135,43 @@ class GpuSpec:
         return f"sm_{self.compute_capability[0]}{self.compute_capability[1]}"
 
 
+WINDOWS_BRANCH_SPAN = 5  # driver branches are numbered five apart (R525, R530, R535)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverCeiling:
+    """The last driver branch of a retired GPU architecture: no newer driver loads on its GPUs."""
+
+    architecture: str  # "Kepler"
+    compute_capability_min: tuple[int, int]
+    compute_capability_max: tuple[int, int]
+    last_branch: int  # 470 for R470
+    newest_driver: str | Unavailable  # the branch's last release; Unavailable while the branch is maintained
+    provenance: Provenance
+
+    def covers(self, compute_capability: tuple[int, int]) -> bool:
+        return self.compute_capability_min <= compute_capability <= self.compute_capability_max
+
+    def allows(self, minimum_driver: str, os: str = "linux") -> bool | None:
+        """Whether some driver of the last branch or older is at least ``minimum_driver``; None if unparseable.
+
+        A CUDA minimum inside the last branch (470.42.01 for CUDA 11.4) is reachable: branches only grow.
+        Windows numbers a branch's releases up to four above it (R470: 471.xx-474.xx, R535: 536.xx-539.xx),
+        and branches are five apart, so a Windows minimum below branch + 5 is still inside the branch.
+        """
+        try:
+            major = Version(minimum_driver.strip()).major
+        except InvalidVersion:
+            return None
+        return major < self.last_branch + WINDOWS_BRANCH_SPAN if os == "windows" else major <= self.last_branch
+
+    @property
+    def summary(self) -> str:
+        """``Kepler GPUs get no driver newer than branch R470 (its last release: 470.256.02)``."""
+        newest = f" (its last release: {self.newest_driver})" if isinstance(self.newest_driver, str) else ""
+        return f"{self.architecture} GPUs get no driver newer than branch R{self.last_branch}{newest}"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkloadProfile:
     """What a training or inference job needs from a machine; every number is a floor."""
@@ -180,6 +217,7 @@ class Knowledge:
     wheel_archs: tuple[WheelArch, ...]
     gpus: tuple[GpuSpec, ...]
     root: str  # where the profiles were read from, for messages
+    driver_ceilings: tuple[DriverCeiling, ...] = ()
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 
@@ -199,6 +237,11 @@ class Knowledge:
             if any(fnmatch.fnmatchcase(key, normalise_gpu_name(p)) for p in gpu.nvml_patterns):
                 return gpu
         return None
+
+    def driver_ceiling(self, compute_capabilities: tuple[tuple[int, int], ...]) -> DriverCeiling | None:
+        """The lowest last driver branch among GPUs of these compute capabilities; None: no known ceiling."""
+        ceilings = [c for c in self.driver_ceilings for cc in compute_capabilities if c.covers(cc)]
+        return min(ceilings, key=lambda ceiling: ceiling.last_branch, default=None)
 
     def torch_release(self, version: str) -> TorchRelease | None:
         """The release row for ``version``; local tags, post releases and pre-releases map to their release."""

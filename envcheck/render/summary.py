@@ -28,7 +28,9 @@ def headline(snapshot: Any) -> str:
     system, cpu, memory, framework = snapshot.system, snapshot.cpu, snapshot.memory, snapshot.framework
     if not isinstance(system, Unavailable):
         distribution = system.distribution if isinstance(system.distribution, str) else system.os_name
-        parts.append(f"{system.hostname} · {distribution} · {system.architecture}")
+        # an imported report names the OS but not always the host or the machine
+        said = (system.hostname, distribution, system.architecture)
+        parts.append(" · ".join(part for part in said if isinstance(part, str)))
     if not isinstance(cpu, Unavailable):
         parts.append(f"{cpu.usable_cpus:g}/{cpu.logical_cores} CPUs usable")
     if not isinstance(memory, Unavailable):
