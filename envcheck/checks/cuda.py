@@ -171,7 +171,7 @@ def _upgrade_fix(given: CheckInput, knowledge: Knowledge, models: tuple[GpuModel
         f"or keep this driver and install {newest.label}, the newest wheel it runs: "
         f"{newest.install_command(_python(given))}"
         if newest
-        else f"no official wheel{_for_python(given)} runs on this driver and these GPUs"
+        else f"envcheck's tables name no official wheel{_for_python(given)} that runs on this driver and these GPUs"
     )
     how = (
         "from https://www.nvidia.com/Download/index.aspx"
