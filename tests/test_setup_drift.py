@@ -58,7 +58,8 @@ def test_v100_on_driver_418_is_told_both_ways_out() -> None:
 
 
 def test_snapshot_without_system_section_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="system section was not collected"):
+    message = r"f.json does not name the OS, CPU architecture \(probe timed out\); give them, e.g. --os linux --arch"
+    with pytest.raises(InputError, match=message):
         target_from_snapshot(KNOWLEDGE, factories.snapshot(system=Unavailable("probe timed out")), "f.json")
 
 
@@ -177,3 +178,32 @@ def test_snapshot_round_trip_keeps_the_plan(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # 7.5, driver 515.105: below the 12.x floor; cu118 has sm_75; last cu118 release 2.7.1 (Python 3.11)
     assert (json.loads(result.stdout)["torch"], json.loads(result.stdout)["variant"]) == ("2.7.1", "cu118")
+
+
+def test_an_nvidia_smi_xml_plans_once_the_flags_name_what_it_lacks() -> None:
+    xml = str(factories.SHARED_XML / "t4-driver515.105.01.xml")
+    bare = CliRunner().invoke(app, ["setup", "--from", xml])
+    assert bare.exit_code == 2
+    assert "does not name the OS, CPU architecture, Python version" in bare.stderr
+    assert "--os linux --arch x86_64 --python 3.11" in bare.stderr
+    filled = CliRunner().invoke(app, ["setup", "--from", xml, "--os", "linux", "--arch", "x86_64", "--python", "3.11",
+                                      "--format", "json"])  # fmt: skip
+    assert filled.exit_code == 0, filled.output
+    plan = json.loads(filled.stdout)
+    assert (plan["torch"], plan["variant"]) == ("2.7.1", "cu118")  # the same plan as the full snapshot above
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--os", "windows"], "--os windows: FILE says system.os_name is linux"),
+        (["--python", "3.10"], "--python 3.10: FILE says python.version is 3.11"),
+        (["--gpu", "NVIDIA L4"], "--from cannot be combined with --gpu/--driver"),
+        (["--python", "/usr/bin/python3"], "give a Python version (3.11), not an interpreter"),
+    ],
+)
+def test_flags_that_contradict_the_file_are_input_errors(tmp_path: Path, argv: list[str], message: str) -> None:
+    path = _write(tmp_path, replace(machine("t4-driver515.105.01"), source="live"))
+    result = CliRunner().invoke(app, ["setup", "--from", str(path), *argv])
+    assert result.exit_code == 2, result.output
+    assert message.replace("FILE", str(path)) in result.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from packaging.version import InvalidVersion, Version
 
@@ -23,6 +23,7 @@ OS_NAMES: tuple[OsName, ...] = ("linux", "windows", "macos")
 _OS_ALIASES: dict[str, OsName] = {"linux": "linux", "windows": "windows", "darwin": "macos", "macos": "macos"}
 _ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 PYTHON_VERSION = re.compile(r"^3\.\d{1,2}(\.\d+)?$")
+T = TypeVar("T", bound=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +124,20 @@ def hypothetical_target(
     )
 
 
-def target_from_snapshot(knowledge: Knowledge, snapshot: Snapshot, source: str) -> Target:
-    """The target a snapshot describes; a section the plan cannot do without is an input error."""
-    if isinstance(snapshot.system, Unavailable):
-        raise InputError(f"{source}: the system section was not collected ({snapshot.system.reason})")
-    if isinstance(snapshot.python, Unavailable):
-        raise InputError(f"{source}: the python section was not collected ({snapshot.python.reason})")
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    """``--os/--arch/--python VERSION`` given with ``--from``: what the file lacks (an nvidia-smi XML names no OS,
+    CPU or Python). A value the file has wins; a flag that contradicts it is an input error."""
+
+    os: str | None = None
+    arch: str | None = None
+    python: str | None = None
+
+
+def target_from_snapshot(knowledge: Knowledge, snapshot: Snapshot, source: str, gaps: Gaps | None = None) -> Target:
+    """The target a snapshot describes, its gaps filled from ``gaps``; a fact the plan needs that neither gives is
+    an input error naming the flag that supplies it."""
+    gaps = gaps or Gaps()
     gpus: tuple[TargetGpu, ...] = ()
     driver: str | None = None
     facts = snapshot.gpu
@@ -138,17 +147,48 @@ def target_from_snapshot(knowledge: Knowledge, snapshot: Snapshot, source: str) 
             for gpu in facts.gpus
         )
         driver = facts.driver_version if isinstance(facts.driver_version, str) else None
-    architecture = snapshot.system.architecture
-    if isinstance(architecture, Unavailable):
-        raise InputError(f"{source}: system.architecture was not collected ({architecture.reason})")
-    os_name = _OS_ALIASES.get(snapshot.system.os_name.lower())
-    if os_name is None:
-        raise InputError(f"{source}: system.os_name {snapshot.system.os_name!r}: PyTorch has no wheels for it")
-    return Target(
-        os=os_name,
-        arch=_ARCH_ALIASES.get(architecture.lower(), architecture.lower()),
-        python=python_minor(snapshot.python.version, f"{source}: python.version"),
-        driver=driver,
-        gpus=gpus,
-        source=source,
+    system, python = snapshot.system, snapshot.python
+    os_fact: OsName | None = None
+    arch_fact: str | None = None
+    if not isinstance(system, Unavailable):
+        os_fact = _OS_ALIASES.get(system.os_name.lower())
+        if os_fact is None:
+            raise InputError(f"{source}: system.os_name {system.os_name!r}: PyTorch has no wheels for it")
+        if not isinstance(system.architecture, Unavailable):
+            arch_fact = _ARCH_ALIASES.get(system.architecture.lower(), system.architecture.lower())
+    why = (system if isinstance(system, Unavailable) else system.architecture, python)
+    os_name: OsName | None = _reconcile(
+        source, "--os", "system.os_name", os_fact, None if gaps.os is None else normalise_os(gaps.os)
     )
+    arch = _reconcile(
+        source, "--arch", "system.architecture", arch_fact, None if gaps.arch is None else normalise_arch(gaps.arch)
+    )
+    python_version = _reconcile(
+        source,
+        "--python",
+        "python.version",
+        None if isinstance(python, Unavailable) else python_minor(python.version, f"{source}: python.version"),
+        None if gaps.python is None else python_minor(gaps.python),
+    )
+    missing = [
+        (what, example)
+        for value, what, example in (
+            (os_name, "OS", "--os linux"),
+            (arch, "CPU architecture", "--arch x86_64"),
+            (python_version, "Python version", "--python 3.11"),
+        )
+        if value is None
+    ]
+    if os_name is None or arch is None or python_version is None:
+        reason = next((part.reason for part in why if isinstance(part, Unavailable)), "not collected")
+        names = ", ".join(what for what, _ in missing)
+        flags = " ".join(example for _, example in missing)
+        raise InputError(f"{source} does not name the {names} ({reason}); give them, e.g. {flags}")
+    return Target(os=os_name, arch=arch, python=python_version, driver=driver, gpus=gpus, source=source)
+
+
+def _reconcile(source: str, flag: str, field: str, fact: T | None, given: T | None) -> T | None:
+    """The file's fact, else the flag's value (None when neither has it); both but different is an input error."""
+    if fact is not None and given is not None and fact != given:
+        raise InputError(f"{flag} {given}: {source} says {field} is {fact}")
+    return fact if fact is not None else given

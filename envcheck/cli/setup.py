@@ -109,14 +109,21 @@ def _target(
     debug: bool,
 ) -> tuple[Any, Any, str | None]:
     """(target, snapshot or None when hypothetical, target interpreter path for --apply)."""
-    from envcheck.advise.target import hypothetical_target, target_from_snapshot
+    from envcheck.advise.target import Gaps, hypothetical_target, target_from_snapshot
     from envcheck.cli.snapshots import load_or_collect
     from envcheck.loaders import InputError
 
     python_version = python if python is not None and _is_version(python) else None
+    if source is not None and (gpu or driver):
+        raise InputError("--from cannot be combined with --gpu/--driver: the file names the GPUs and the driver")
+    if source is not None:
+        if python is not None and python_version is None:
+            raise InputError(f"--python {python}: with --from, give a Python version (3.11), not an interpreter")
+        # --os/--arch/--python VERSION fill what the file lacks (an nvidia-smi XML names no OS, CPU or Python)
+        snapshot = load_or_collect(source, None, None, False, 60.0, debug, skip=("framework",))
+        gaps = Gaps(os=os_name, arch=arch, python=python_version)
+        return target_from_snapshot(knowledge, snapshot, str(source), gaps), snapshot, None
     if gpu or driver or os_name or arch or python_version:
-        if source is not None:
-            raise InputError("--from cannot be combined with --gpu/--driver/--os/--arch/--python VERSION")
         if python_version is None:
             raise InputError("a hypothetical target needs --python VERSION (e.g. --python 3.11)")
         gpus = tuple(name for name in gpu or () if name.lower() != "none")
@@ -124,11 +131,9 @@ def _target(
             knowledge, gpus=gpus, driver=driver, python=python_version, os=os_name or "linux", arch=arch or "x86_64"
         )
         return target, None, None
-    snapshot = load_or_collect(source, python, None, False, 60.0, debug, skip=("framework",))
-    label = str(source) if source is not None else "this machine"
-    # a --from snapshot's interpreter lives on another machine: only a live target can be installed into
-    executable = getattr(snapshot.python, "executable", None) if source is None else None
-    return target_from_snapshot(knowledge, snapshot, label), snapshot, executable
+    snapshot = load_or_collect(None, python, None, False, 60.0, debug, skip=("framework",))
+    executable = getattr(snapshot.python, "executable", None)
+    return target_from_snapshot(knowledge, snapshot, "this machine"), snapshot, executable
 
 
 def _show(plan: Any, knowledge: Any, output: Path | None, as_markdown: bool, verbose: bool) -> None:
