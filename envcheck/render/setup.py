@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from envcheck.advise.setup_drift import Drift
@@ -38,18 +39,27 @@ def render_setup(plan: SetupPlan, commands_text: str, console: Console, verbose:
     console.print()
     console.print(Text("Why", style="bold"))
     for reason in plan.reasons:
-        console.print(Text(f"  • {reason}"))
+        console.print(_bullet("•", reason))
     if plan.upgrades:
         console.print(Text("What to change", style="bold"))
         for upgrade in plan.upgrades:
-            console.print(Text(f"  → {upgrade}", style="yellow"))
+            console.print(_bullet("→", upgrade, "yellow"))
     lines, hidden = _ruled_out_lines(plan, verbose)
     if lines:
         console.print(Text("Ruled out", style="bold"))
         for line in lines:
-            console.print(Text(f"  ✗ {line}", style="dim"))
+            console.print(_bullet("✗", line, "dim"))
         if hidden:
             console.print(Text(f"  … and {hidden} more (-v shows all)", style="dim"))
+
+
+def _bullet(marker: str, text: str, style: str = "") -> Table:
+    """`  • text` whose wrapped lines stay under the text, not under the margin."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=3, justify="right")
+    grid.add_column()
+    grid.add_row(Text(marker, style=style), Text(text, style=style))
+    return grid
 
 
 def render_setup_markdown(plan: SetupPlan, commands_text: str, verbose: bool = False) -> str:
