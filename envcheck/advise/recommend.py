@@ -106,15 +106,17 @@ def _selected(catalog: Catalog, filters: Filters) -> list[tuple[Instance, float,
     return chosen
 
 
-def _sort_key(sort: str, option: Option) -> tuple[float, float]:
+def _sort_key(sort: str, option: Option) -> tuple[float, float, float]:
     missing = float("inf")
-    cost = option.job_cost if option.job_cost is not None else missing
+    # jobs that cost the same to the cent are a tie: the faster one goes first (2 GPUs at twice the price
+    # for half the time is the same job cost, done sooner)
+    cost = round(option.job_cost, 2) if option.job_cost is not None else missing
     hours = option.job_hours if option.job_hours is not None else missing
     if sort == "hourly":
-        return (option.price_per_hour, cost)
+        return (option.price_per_hour, cost, hours)
     if sort == "time":
-        return (hours, cost)
-    return (cost, option.price_per_hour)
+        return (hours, cost, option.price_per_hour)
+    return (cost, hours, option.price_per_hour)
 
 
 def _best_value(options: list[Option]) -> Option | None:
@@ -124,6 +126,39 @@ def _best_value(options: list[Option]) -> Option | None:
     cheapest = min(o.job_cost or 0.0 for o in costed)
     affordable = [o for o in costed if (o.job_cost or 0.0) <= cheapest * BEST_VALUE_COST_FACTOR]
     return min(affordable, key=lambda o: (o.job_hours or 0.0, o.job_cost or 0.0))
+
+
+def _without_filters(
+    spec: WorkloadSpec,
+    catalog: Catalog,
+    filters: Filters,
+    measured: Measured,
+    selected: list[tuple[Instance, float, bool]],
+) -> tuple[str, ...]:
+    """When the filters left nothing that fits: say so, and what the catalog has without them."""
+    narrowing = _filter_flags(filters)
+    if not narrowing:
+        return ()
+    unfiltered = recommend_instances(spec, catalog, Filters(is_spot=filters.is_spot), measured)
+    lines = [] if selected else [f"no instance in the catalog matches {', '.join(narrowing)}"]
+    best = unfiltered.cheapest
+    if unfiltered.fitting_count and best is not None and best.job_cost is not None:
+        lines.append(
+            f"without {', '.join(narrowing)}: {unfiltered.fitting_count} instances fit; cheapest job "
+            f"{best.instance.cloud} {best.instance.instance_type}, {best.instance.gpu_count} x {best.instance.gpu}, "
+            f"${best.price_per_hour:,.2f}/h, ${best.job_cost:,.2f}"
+        )
+    return tuple(lines)
+
+
+def _filter_flags(filters: Filters) -> list[str]:
+    flags = [
+        f"--cloud {filters.cloud}" if filters.cloud else "",
+        f"--region {filters.region}" if filters.region else "",
+        f"--max-price {filters.max_price_per_hour:g}" if filters.max_price_per_hour is not None else "",
+        f"--min-gpus {filters.min_gpus}" if filters.min_gpus else "",
+    ]
+    return [flag for flag in flags if flag]
 
 
 def what_would_fit(spec: WorkloadSpec, largest_gpu_gb: float, biggest_count: int) -> tuple[str, ...]:
@@ -187,6 +222,8 @@ def recommend_instances(
     if not options and selected:
         largest = max(selected, key=lambda s: s[0].gpu_memory_gb)[0]
         suggestions = what_would_fit(spec, largest.gpu_memory_gb, max(s[0].gpu_count for s in selected))
+    if not options:
+        suggestions = (*_without_filters(spec, catalog, filters, measured, selected), *suggestions)
     units, is_assumed = job_units(spec)
     return Recommendation(
         spec=spec,
@@ -194,7 +231,7 @@ def recommend_instances(
         options=tuple(options[: filters.top] if filters.top else options),
         fitting_count=len(options),
         considered_count=len(selected),
-        cheapest=min(costed, key=lambda o: o.job_cost or 0.0) if costed else None,
+        cheapest=min(costed, key=lambda o: _sort_key("cost", o)) if costed else None,
         fastest=min(timed, key=lambda o: (o.job_hours or 0.0, o.job_cost or 0.0)) if timed else None,
         best_value=_best_value(options),
         job_units=units,

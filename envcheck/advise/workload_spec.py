@@ -16,6 +16,8 @@ from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 OPTIMIZERS = ("adamw", "adam8bit", "sgd")
+# From this many parameters on, training is assumed to recompute activations unless --no-checkpointing.
+RECOMPUTATION_PARAMETERS = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class WorkloadSpec:
     lora_rank: int
     min_compute_capability: tuple[int, int]
     source: str  # where the description came from, for the report
+    is_shape_assumed: bool = False  # shape guessed from the parameter count: no GQA, so the KV cache is an upper bound
 
     @property
     def is_training(self) -> bool:
@@ -76,10 +79,10 @@ class WorkloadSpec:
 
 
 def parse_count(text: str, option: str = "--params") -> int:
-    """``7B``, ``1.3b``, ``350M``, ``125000000`` -> an integer count."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
+    """``7B``, ``1.3b``, ``350M``, ``125000000``, ``2e11`` -> an integer count."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE]\+?[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
     if not match:
-        raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M or 125000000')
+        raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M, 2e11 or 125000000')
     scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[match.group(2).lower()]
     return round(float(match.group(1)) * scale)
 
@@ -166,6 +169,7 @@ def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
     is_cnn = profile.activation_memory_per_sample_mb is not None
     if shape is None and not is_cnn:
         shape = shape_from_parameters(profile.parameters)
+    is_shape_assumed = shape is not None and not any(profile.name.startswith(p) for p in KNOWN_SHAPES)
     task = _task_of(profile)
     seq_len = profile.reference_sequence_length or 2048
     return WorkloadSpec(
@@ -178,7 +182,8 @@ def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
         batch=profile.reference_batch_size or 1,
         optimizer="adamw",
         # billion-parameter models are trained with activation recomputation (the shipped llama profiles say so)
-        is_checkpointing="checkpointing" in profile.description or (task != "infer" and profile.parameters >= 10**9),
+        is_checkpointing="checkpointing" in profile.description
+        or (task != "infer" and is_recomputed_by_default(profile.parameters)),
         # FlashAttention-2 needs Ampere (cc 8.0) or newer; a profile that requires it can count on it
         is_flash_attention=shape is not None and profile.min_compute_capability >= (8, 0),
         tokens=None,
@@ -188,10 +193,13 @@ def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
         lora_rank=64 if task == "qlora" else 16,
         min_compute_capability=profile.min_compute_capability,
         source=f"profile {profile.name} ({profile.provenance.source})",
+        is_shape_assumed=is_shape_assumed,
     )
 
 
-def adhoc_spec(name: str, parameters: int, shape: TransformerShape | None, source: str) -> WorkloadSpec:
+def adhoc_spec(
+    name: str, parameters: int, shape: TransformerShape | None, source: str, *, is_checkpointing: bool = False
+) -> WorkloadSpec:
     """A spec from a bare count or a shape: a bf16 LoRA-free fine-tune until options say otherwise."""
     return WorkloadSpec(
         name=name,
@@ -199,10 +207,11 @@ def adhoc_spec(name: str, parameters: int, shape: TransformerShape | None, sourc
         task="finetune",
         precision="bf16",
         shape=shape or shape_from_parameters(parameters),
+        is_shape_assumed=shape is None,
         seq_len=2048,
         batch=1,
         optimizer="adamw",
-        is_checkpointing=False,
+        is_checkpointing=is_checkpointing,
         is_flash_attention=True,
         tokens=None,
         concurrency=1,
@@ -228,12 +237,23 @@ def resolve_spec(
         return spec_from_profile(load_workload(workload))
     if hf_config is not None:
         config_shape, count = shape_from_hf_config(hf_config)
-        return adhoc_spec(hf_config.parent.name or hf_config.stem, count, config_shape, f"{hf_config}")
+        # a model folder's config.json is named after its folder (Llama-3-8B/config.json); another file by itself
+        named = hf_config.parent.name if hf_config.name == "config.json" and hf_config.parent.name else hf_config.stem
+        return adhoc_spec(named, count, config_shape, f"{hf_config}", is_checkpointing=is_recomputed_by_default(count))
     if shape is not None:
-        return adhoc_spec("custom", transformer_parameters(shape), shape, "shape from the command line")
+        count = transformer_parameters(shape)
+        source = "shape from the command line"
+        return adhoc_spec("custom", count, shape, source, is_checkpointing=is_recomputed_by_default(count))
     assert params is not None
     count = parse_count(params)
-    return adhoc_spec(params, count, None, "--params (shape assumed: hidden = 128 x layers)")
+    source = "--params (shape assumed: hidden = 128 x layers)"
+    return adhoc_spec(params, count, None, source, is_checkpointing=is_recomputed_by_default(count))
+
+
+def is_recomputed_by_default(parameters: int) -> bool:
+    """Billion-parameter models are trained with activation recomputation (Megatron-LM, DeepSpeed, QLoRA's
+    recipe); the same rule as the shipped profiles', so a model described ad hoc sizes like its profile."""
+    return parameters >= RECOMPUTATION_PARAMETERS
 
 
 def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:

@@ -14,6 +14,7 @@ from envcheck.advise.here import HereResult
 from envcheck.advise.memory_model import STRATEGY_TITLES, MemoryEstimate
 from envcheck.advise.recommend import Option, Recommendation
 from envcheck.advise.time_model import BenchMeasurement, JobTime
+from envcheck.advise.workload_spec import WorkloadSpec
 
 RECOMMEND_SCHEMA = "envcheck.recommend/1"
 MEMORY_TERMS = ("weights", "gradients", "optimizer", "activations", "kv_cache", "overhead")
@@ -35,7 +36,30 @@ def _gb(value: float) -> str:
 def _hours(value: float | None) -> str:
     if value is None:
         return "unknown"
+    if value * 60 < 1:  # a short job is seconds, not "0 min"
+        return f"{max(1, round(value * 3600))} s"
     return f"{value * 60:.0f} min" if value < 1 else f"{value:,.1f} h"
+
+
+def _parameters(count: int) -> str:
+    """7.24 B, 11.2 M: a CNN's 11 million parameters are not "0.01 B"."""
+    return f"{count / 1e9:.2f} B" if count >= 10**9 else f"{count / 1e6:.1f} M"
+
+
+def _shape_note(spec: WorkloadSpec) -> str | None:
+    """A shape guessed from the parameter count has no grouped-query attention: say so where it matters."""
+    shape = spec.shape
+    if not spec.is_shape_assumed or shape is None:
+        return None
+    guessed = f"{shape.layers} layers, hidden {shape.hidden}, {shape.heads} heads"
+    if spec.task == "infer":
+        per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
+        return (
+            f"shape assumed from the parameter count ({guessed}, no grouped-query attention: "
+            f"{per_token / 1e6:.2f} MB of KV cache per token, an upper bound); "
+            "--hf-config or --layers/--hidden/--heads/--kv-heads give the model's own"
+        )
+    return f"shape assumed from the parameter count ({guessed}): activations are approximate"
 
 
 def _money(value: float | None) -> str:
@@ -112,6 +136,7 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "job_tokens": rec.job_units,
             "is_job_size_assumed": rec.is_job_size_assumed,
             "source": spec.source,
+            "is_shape_assumed": spec.is_shape_assumed,
         },
         "memory": memory_to_dict(rec.memory),
         "options": [option_to_dict(o) for o in rec.options],
@@ -261,8 +286,11 @@ def _here_line(here: HereResult) -> str:
 def render_recommend(report: RecommendReport, console: Console, verbose: bool = False) -> None:
     rec = report.recommendation
     spec = rec.spec
-    console.print(f"[bold]{spec.name}[/]: {spec.parameters / 1e9:.2f} B parameters, {spec.task}, {spec.precision}")
+    console.print(f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters, {spec.task}, {spec.precision}")
     console.print(_job_line(rec))
+    note = _shape_note(spec)
+    if note:
+        console.print(note, markup=False, highlight=False)
     breakdown = Table(title="memory on one GPU (unsharded)", show_header=False, title_justify="left")
     for name, value in _memory_rows(rec.memory):
         breakdown.add_row(name, value)
@@ -304,7 +332,8 @@ def _md_table(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
 def render_recommend_markdown(report: RecommendReport) -> str:
     rec = report.recommendation
     spec = rec.spec
-    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), ""]
+    note = _shape_note(spec)
+    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), *([note] if note else []), ""]
     lines += [*_md_table(("memory term", "one GPU"), [list(row) for row in _memory_rows(rec.memory)]), ""]
     if report.here is not None:
         lines += [_here_line(report.here), ""]
