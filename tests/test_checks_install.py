@@ -112,7 +112,11 @@ def test_python_outside_the_release_range_warns_and_inside_passes() -> None:
 def test_python_check_skips_without_a_version_or_a_known_release() -> None:
     unknown_python = factories.snapshot(python=factories.python(version=Unavailable("not in the paste")))
     assert only("install.python_supported", unknown_python).severity is Severity.SKIP
-    assert only("install.python_supported", with_packages(numpy="1.26.4")).severity is Severity.SKIP
+    no_torch = factories.framework(is_torch_installed=False, torch=None)
+    unlisted = factories.snapshot(
+        python=factories.python(packages=factories.packages(numpy="1.26.4")), framework=no_torch
+    )
+    assert only("install.python_supported", unlisted).severity is Severity.SKIP
 
 
 def test_smoke_test_skips_when_the_source_ran_none() -> None:

@@ -56,8 +56,8 @@ TARGETS = [
     ("h100-aarch64-550-py311", (H100,), "550.54.15", "3.11", "linux", "aarch64", None, ("2.14.1", "cu126")),
     # Windows: 2.15 cu13x have no known Windows floor; 2.14.1 Windows cu126 (527.41) has sm_86
     ("win-rtx4090-560-py312", (RTX4090,), "560.94", "3.12", "windows", "x86_64", None, ("2.14.1", "cu126")),
-    # Windows, driver below 527.41: the only Windows arch rows (2.13+) are cu126 and newer
-    ("win-rtx4090-516-py312", (RTX4090,), "516.94", "3.12", "windows", "x86_64", None, None),
+    # Windows, driver below 527.41: no cu12x wheel; the cu118 wheels (Windows rows to 2.7) need 452.39
+    ("win-rtx4090-516-py312", (RTX4090,), "516.94", "3.12", "windows", "x86_64", None, ("2.7.1", "cu118")),
     # no NVIDIA GPU: newest release for the Python
     ("linux-cpu-py313", (), None, "3.13", "linux", "x86_64", None, ("2.15.0", "cpu")),
     ("linux-aarch64-cpu-py310", (), None, "3.10", "linux", "aarch64", None, ("2.14.1", "cpu")),

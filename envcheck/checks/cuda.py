@@ -328,6 +328,8 @@ def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[
 # bf16 and TF32 tensor cores arrived with Ampere (8.0); FP8 with Ada (8.9) and Hopper (9.0)
 # (NVIDIA Ampere/Ada/Hopper architecture whitepapers; CUDA C Programming Guide, compute capabilities).
 _DTYPE_MINIMUM_CC = (("bf16", (8, 0)), ("TF32", (8, 0)), ("FP8", (8, 9)))
+# fp16 tensor cores arrived with Volta (7.0, Volta whitepaper): below it fp16 autocast saves memory, not time.
+_TENSOR_CORE_MINIMUM_CC = (7, 0)
 
 
 @check("cuda.dtype_support", "Which fast dtypes (bf16, TF32, FP8) the GPUs' tensor cores have.")
@@ -352,17 +354,33 @@ def check_dtype_support(given: CheckInput) -> Iterator[Finding]:
         if missing:
             lacking.append(f"{model.name} (compute capability {'.'.join(map(str, model.compute_capability))}): "
                            f"no {'/'.join(missing)}")  # fmt: skip
-    if not any(m.compute_capability for m in models):
+    capabilities = [m.compute_capability for m in models if m.compute_capability]
+    if not capabilities:
         yield Finding(check_id, Severity.SKIP, "dtype support not checked", detail="compute capability unknown")
     elif lacking:
-        yield Finding(
-            check_id,
-            Severity.INFO,
-            "; ".join(lacking),
-            detail="bf16 and TF32 need compute capability 8.0 (Ampere), FP8 needs 8.9 (Ada/Hopper); without them "
-            "torch emulates bf16 slowly and ignores allow_tf32.",
-            fix="Train in fp16 with torch.autocast(dtype=torch.float16) and a GradScaler on these GPUs.",
-            evidence=("gpu.gpus",),
-        )
+        detail, fix = _dtype_advice(min(capabilities))
+        yield Finding(check_id, Severity.INFO, "; ".join(lacking), detail=detail, fix=fix, evidence=("gpu.gpus",))
     else:
         yield Finding(check_id, Severity.OK, "bf16, TF32 and FP8 tensor cores available on every GPU")
+
+
+def _dtype_advice(oldest: tuple[int, int]) -> tuple[str, str]:
+    """What the oldest GPU lacks and the precision to train in: bf16 on Ampere, fp16 on Volta/Turing, else fp32."""
+    rule = "bf16 and TF32 need compute capability 8.0 (Ampere), FP8 needs 8.9 (Ada/Hopper)"
+    if oldest >= _DTYPE_MINIMUM_CC[0][1]:
+        return (
+            f"{rule}: these GPUs have bf16 and TF32 tensor cores, but FP8 matmuls (torch._scaled_mm, Transformer "
+            "Engine, torchao float8) do not run on them.",
+            "Train in bf16 with torch.autocast('cuda', dtype=torch.bfloat16) (and "
+            "torch.backends.cuda.matmul.allow_tf32 = True for fp32 matmuls); FP8 recipes need an Ada or Hopper GPU.",
+        )
+    if oldest >= _TENSOR_CORE_MINIMUM_CC:
+        return (
+            f"{rule}; without them torch emulates bf16 slowly and ignores allow_tf32.",
+            "Train in fp16 with torch.autocast('cuda', dtype=torch.float16) and a GradScaler on these GPUs.",
+        )
+    return (
+        f"{rule}; tensor cores need 7.0 (Volta), so these GPUs have none: fp16 autocast saves memory but speeds "
+        "up only cards with fast fp16 arithmetic (P100, compute capability 6.0), and bf16 is emulated slowly.",
+        "Train in fp32 (the default) on these GPUs; fp16 autocast with a GradScaler saves memory.",
+    )

@@ -70,6 +70,9 @@ def check_container_gpus(given: CheckInput) -> Iterator[Finding]:
             or "docker run --gpus all ...  (NVIDIA Container Toolkit), or request nvidia.com/gpu in Kubernetes",
             evidence=("gpu.no_gpu_reason", "system.container"),
         )
+    elif facts is not None and facts.os_name == "Windows":
+        # native Windows reaches the GPUs through the WDDM/TCC driver: there are no /dev/nvidia* nodes to miss
+        yield Finding(check_id, Severity.OK, "not a Linux container: no device nodes to check on Windows")
     else:
         yield Finding(
             check_id, Severity.OK, "GPU device nodes present" if gpu.gpus else "no container GPU problem seen"
@@ -105,7 +108,8 @@ def check_fabric_manager(given: CheckInput) -> Iterator[Finding]:
         title = f"CUDA cannot start on {gpus}: '{error}' (an NVSwitch system without its fabric manager)"
         evidence = ("framework.torch.cuda_error", "gpu.gpus")
         yield Finding(check_id, Severity.FAIL, title, detail=detail, fix=fix, evidence=evidence)
-    elif torch is not None and torch.is_cuda_available:
+    elif torch is not None and torch.is_cuda_available and torch.cuda_version is not None:
+        # a ROCm torch reports torch.cuda.is_available() too, but says nothing of an NVIDIA fabric
         yield Finding(check_id, Severity.OK, "CUDA initialised: no fabric manager problem")
     elif nvswitches and is_running is False:
         # Even without a CUDA result (--fast, a CPU-only wheel): every CUDA program will fail with error 802.

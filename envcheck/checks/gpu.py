@@ -199,7 +199,7 @@ def _mig(gpu: Gpu) -> Verdict:
     return Finding(
         "gpu.mig",
         Severity.INFO,
-        f"{label(gpu)}: MIG is enabled with {len(devices)} MIG device(s) ({sizes})",
+        f"{label(gpu)}: MIG is enabled with {len(devices)} MIG device(s)" + (f" ({sizes})" if sizes else ""),
         detail="torch does not see the whole GPU: a process sees one MIG device (torch.cuda.device_count() == 1, "
         "memory that of the instance), the first one unless CUDA_VISIBLE_DEVICES=MIG-<uuid> names another; "
         "CUDA enumerates a single MIG device per process (NVIDIA MIG user guide, 'CUDA Device Enumeration').",

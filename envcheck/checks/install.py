@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
+from envcheck.checks.wheels import UNLISTED_TORCH, is_package_list_missing
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.framework import SmokeTest
 from envcheck.finding import Finding, Severity
@@ -119,6 +120,9 @@ def check_duplicate_torch(given: CheckInput) -> Iterator[Finding]:
     if isinstance(python, Unavailable):
         yield skipped(check_id, "duplicate torch installs", python)
         return
+    if is_package_list_missing(given):
+        yield Finding(check_id, Severity.SKIP, "duplicate torch installs not checked", detail=UNLISTED_TORCH)
+        return
     installs = [package for package in python.packages if package.name == "torch"]
     if len(installs) > 1:
         where = "; ".join(f"{package.version} in {package.location}" for package in installs)
@@ -141,6 +145,9 @@ def check_nvml_binding(given: CheckInput) -> Iterator[Finding]:
     check_id = "install.nvml_binding"
     if isinstance(python, Unavailable):
         yield skipped(check_id, "NVML binding", python)
+        return
+    if not python.packages and is_package_list_missing(given):
+        yield Finding(check_id, Severity.SKIP, "NVML binding not checked", detail=UNLISTED_TORCH)
         return
     # nvidia-ml-py3 and pynvml < 12 ship their own pynvml.py, which shadows nvidia-ml-py's module.
     deprecated = [

@@ -13,11 +13,15 @@ from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import (
     INDEX_URL,
     NOT_LISTED,
+    UNLISTED_TORCH,
     companion_release,
     driver_os,
+    gpu_models,
     installed_version,
+    is_package_list_missing,
     knowledge_of,
     missing_of,
+    platform_of,
     python_fits,
     release_tuple,
     wheels,
@@ -58,17 +62,36 @@ def _gpu_wheel_fix(given: CheckInput, torch_version: str, driver: str | None, py
     )
     if knowledge is None or driver is None:
         return generic
-    os = driver_os(given.snapshot.system)
+    system, python_facts, gpu = given.snapshot.system, known(given.snapshot.python), known(given.snapshot.gpu)
+    os, platform = driver_os(system), platform_of(system)
+    # the wheel must also have code for these GPUs (a cu124 wheel is no fix on an RTX 5090)
+    models = gpu_models(gpu, None, knowledge) if gpu else ()
+    capabilities = tuple(m.compute_capability for m in models if m.compute_capability)
     release = knowledge.torch_release(torch_version)
-    wheel = next(wheels(knowledge, driver=driver, os=os, release=release), None) if release else None
+    wheel = None
+    if release is not None:
+        # a release without arch tables for this platform cannot be judged on its GPUs: match on the driver alone
+        is_tabled = any(knowledge.arch_list(release.version, v, platform) for v in release.cuda_variants)
+        ccs = capabilities if is_tabled else ()
+        wheel = next(
+            wheels(knowledge, driver=driver, os=os, platform=platform, compute_capabilities=ccs, release=release), None
+        )
     if wheel is None:
-        python_facts = known(given.snapshot.python)
         python_version = python_facts.version if python_facts else None
-        wheel = next(wheels(knowledge, driver=driver, os=os, python_version=python_version), None)
+        newest = wheels(
+            knowledge,
+            driver=driver,
+            os=os,
+            platform=platform,
+            python_version=python_version,
+            compute_capabilities=capabilities,
+        )
+        wheel = next(newest, None)
     if wheel is None:
         return f"No official CUDA wheel runs on driver {driver}: upgrade the driver, then {generic}"
+    has_audio = python_facts is not None and installed_version(python_facts, "torchaudio") is not None
     return (
-        f"{wheel.install_command(python)} --force-reinstall  "
+        f"{wheel.install_command(python, with_audio=has_audio)} --force-reinstall  "
         f"({wheel.label}: the newest CUDA variant driver {driver} runs)"
     )
 
@@ -141,6 +164,9 @@ def check_numpy_abi(given: CheckInput) -> Iterator[Finding]:
     if isinstance(python, Unavailable):
         yield skipped(check_id, "numpy against torch", python)
         return
+    if is_package_list_missing(given):
+        yield Finding(check_id, Severity.SKIP, "numpy against torch not checked", detail=UNLISTED_TORCH)
+        return
     torch_version, numpy_version = installed_version(python, "torch"), installed_version(python, "numpy")
     torch_key = release_key(torch_version) if torch_version else None
     numpy_key = release_key(numpy_version) if numpy_version else None
@@ -170,7 +196,10 @@ def check_python_supported(given: CheckInput) -> Iterator[Finding]:
     if isinstance(python, Unavailable) or knowledge is None:
         yield skipped(check_id, "Python version against torch", missing_of(python))
         return
-    torch_version = installed_version(python, "torch")
+    framework = known(given.snapshot.framework)
+    imported = framework.torch.version if framework is not None and framework.torch is not None else None
+    # a paste cut before its package list still names the torch that imported
+    torch_version = installed_version(python, "torch") or imported
     release = knowledge.torch_release(torch_version) if torch_version else None
     if isinstance(python.version, Unavailable):
         yield skipped(check_id, "Python version against torch", python.version)

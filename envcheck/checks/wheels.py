@@ -212,6 +212,20 @@ def knowledge_of(given: CheckInput) -> Knowledge | None:
 
 
 NOT_LISTED = "torch is not among the packages the snapshot lists"
+UNLISTED_TORCH = (
+    "torch imports but is not among the packages the snapshot lists (a paste cut short, or a torch without package "
+    "metadata), so the list cannot be judged"
+)
+
+
+def is_package_list_missing(given: CheckInput) -> bool:
+    """torch imported, yet the package list has no torch: the list was not collected (e.g. a paste cut short)."""
+    framework, python = known(given.snapshot.framework), known(given.snapshot.python)
+    if framework is None or framework.torch is None or python is None:
+        return False
+    return all(package.name != "torch" for package in python.packages)
+
+
 NO_KNOWLEDGE = Unavailable("the knowledge base was not loaded", "run `envcheck doctor`, which loads it")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
-from envcheck.facts.gpu import Gpu, GpuFacts, no_gpu_facts
+from envcheck.facts.gpu import Gpu, GpuFacts, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
@@ -25,6 +25,8 @@ _ABSENT_SECTIONS = ("cpu", "memory", "storage", "environment")
 
 _VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)*(?:[.+\-\w]*)")
 _GPU_LINE = re.compile(r"^GPU\s*(\d+)\s*:\s*(.+?)\s*(?:\(UUID:[^)]*\)?)?$", re.IGNORECASE)
+# `nvidia-smi -L` lists each MIG device under its GPU: "  MIG 3g.20gb     Device  0: (UUID: MIG-...)"
+_MIG_LINE = re.compile(r"^MIG\s+\S+\s+Device\s+(\d+)\s*:", re.IGNORECASE)
 # torch's own warning when a GPU's arch is missing from the wheel (torch/cuda/__init__.py, _check_capability)
 _SUPPORTED_ARCHES = re.compile(r"supports CUDA capabilities\s+((?:(?:sm|compute)_\d+\s*)+)", re.IGNORECASE)
 _CONDA_CUDA = re.compile(r"cuda_?(\d+)\.(\d+)|cuda(\d{2,3})(?!\d)")
@@ -218,8 +220,14 @@ def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
         return Unavailable(NOT_IN_OUTPUT)
     lines = [line for line in (first, *report.continued.get("gpu_models", ())) if line]
     by_index: dict[int, str] = {}
-    for match in filter(None, map(_GPU_LINE.match, lines)):
-        by_index.setdefault(int(match.group(1)), match.group(2))  # a line pasted twice is one GPU
+    mig: dict[int, set[int]] = {}
+    current: int | None = None
+    for line in lines:
+        if match := _GPU_LINE.match(line):
+            current = int(match.group(1))
+            by_index.setdefault(current, match.group(2))  # a line pasted twice is one GPU
+        elif (device := _MIG_LINE.match(line)) and current is not None:
+            mig.setdefault(current, set()).add(int(device.group(1)))
     names = sorted(by_index.items())
     if not names:
         said = first.strip().lower()
@@ -236,7 +244,7 @@ def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
         cuda_driver_version=unread,
         nvml_version=unread,
         gpu_count=len(names),
-        gpus=tuple(_named_gpu(index, name) for index, name in names),
+        gpus=tuple(_named_gpu(index, name, tuple(sorted(mig.get(index, ())))) for index, name in names),
         topology=unread,
         # one entry, not forty: of each GPU collect_env prints only the name line of `nvidia-smi -L`
         missing_fields=("gpu/* except product_name (collect_env prints only `nvidia-smi -L`)",),
@@ -244,12 +252,16 @@ def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
     )
 
 
-def _named_gpu(index: int, name: str) -> Gpu:
-    """A GPU of which collect_env gives only the name (`nvidia-smi -L`)."""
+def _named_gpu(index: int, name: str, mig_devices: tuple[int, ...]) -> Gpu:
+    """A GPU of which collect_env gives only the name (`nvidia-smi -L`), and its MIG devices when it lists some."""
     unread = Unavailable(NOT_IN_OUTPUT)
     counts = EccCounts(unread, unread)
     values: dict[str, Any] = {field.name: unread for field in fields(Gpu)}
     values.update(index=index, name=name, ecc=EccFacts(unread, unread, counts, counts))
+    if mig_devices:
+        # MIG lines prove MIG is on; their absence does not prove it off (MIG on with no instance lists none)
+        devices = tuple(MigDevice(n, unread, unread, unread, unread, unread, unread) for n in mig_devices)
+        values.update(is_mig_enabled=True, mig_devices=devices)
     return Gpu(**values)
 
 
