@@ -144,3 +144,11 @@ def test_mig_devices_in_a_pasted_gpu_list_are_not_reported_as_mig_off(tmp_path: 
 def test_windows_wheels_have_arch_tables(fixture: str, sm: str) -> None:
     arch = one(doctor(COLLECT_ENV / fixture), "cuda.arch_support")
     assert arch.severity is Severity.OK and f"({sm})" in arch.title
+
+
+def test_a_paste_without_gpus_says_nothing_about_the_pci_bus() -> None:
+    pasted = one(doctor(COLLECT_ENV / "macos-torch2.2-arm64-m2pro.txt"), "cuda.driver_loaded")
+    assert pasted.severity == Severity.SKIP
+    assert "does not show the PCI bus" in (pasted.detail or "")
+    live = one(findings_of(factories.snapshot()), "cuda.driver_loaded")  # probed here: the bus was looked at
+    assert (live.severity, live.title) == (Severity.OK, "no NVIDIA GPU on the PCI bus left without a driver")

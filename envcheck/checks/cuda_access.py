@@ -19,6 +19,8 @@ from envcheck.finding import Finding, Severity
 _ON_BUS_NO_DRIVER = "but the NVIDIA kernel driver is not loaded"
 _NO_DEVICE_NODES = "no /dev/nvidia* device nodes"
 _LIBRARY_MISMATCH = "different versions"
+# GPU facts probed on this machine, where the absence probe looked at the PCI bus (envcheck.probes.nvml)
+LIVE_GPU_SOURCES = ("nvml", "nvidia-smi")
 
 
 @check("cuda.driver_loaded", "An NVIDIA GPU on the PCI bus has its kernel driver loaded, matching its library.")
@@ -42,6 +44,10 @@ def check_driver_loaded(given: CheckInput) -> Iterator[Finding]:
         yield Finding(
             check_id, Severity.OK, f"NVIDIA driver {known(gpu.driver_version) or ''} loaded".replace("  ", " ")
         )
+    elif gpu.source not in LIVE_GPU_SOURCES:
+        # a pasted collect_env or an imported file says no GPU was seen, not what is on the PCI bus
+        detail = f"the GPU facts come from {gpu.source}, which does not show the PCI bus: {reason or 'no GPU listed'}"
+        yield Finding(check_id, Severity.SKIP, "NVIDIA GPUs without a driver not checked", detail=detail)
     else:
         yield Finding(check_id, Severity.OK, "no NVIDIA GPU on the PCI bus left without a driver")
 
