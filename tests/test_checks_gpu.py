@@ -102,8 +102,9 @@ def summary(findings: list[Finding]) -> set[tuple[str, str, int | None]]:
     for finding in findings:
         if finding.severity is Severity.OK:
             continue
-        named = re.match(r"GPU (\d+)", finding.title)
-        rows.add((finding.id, finding.severity.value, int(named.group(1)) if named else None))
+        named = re.match(r"GPUs? (\d+(?:, \d+)*)", finding.title)  # "GPU 0 (...)" or "GPUs 0, 1, 2 (...)"
+        indices = [int(index) for index in named.group(1).split(", ")] if named else [None]
+        rows.update((finding.id, finding.severity.value, index) for index in indices)
     return rows
 
 
@@ -250,3 +251,14 @@ def test_a_lost_gpu_and_missing_fields_skip_with_reasons_never_alarm() -> None:
 
 def with_gpu(facts: GpuFacts, gpu: object) -> GpuFacts:
     return replace(facts, gpus=tuple(gpu if g.index == gpu.index else g for g in facts.gpus))  # type: ignore[attr-defined]
+
+
+def test_persistence_mode_off_is_one_note_for_all_the_gpus_it_is_off_on() -> None:
+    k80 = xml("k80x4-driver430.26-ecc-dbe-retired")
+    (every,) = [f for f in gpu_findings(k80) if f.id == "gpu.persistence_mode"]
+    assert every.title == "GPUs 0, 1, 2, 3 (Tesla K80): persistence mode is off"
+    assert every.fix is not None and every.fix.startswith("sudo nvidia-smi -pm 1 ")  # no -i: all GPUs
+    some = replace(k80, gpus=tuple(replace(g, is_persistence_mode=g.index in (1, 3)) for g in k80.gpus))  # type: ignore[attr-defined]
+    (two,) = [f for f in gpu_findings(some) if f.id == "gpu.persistence_mode"]
+    assert two.title.startswith("GPUs 0, 2 (Tesla K80)")
+    assert two.fix is not None and two.fix.startswith("for i in 0 2; do sudo nvidia-smi -i $i -pm 1; done")

@@ -129,22 +129,43 @@ def check_mixed_models(given: CheckInput) -> Iterator[Finding]:
 
 
 def _persistence(gpu: Gpu) -> Verdict:
-    if isinstance(gpu.is_persistence_mode, Unavailable) or gpu.is_persistence_mode:
-        return gpu.is_persistence_mode if isinstance(gpu.is_persistence_mode, Unavailable) else None
-    return Finding(
-        "gpu.persistence_mode",
-        Severity.INFO,
-        f"{label(gpu)}: persistence mode is off",
-        detail="Without it the driver tears the GPU down when the last client exits, so every new process "
-        "pays a second or more of initialisation and the GPU's settings (clocks, power limit) can reset.",
-        fix=f"sudo nvidia-smi -i {gpu.index} -pm 1 (or enable the nvidia-persistenced service)",
-        evidence=(f"gpu.gpus[{gpu.index}].is_persistence_mode",),
-    )
+    """Only what per_gpu needs for the OK and skip cases; GPUs with it off are reported together below."""
+    return gpu.is_persistence_mode if isinstance(gpu.is_persistence_mode, Unavailable) else None
 
 
 @check("gpu.persistence_mode", "Persistence mode is on, so the driver stays initialised between jobs (info).")
 def check_persistence_mode(given: CheckInput) -> Iterator[Finding]:
-    yield from per_gpu(given, "gpu.persistence_mode", "persistence mode", _persistence, "persistence mode on")
+    check_id = "gpu.persistence_mode"
+    facts = gpus_of(given, check_id, "persistence mode")
+    if isinstance(facts, Finding):
+        yield facts
+        return
+    off = [gpu for gpu in facts.gpus if gpu.is_persistence_mode is False]
+    if not off:
+        yield from per_gpu(given, check_id, "persistence mode", _persistence, "persistence mode on")
+        return
+    # One finding for every GPU it is off on: a machine set up without it has it off everywhere, and eight
+    # identical paragraphs would bury the findings that differ per GPU.
+    indices = [str(gpu.index) for gpu in off]
+    models = sorted({gpu.name for gpu in off if isinstance(gpu.name, str)})
+    which = (f"GPU {indices[0]}" if len(off) == 1 else f"GPUs {', '.join(indices)}") + (
+        f" ({', '.join(models)})" if models else ""
+    )
+    if len(off) == len(facts.gpus) and len(off) > 1:
+        command = "sudo nvidia-smi -pm 1"  # without -i it applies to every GPU
+    elif len(off) == 1:
+        command = f"sudo nvidia-smi -i {indices[0]} -pm 1"
+    else:
+        command = f"for i in {' '.join(indices)}; do sudo nvidia-smi -i $i -pm 1; done"
+    yield Finding(
+        check_id,
+        Severity.INFO,
+        f"{which}: persistence mode is off",
+        detail="Without it the driver tears the GPU down when the last client exits, so every new process "
+        "pays a second or more of initialisation and the GPU's settings (clocks, power limit) can reset.",
+        fix=f"{command} (or enable the nvidia-persistenced service)",
+        evidence=tuple(f"gpu.gpus[{gpu.index}].is_persistence_mode" for gpu in off),
+    )
 
 
 _COMPUTE_MODE_EFFECT = {
