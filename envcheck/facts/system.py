@@ -31,3 +31,20 @@ class SystemFacts:
     # 1 or 2 under WSL (WSL1 translates syscalls, WSL2 is a VM: GPU and disk behave differently);
     # None when not WSL. Last, with a default, so snapshots written before it still decode.
     wsl_version: int | Unavailable | None = None
+
+
+def wsl_of_kernel(release: str, version: str = "") -> tuple[bool, int | Unavailable | None]:
+    """Whether a kernel is WSL's, and which WSL, from its release (and /proc/version when there is one).
+
+    The live probe and the collect_env importer both ask this of a kernel string. WSL2 releases look like
+    "5.15.153.1-microsoft-standard-WSL2" (older: "4.19.128-microsoft-standard"), WSL1 like
+    "4.4.0-19041-Microsoft" (the Windows build number, capital M).
+    """
+    text = f"{release} {version}"
+    if "microsoft" not in text.lower() and "wsl" not in text.lower():
+        return False, None
+    if "WSL2" in text or "microsoft-standard" in text:
+        return True, 2
+    if "Microsoft" in release:
+        return True, 1
+    return True, Unavailable(f"WSL kernel {release.strip()!r} does not say which WSL version")

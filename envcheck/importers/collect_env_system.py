@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 
 from envcheck.facts.common import Unavailable
-from envcheck.facts.system import SystemFacts
+from envcheck.facts.system import SystemFacts, wsl_of_kernel
 
 NOT_PRINTED = "collect_env does not print it"
 _UNKNOWN_WORDS = ("n/a", "none", "could not collect", "")
@@ -95,14 +95,12 @@ def _machine(os_line: str, platform_line: str, python_line: str) -> str | Unavai
 
 
 def _wsl(os_name: str, kernel: str | Unavailable) -> tuple[bool | Unavailable, int | Unavailable | None]:
-    """WSL kernels say so: "5.15.90.1-microsoft-standard-WSL2" (WSL 2), "4.4.0-19041-Microsoft" (WSL 1)."""
+    """WSL and its version from the kernel release the `Python platform` line carries."""
     if os_name != "Linux":
         return False, None
     if isinstance(kernel, Unavailable):
         return Unavailable(f"{NOT_PRINTED}: no `Python platform` line with the kernel release"), kernel
-    if "microsoft" not in kernel.casefold():
-        return False, None
-    return True, 2 if "wsl2" in kernel.casefold() else 1 if kernel.endswith("-Microsoft") else Unavailable(NOT_PRINTED)
+    return wsl_of_kernel(kernel)
 
 
 def _libc(line: str) -> str | Unavailable:

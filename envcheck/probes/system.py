@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 from envcheck.facts.common import Unavailable
-from envcheck.facts.system import SystemFacts
+from envcheck.facts.system import SystemFacts, wsl_of_kernel
 from envcheck.probes.context import HostRoots, ProbeContext
 from envcheck.probes.mounts import parse_mountinfo, root_mount
 
@@ -159,21 +159,8 @@ def probe_container(context: ProbeContext) -> tuple[str | None, tuple[str, ...]]
 
 
 def probe_wsl(roots: HostRoots) -> tuple[bool, int | Unavailable | None]:
-    """Whether this is WSL, and which version.
-
-    Kernel release strings: WSL2 "5.15.153.1-microsoft-standard-WSL2" (older: "4.19.128-microsoft-
-    standard"), WSL1 "4.4.0-19041-Microsoft" (the Windows build number, capital M).
-    """
-    release = _read(roots.proc / "sys/kernel/osrelease") or ""
-    version = _read(roots.proc / "version") or ""
-    text = f"{release} {version}"
-    if "microsoft" not in text.lower() and "wsl" not in text.lower():
-        return False, None
-    if "WSL2" in text or "microsoft-standard" in text:
-        return True, 2
-    if "Microsoft" in release:
-        return True, 1
-    return True, Unavailable(f"WSL kernel {release.strip()!r} does not say which WSL version")
+    """Whether this is WSL, and which version, from the running kernel's release and version strings."""
+    return wsl_of_kernel(_read(roots.proc / "sys/kernel/osrelease") or "", _read(roots.proc / "version") or "")
 
 
 def _acpi_oem_id(roots: HostRoots) -> str | None:
