@@ -134,3 +134,14 @@ def test_without_the_record_the_path_name_decides_as_before() -> None:
     finding = cuda_home_check("/usr/local/cuda", unreadable)
     assert finding.severity is Severity.SKIP and finding.detail == "cannot read /usr/local/cuda/x"
     assert cuda_home_check("/usr/local/cuda", NOT_RECORDED).severity is Severity.SKIP
+
+
+def test_a_relative_cuda_home_is_read_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "work"
+    (project / "toolkits/cuda").mkdir(parents=True)
+    (project / "toolkits/cuda/version.json").write_text(json.dumps(VERSION_JSON))
+    monkeypatch.chdir(project)
+    found = probe_cuda_toolkit(ProbeContext(environ={"CUDA_HOME": "toolkits/cuda"}))
+    assert found == CudaToolkit("CUDA_HOME", "toolkits/cuda", True, "12.4.1")

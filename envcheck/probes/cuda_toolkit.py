@@ -42,8 +42,9 @@ def probe_cuda_toolkit(context: ProbeContext) -> CudaToolkit | None:
     if variable is None:
         return None
     path = context.environ[variable]
-    # under the context's root, so tests replay a toolkit tree; on a live machine the root is /
-    home = context.roots.root / path.lstrip("/")
+    # relative to the working directory, as cpp_extension reads it; under the context's root, so tests replay a
+    # toolkit tree (on a live machine the root is /)
+    home = context.roots.root / str(Path.cwd() / path).lstrip("/")
     is_directory = home.is_dir()
     version = toolkit_version(home, path) if is_directory else Unavailable(f"{variable}={path} is not a directory")
     return CudaToolkit(variable=variable, path=path, is_directory=is_directory, version=version)
