@@ -37,9 +37,12 @@ def setup(
         str | None, typer.Option("--python", help="A Python version (3.10) to plan for, or an interpreter PATH.")
     ] = None,
     os_name: Annotated[
-        str | None, typer.Option("--os", help="The hypothetical target's OS: linux, windows, macos.")
+        str | None,
+        typer.Option(
+            "--os", help="The target's OS (linux, windows, macos): hypothetical, or what a --from file lacks."
+        ),
     ] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="The hypothetical target's CPU: x86_64, aarch64.")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="The target's CPU (x86_64, aarch64), as for --os.")] = None,
     torch: Annotated[str | None, typer.Option("--torch", help="Pin the torch release (2.4 = newest 2.4.x).")] = None,
     output_format: FormatOption = None,
     as_json: JsonOption = False,
