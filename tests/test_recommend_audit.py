@@ -15,7 +15,7 @@ from envcheck.advise.memory_model import estimate
 from envcheck.advise.recommend import Filters, Option, recommend_instances
 from envcheck.advise.workload_spec import parse_count, resolve_spec, spec_from_profile, with_options
 from envcheck.cli import app
-from envcheck.knowledge import load_knowledge, load_workload
+from envcheck.knowledge import KnowledgeError, load_knowledge, load_workload
 from envcheck.render.recommend import _hours
 
 KNOWLEDGE = load_knowledge()
@@ -168,3 +168,9 @@ def test_every_instance_with_room_is_listed_and_none_without(tmp_path: Path) -> 
 
 def _strategies(instance: Instance) -> tuple[str, ...]:
     return ("single",) if instance.gpu_count == 1 else ("ddp", "zero1", "zero2", "zero3")
+
+
+@pytest.mark.parametrize("text", ["1e999", "5e21", "9999999999T"])
+def test_absurd_counts_are_one_line_errors(text: str) -> None:
+    with pytest.raises(KnowledgeError, match=r"--tokens: .* is too large"):
+        parse_count(text, "--tokens")

@@ -199,7 +199,7 @@ def test_an_nvidia_smi_xml_plans_once_the_flags_name_what_it_lacks() -> None:
         (["--os", "windows"], "--os windows: FILE says system.os_name is linux"),
         (["--python", "3.10"], "--python 3.10: FILE says python.version is 3.11"),
         (["--gpu", "NVIDIA L4"], "--from cannot be combined with --gpu/--driver"),
-        (["--python", "/usr/bin/python3"], "give a Python version (3.11), not an interpreter"),
+        (["--python", "/usr/bin/python3"], "give the target's Python 3 version (3.11), not an interpreter"),
     ],
 )
 def test_flags_that_contradict_the_file_are_input_errors(tmp_path: Path, argv: list[str], message: str) -> None:

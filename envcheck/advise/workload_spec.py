@@ -78,13 +78,19 @@ class WorkloadSpec:
         return self.task != "infer"
 
 
+MAX_COUNT = 1e21  # above every real parameter or token count by orders of magnitude
+
+
 def parse_count(text: str, option: str = "--params") -> int:
     """``7B``, ``1.3b``, ``350M``, ``125000000``, ``2e11`` -> an integer count."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE]\+?[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
     if not match:
         raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M, 2e11 or 125000000')
     scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[match.group(2).lower()]
-    return round(float(match.group(1)) * scale)
+    value = float(match.group(1)) * scale
+    if not math.isfinite(value) or value >= MAX_COUNT:  # 1e999 is infinity; nothing is counted in 1e21s
+        raise KnowledgeError(f'{option}: "{text}" is too large (at most {MAX_COUNT:.0e})')
+    return round(value)
 
 
 def transformer_parameters(shape: TransformerShape, *, is_tied_embeddings: bool = False) -> int:

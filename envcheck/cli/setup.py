@@ -121,7 +121,9 @@ def _target(
         raise InputError("--from cannot be combined with --gpu/--driver: the file names the GPUs and the driver")
     if source is not None:
         if python is not None and python_version is None:
-            raise InputError(f"--python {python}: with --from, give a Python version (3.11), not an interpreter")
+            raise InputError(
+                f"--python {python}: with --from, give the target's Python 3 version (3.11), not an interpreter"
+            )
         # --os/--arch/--python VERSION fill what the file lacks (an nvidia-smi XML names no OS, CPU or Python)
         snapshot = load_or_collect(source, None, None, False, 60.0, debug, skip=("framework",))
         gaps = Gaps(os=os_name, arch=arch, python=python_version)
