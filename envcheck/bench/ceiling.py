@@ -2,9 +2,9 @@
 
 A GPU that trains slowly is either slow at everything (clocks held down, a power cap, a bad board) or only
 in the training pipeline (data loading, small kernels). These two numbers tell which: a healthy datacenter
-GPU reaches roughly 70-90% of its dense matmul peak and 80-90% of its memory bandwidth; far less points
-at the hardware. Spec figures come from profiles/gpus.toml; CPUs have none there, so only the achieved
-numbers are shown.
+GPU is commonly expected near 70-90% of its dense matmul peak and memory bandwidth (an expectation, not yet
+measured by envcheck); far less points at the hardware. Spec figures come from profiles/gpus.toml; CPUs have
+none there, so only the achieved numbers are shown.
 """
 
 from __future__ import annotations
