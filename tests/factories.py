@@ -19,6 +19,7 @@ from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.facts.storage import StorageFacts, StorageLocation
 from envcheck.facts.system import SystemFacts
 from envcheck.snapshot import ProbeRun, Snapshot
+from tests.shared_fixtures import shared_fixture
 
 GIB = 1024**3
 SITE = "/opt/venv/lib/python3.11/site-packages"
@@ -211,7 +212,6 @@ def snapshot(**sections: Any) -> Snapshot:
 # --- GPU machines from real fixtures (nvidia-smi XML, NVML recordings) combined with a torch install ---
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_XML = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
 
 
 def nvidia_smi_gpu(machine: str) -> GpuFacts:
@@ -219,7 +219,7 @@ def nvidia_smi_gpu(machine: str) -> GpuFacts:
     from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
 
     local = FIXTURES / "nvidia-smi" / f"{machine}.xml"
-    return load_nvidia_smi_xml(local if local.exists() else SHARED_XML / f"{machine}.xml")
+    return load_nvidia_smi_xml(local if local.exists() else shared_fixture(f"nvidia-smi/{machine}.xml"))
 
 
 def nvml_gpu(machine: str, **values: Any) -> GpuFacts:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from envcheck.facts.python import InstalledPackage
 from envcheck.finding import Finding, Severity, exit_code
 from envcheck.snapshot import ProbeRun
 from tests import factories
+from tests.shared_fixtures import shared_fixture
 
 GIB = factories.GIB
 
@@ -196,7 +196,7 @@ def test_no_gpu_is_a_note_with_the_reason_and_a_hung_probe_fails() -> None:
 def test_gpus_seen_pass() -> None:
     from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
 
-    xml = Path(__file__).resolve().parents[2] / "shared/fixtures/nvidia-smi/t4-driver515.105.01.xml"
+    xml = shared_fixture("nvidia-smi/t4-driver515.105.01.xml")
     (finding,) = findings_of("gpu.present", factories.snapshot(gpu=load_nvidia_smi_xml(xml)))
     assert finding.severity is Severity.OK and "Tesla T4" in finding.title
 

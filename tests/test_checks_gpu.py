@@ -22,9 +22,9 @@ from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
 from envcheck.probes.nvml import probe_gpu
 from envcheck.probes.nvml.replay import Recording, load_recording
 from tests import factories
+from tests.shared_fixtures import shared_fixture
 
 OWN = Path(__file__).resolve().parent / "fixtures"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
 GPU_CHECKS = {registered.id for registered in all_checks() if registered.area == "gpu"} - {"gpu.present"}
 
 # Every non-ok (id, severity, GPU index) per fixture; None for machine-wide findings and skips.
@@ -79,8 +79,8 @@ HEALTHY = ("t4-driver515.105.01", "rtx4090-driver535.86.05", "rtx-a5000x2-driver
 
 @cache
 def xml(name: str) -> GpuFacts:
-    path = SHARED / f"{name}.xml"
-    return load_nvidia_smi_xml(path if path.exists() else OWN / "nvidia-smi" / f"{name}.xml")
+    own = OWN / "nvidia-smi" / f"{name}.xml"
+    return load_nvidia_smi_xml(own if own.exists() else shared_fixture(f"nvidia-smi/{name}.xml"))
 
 
 def recording(name: str) -> Recording:

@@ -18,10 +18,10 @@ from envcheck.knowledge import Knowledge, WorkloadProfile, load_knowledge, load_
 from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
 from envcheck.snapshot import Snapshot, to_json
 from tests import factories
+from tests.shared_fixtures import shared_fixture
 
 GIB = factories.GIB
 OWN = Path(__file__).resolve().parent / "fixtures" / "nvidia-smi"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
 
 
 @cache
@@ -31,8 +31,8 @@ def knowledge() -> Knowledge:
 
 @cache
 def xml(name: str) -> GpuFacts:
-    path = SHARED / f"{name}.xml"
-    return load_nvidia_smi_xml(path if path.exists() else OWN / f"{name}.xml")
+    own = OWN / f"{name}.xml"
+    return load_nvidia_smi_xml(own if own.exists() else shared_fixture(f"nvidia-smi/{name}.xml"))
 
 
 RTX4090 = "rtx4090-driver535.86.05"  # 24 GiB, cc 8.9 (from the knowledge base: this XML has no compute_cap)

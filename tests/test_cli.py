@@ -15,6 +15,7 @@ from envcheck.cli import app
 from envcheck.facts.common import Unavailable
 from envcheck.snapshot import from_json, to_json
 from tests import factories
+from tests.shared_fixtures import shared_fixture
 
 ENVCHECK = [sys.executable, "-m", "envcheck"]
 runner = CliRunner()
@@ -149,12 +150,9 @@ def test_live_doctor_exits_0_on_this_machine() -> None:
     assert "failures" in result.stdout
 
 
-SHARED_XML = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
-
-
 def test_info_from_nvidia_smi_xml_gives_the_gpu_facts_as_json() -> None:
     result = runner.invoke(
-        app, ["info", "--from", str(SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml"), "--json"]
+        app, ["info", "--from", str(shared_fixture("nvidia-smi/k80x4-driver430.26-ecc-dbe-retired.xml")), "--json"]
     )
     assert result.exit_code == 0, result.output
     gpu = json.loads(result.stdout)["gpu"]
@@ -191,7 +189,10 @@ def test_info_on_an_interpreter_without_torch_names_it_and_does_not_crash() -> N
 
 def test_doctor_bench_turns_the_benchmark_verdict_into_findings() -> None:
     result = run("doctor", "--bench", "--only", "install", "--json")
-    assert result.returncode == 0, result.stderr
+    # the speed verdict depends on how loaded this machine is: only the exit code's agreement with it is tested
+    assert result.returncode in (0, 1), result.stderr
     findings = {f["id"]: f for f in json.loads(result.stdout)["findings"]}
     assert findings["bench.correctness"]["severity"] == "ok"
     assert "bench.speed" in findings
+    any_failed = any(finding["severity"] == "fail" for finding in findings.values())
+    assert result.returncode == (1 if any_failed else 0), result.stdout

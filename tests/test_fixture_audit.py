@@ -15,14 +15,18 @@ from envcheck.knowledge import load_knowledge
 from envcheck.loaders import load_snapshot_file
 from envcheck.snapshot import Snapshot
 from tests import factories
+from tests.shared_fixtures import shared_glob, shared_param
 
 KNOWLEDGE = load_knowledge()
 COLLECT_ENV = Path(__file__).parent / "fixtures" / "collect_env"
 LOCAL_XML = Path(__file__).parent / "fixtures" / "nvidia-smi"
-EVERY_FIXTURE = sorted(
-    [*factories.SHARED_XML.glob("*.xml"), *LOCAL_XML.glob("*.xml"), *COLLECT_ENV.glob("*.txt")],
-    key=lambda path: path.name,
-)
+EVERY_FIXTURE = [
+    *shared_glob("nvidia-smi", "*.xml"),
+    *(
+        pytest.param(path, id=path.name)
+        for path in sorted([*LOCAL_XML.glob("*.xml"), *COLLECT_ENV.glob("*.txt")], key=lambda path: path.name)
+    ),
+]
 
 
 def findings_of(snapshot: Snapshot) -> dict[str, list[Finding]]:
@@ -45,12 +49,12 @@ def one(found: dict[str, list[Finding]], check_id: str) -> Finding:
     ("fixture", "severity", "advice", "not_advised"),
     [
         # Ampere has bf16 and TF32; only FP8 is missing, so fp16 + GradScaler is the wrong advice there
-        (factories.SHARED_XML / "a100-sxm4-40gb-mig-driver510.47.03.xml", Severity.INFO, "bfloat16", "torch.float16"),
+        shared_param("nvidia-smi/a100-sxm4-40gb-mig-driver510.47.03.xml", Severity.INFO, "bfloat16", "torch.float16"),
         (COLLECT_ENV / "linux-torch2.1-cu118-torchvision0.15-mismatch.txt", Severity.INFO, "bfloat16", "torch.float16"),
         # Volta/Turing: fp16 tensor cores, no bf16/TF32
-        (factories.SHARED_XML / "t4-driver515.105.01.xml", Severity.INFO, "torch.float16", "bfloat16"),
+        shared_param("nvidia-smi/t4-driver515.105.01.xml", Severity.INFO, "torch.float16", "bfloat16"),
         # Kepler/Pascal: no tensor cores at all, fp16 autocast is no speed-up
-        (factories.SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml", Severity.INFO, "fp32", "bfloat16"),
+        shared_param("nvidia-smi/k80x4-driver430.26-ecc-dbe-retired.xml", Severity.INFO, "fp32", "bfloat16"),
         (COLLECT_ENV / "linux-torch1.4-cu101-gtx1080ti-2020.txt", Severity.INFO, "fp32", "bfloat16"),
     ],
 )
@@ -116,7 +120,7 @@ def test_no_fix_tells_a_windows_user_to_sudo_or_apt(fixture: Path) -> None:
     assert fixes and not [fix for fix in fixes if "sudo" in fix or "apt" in fix]
 
 
-@pytest.mark.parametrize("fixture", EVERY_FIXTURE, ids=lambda path: path.name)
+@pytest.mark.parametrize("fixture", EVERY_FIXTURE)
 def test_every_fixture_gets_a_verdict_from_every_check(fixture: Path) -> None:
     found = doctor(fixture)
     assert all(group for group in found.values())

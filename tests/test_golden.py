@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from envcheck.cli import app
-from tests.factories import SHARED_XML
+from tests.shared_fixtures import SHARED_FIXTURES, SHARED_XML, shared_fixture
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 COLLECT_ENV = Path(__file__).resolve().parent / "fixtures" / "collect_env"
@@ -41,6 +41,9 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_report_matches_its_golden_text(name: str) -> None:
+    for argument in CASES[name]:
+        if argument.startswith(str(SHARED_FIXTURES)):
+            shared_fixture(Path(argument).relative_to(SHARED_FIXTURES).as_posix())
     result = CliRunner().invoke(app, CASES[name], env=ENVIRONMENT)
     assert result.exit_code in (0, 1), result.output
     # the fixtures' absolute paths differ between checkouts; rich pads lines that editors would strip

@@ -24,25 +24,29 @@ from envcheck.probes.nvidia_smi import (
     parse_nvidia_smi_xml,
     probe_nvidia_smi,
 )
+from tests.shared_fixtures import SHARED_XML, shared_fixture, shared_glob
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "nvidia-smi"
+SHARED = SHARED_XML
 OWN = Path(__file__).resolve().parent / "fixtures" / "nvidia-smi"
-ALL_FIXTURES = sorted(SHARED.glob("*.xml")) + sorted(OWN.glob("*.xml"))
+ALL_FIXTURES = [
+    *shared_glob("nvidia-smi", "*.xml"),
+    *(pytest.param(path, id=path.name) for path in sorted(OWN.glob("*.xml"))),
+]
 MIB = 1024 * 1024
 NOT_SUPPORTED = Unavailable("not supported")
 
 
 def load(name: str) -> GpuFacts:
-    path = SHARED / name if (SHARED / name).exists() else OWN / name
+    path = OWN / name if (OWN / name).exists() else shared_fixture(f"nvidia-smi/{name}")
     return load_nvidia_smi_xml(path)
 
 
 def test_fixtures_are_present() -> None:
-    assert len(list(SHARED.glob("*.xml"))) >= 6
+    assert len(list(shared_fixture("nvidia-smi").glob("*.xml"))) >= 6
     assert len(list(OWN.glob("*.xml"))) >= 4
 
 
-@pytest.mark.parametrize("path", ALL_FIXTURES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", ALL_FIXTURES)
 def test_every_fixture_parses_round_trips_and_explains_every_gap(path: Path) -> None:
     facts = load_nvidia_smi_xml(path)
     assert facts.source == f"nvidia-smi-xml:{path}"
@@ -334,7 +338,8 @@ def test_load_names_the_file_in_every_error(tmp_path: Path) -> None:
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-REAL = [path.read_bytes() for path in sorted(SHARED.glob("*.xml"))]
+# the shared real XML, or in a plain clone the repository's own real XML
+REAL = [path.read_bytes() for path in sorted(SHARED.glob("*.xml")) or sorted(OWN.glob("*.xml"))]
 
 
 def parses_or_refuses(data: bytes) -> None:
@@ -389,7 +394,7 @@ def fake_nvidia_smi(tmp_path: Path, body: str) -> str:
 
 
 def test_live_output_is_parsed(tmp_path: Path) -> None:
-    fixture = SHARED / "t4-driver515.105.01.xml"
+    fixture = shared_fixture("nvidia-smi/t4-driver515.105.01.xml")
     executable = fake_nvidia_smi(tmp_path, f'[ "$1 $2" = "-q -x" ] || exit 3\ncat "{fixture}"')
     facts = probe_nvidia_smi(ProbeContext(), executable)
     assert facts.source == "nvidia-smi"
