@@ -18,6 +18,7 @@ from envcheck.knowledge import load_knowledge
 from envcheck.loaders import InputError
 from envcheck.snapshot import to_json
 from tests import factories
+from tests.shared_fixtures import shared_fixture
 
 KNOWLEDGE = load_knowledge()
 
@@ -181,7 +182,7 @@ def test_snapshot_round_trip_keeps_the_plan(tmp_path: Path) -> None:
 
 
 def test_an_nvidia_smi_xml_plans_once_the_flags_name_what_it_lacks() -> None:
-    xml = str(factories.SHARED_XML / "t4-driver515.105.01.xml")
+    xml = str(shared_fixture("nvidia-smi/t4-driver515.105.01.xml"))
     bare = CliRunner().invoke(app, ["setup", "--from", xml])
     assert bare.exit_code == 2
     assert "does not name the OS, CPU architecture, Python version" in bare.stderr
