@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,12 +36,20 @@ def result_file_name(document: Mapping[str, Any]) -> str:
 
 
 def free_path(directory: Path, name: str) -> Path:
-    """``directory/name``, or ``name`` with ``-2``, ``-3`` ... before the suffix when it is taken."""
+    """``directory/name``, or ``name`` with ``-2``, ``-3`` ... before the suffix when it is taken.
+
+    The name is claimed with an exclusive create (O_CREAT|O_EXCL), so two runs at once never pick the same one;
+    the caller then writes the (empty) file.
+    """
     path, count = directory / name, 1
-    while path.exists():
-        count += 1
-        path = directory / f"{Path(name).stem}-{count}{Path(name).suffix}"
-    return path
+    while True:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            count += 1
+            path = directory / f"{Path(name).stem}-{count}{Path(name).suffix}"
+            continue
+        return path
 
 
 def read_saved_results(directory: Path) -> tuple[tuple[tuple[Path, Any], ...], tuple[str, ...]]:

@@ -10,7 +10,7 @@ import typer
 
 from envcheck.cli.app import app
 from envcheck.cli.options import JsonOption, MarkdownOption, OutputOption
-from envcheck.cli.output import console, emit, input_errors, save
+from envcheck.cli.output import EXIT_USAGE, console, emit, input_errors, save
 
 QUICK_SYNTHETIC_TRAIN_IMAGES = 10240  # --quick cycles through these (~3 epochs of tutorial-cnn's 525 steps)
 QUICK_SYNTHETIC_TEST_IMAGES = 256  # --quick never evaluates; a small test split keeps generation cheap
@@ -83,6 +83,8 @@ def bench(
             raise InputError(f"--loader {loader}: expected device or dataloader")
         if as_json and as_markdown:
             raise InputError("--json and --markdown cannot be used together")
+        if save_reference is not None:
+            _existing_references(save_reference)  # a file that is not TOML is refused before the run
         results, flags = _run(
             chosen,
             device,
@@ -100,19 +102,60 @@ def bench(
             ceiling,
             show_progress=not (as_json or as_markdown) and sys.stderr.isatty(),
         )
+        failures = []
         if save_reference is not None:
-            _save_references(save_reference, results)
+            failures.append(_saving_failure(lambda: _save_references(save_reference, results)))
         if not no_save:
             _keep_results(results)
+        if output is not None:
+            text = _render("markdown", results, flags) if as_markdown else _render("json", results, flags)
+            failures.append(_saving_failure(lambda: save(output, text)))
+        # the measured result is printed even when a file could not be written: the run is not lost
         emit(
             as_json,
             as_markdown,
-            output,
+            None,
             lambda: _render("json", results, flags),
             lambda: _render("markdown", results, flags),
             lambda terminal: _render("terminal", results, flags, terminal),
         )
+        for failure in failures:
+            if failure is not None:
+                typer.echo(f"envcheck: error: not saved: {failure}", err=True)
+        if any(failures):
+            raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(0 if all(result.correctness.passed for result in results) else 1)
+
+
+def _saving_failure(write: Any) -> str | None:
+    from envcheck.loaders import InputError
+
+    try:
+        write()
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def _existing_references(path: Path) -> str:
+    """The text --save-reference appends to: the file's, checked to be TOML, or a header for a new file."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+    from envcheck.loaders import InputError, read_input_file
+
+    if not path.exists():
+        return "# envcheck bench reference results\n"
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+    try:
+        text = read_input_file(path).decode("utf-8")
+        tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"{path}: not a TOML file: {error}") from None
+    return text
 
 
 def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, download: bool, synthetic: bool,
@@ -188,7 +231,7 @@ def _save_references(path: Path, results: Any) -> None:
 
     from envcheck.bench.calibration import Reference, reference_toml
 
-    existing = path.read_text(encoding="utf-8") if path.is_file() else "# envcheck bench reference results\n"
+    existing = _existing_references(path)
     entries = [
         reference_toml(
             Reference(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,21 +36,9 @@ def console(file: Any = None) -> Any:
 
 
 def save(path: Path, text: str) -> None:
-    """Write atomically: an interrupted or failed write never leaves a half-written report behind."""
-    from envcheck.loaders import InputError
+    from envcheck.outfile import write_output_file
 
-    directory = path.parent if str(path.parent) else Path()
-    try:
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise InputError(f"{path}: cannot write: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_output_file(path, text)
 
 
 def emit(

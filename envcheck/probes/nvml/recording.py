@@ -78,13 +78,9 @@ class RecordingNvml(NvmlBackend):
         return Recording(dict(self.calls), {"envcheck_version": __version__, "anonymised": anonymised, **meta})
 
     def save(self, path: Path, **meta: Any) -> None:
-        # written beside the target and renamed, so an interrupted run never leaves half a recording
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_text(self.recording(**meta).dumps(), encoding="utf-8")
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
+        from envcheck.outfile import write_output_file
+
+        write_output_file(path, self.recording(**meta).dumps())
 
 
 def record_nvml(path: Path, context: ProbeContext, backend: NvmlBackend | None = None) -> GpuFacts:
