@@ -103,8 +103,9 @@ def test_markdown_and_output_file(saved: Path, tmp_path: Path) -> None:
 
 
 def test_saved_snapshot_reads_back_equal(saved: Path, tmp_path: Path) -> None:
+    # --no-redact: the lossless copy; without it the copy is redacted again and its home paths read `~`
     out = tmp_path / "again.json"
-    assert runner.invoke(app, ["info", "--from", str(saved), "-o", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["info", "--from", str(saved), "--no-redact", "-o", str(out)]).exit_code == 0
     assert from_json(out.read_text()) == from_json(saved.read_text())
 
 

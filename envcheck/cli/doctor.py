@@ -21,7 +21,7 @@ from envcheck.cli.options import (
     VerboseOption,
 )
 from envcheck.cli.output import emit, input_errors
-from envcheck.cli.snapshots import load_or_collect
+from envcheck.cli.snapshots import load_or_collect, shareable
 
 
 @app.command()
@@ -79,8 +79,8 @@ def doctor(
             as_json,
             as_markdown,
             output,
-            lambda: render_doctor_json(snapshot, findings, code),
-            lambda: render_doctor_markdown(snapshot, findings, verbose),
+            lambda: shareable(render_doctor_json(snapshot, findings, code), no_redact),
+            lambda: shareable(render_doctor_markdown(snapshot, findings, verbose), no_redact),
             lambda console: render_doctor(snapshot, findings, console, verbose),
         )
     raise typer.Exit(code)

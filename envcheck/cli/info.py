@@ -21,7 +21,7 @@ from envcheck.cli.options import (
     VerboseOption,
 )
 from envcheck.cli.output import emit, input_errors
-from envcheck.cli.snapshots import load_or_collect
+from envcheck.cli.snapshots import load_or_collect, shareable
 
 
 @app.command()
@@ -54,7 +54,7 @@ def info(
             as_json,
             as_markdown,
             output,
-            lambda: render_info_json(snapshot),
-            lambda: render_info_markdown(snapshot),
+            lambda: shareable(render_info_json(snapshot), no_redact),
+            lambda: shareable(render_info_markdown(snapshot), no_redact),
             lambda console: render_info(snapshot, console, verbose),
         )

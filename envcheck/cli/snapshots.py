@@ -23,8 +23,10 @@ def load_or_collect(
 ) -> Any:
     if source is not None:
         from envcheck.loaders import load_snapshot_file
+        from envcheck.redaction import redact_snapshot
 
-        return load_snapshot_file(source)
+        loaded = load_snapshot_file(source)
+        return loaded if no_redact else redact_snapshot(loaded)
     from envcheck.collect import collect, default_probes
     from envcheck.loaders import InputError
     from envcheck.probes.context import ProbeContext
@@ -62,3 +64,10 @@ def recording_gpu_probe(probes: Any, path: Path) -> Any:
         Probe("gpu", lambda context: record_nvml(path, context), probe.timeout_s) if probe.section == "gpu" else probe
         for probe in probes
     )
+
+
+def shareable(text: str, no_redact: bool) -> str:
+    """Text meant to be shared (JSON, Markdown, an -o file) with the home directory shown as `~`."""
+    from envcheck.redaction import anonymise_home
+
+    return text if no_redact else anonymise_home(text)

@@ -3,13 +3,15 @@ the NVSwitch fabric manager's state."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.cuda_toolkit import probe_cuda_toolkit
 from envcheck.probes.fabric import probe_fabric
+from envcheck.redaction import REDACTED, redact_value
+
+__all__ = ["REDACTED", "collect_variables", "is_relevant", "probe_environment"]
 
 # Variables read by CUDA, NCCL, PyTorch, the OpenMP/MKL runtimes, Hugging Face and the NVIDIA
 # container runtime. Exact names first, then whole families by prefix.
@@ -45,29 +47,9 @@ _EXACT_NAMES = frozenset(
 )
 _PREFIXES = ("NCCL_", "PYTORCH_", "TORCH_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "KMP_", "MKL_", "OMP_")
 
-# A name containing any of these holds a secret (HF_TOKEN, AWS_SECRET_ACCESS_KEY, NCCL_IB_PASSWORD...).
-_SECRET_NAME_PARTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
-# user:password@ inside a URL, e.g. https://user:pw@proxy:3128 or a pip index with a token.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@:]+(?::[^/\s@]*)?@")
-
-REDACTED = "<redacted>"
-
 
 def is_relevant(name: str) -> bool:
     return name in _EXACT_NAMES or name.startswith(_PREFIXES)
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(part in upper for part in _SECRET_NAME_PARTS)
-
-
-def redact_value(name: str, value: str) -> tuple[str, bool]:
-    """The value with secrets replaced, and whether anything was replaced."""
-    if is_secret_name(name):
-        return REDACTED, True
-    redacted = _URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", value)
-    return redacted, redacted != value
 
 
 def collect_variables(environ: Mapping[str, str], is_redacting: bool) -> tuple[EnvironmentVariable, ...]:

@@ -9,13 +9,13 @@ from envcheck.facts.common import Unavailable
 from envcheck.finding import AREA_TITLES, Finding, Severity
 from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
 from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
-from envcheck.render.values import format_value, label, record_fields, scalar_fields
+from envcheck.render.values import code_span, format_value, label, record_fields, scalar_fields, visible
 
 _MARKS = {Severity.OK: "✅", Severity.INFO: "ℹ️", Severity.WARN: "⚠️", Severity.FAIL: "❌", Severity.SKIP: "⏭️"}
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return visible(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -66,8 +66,8 @@ def render_doctor_markdown(snapshot: Any, findings: Sequence[Finding], verbose: 
         for finding in area_findings:
             if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
                 continue
-            lines.append(f"  - {_MARKS[finding.severity]} `{finding.id}` {finding.title}")
+            lines.append(f"  - {_MARKS[finding.severity]} {code_span(finding.id)} {visible(finding.title)}")
             if finding.fix and finding.severity is not Severity.OK:
-                lines.append(f"    - fix: `{finding.fix}`")
+                lines.append(f"    - fix: {code_span(visible(finding.fix))}")
     lines += ["", count_line(findings)]
     return "\n".join(lines) + "\n"

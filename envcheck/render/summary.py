@@ -8,6 +8,7 @@ from typing import Any
 
 from envcheck.facts.common import Unavailable
 from envcheck.finding import AREA_TITLES, Finding, Severity
+from envcheck.render.values import visible
 from envcheck.units import format_bytes
 
 SECTION_TITLES = {
@@ -39,7 +40,7 @@ def headline(snapshot: Any) -> str:
         parts.append(f"torch {framework.torch.version}")
     if snapshot.source != "live":
         parts.append(f"from {snapshot.source}")
-    return " · ".join(parts)
+    return visible(" · ".join(parts))
 
 
 def findings_by_area(findings: Iterable[Finding]) -> dict[str, list[Finding]]:

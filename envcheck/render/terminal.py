@@ -15,7 +15,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.finding import AREA_TITLES, Finding, Severity
 from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
 from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
-from envcheck.render.values import format_value, label, record_fields, scalar_fields
+from envcheck.render.values import format_value, label, record_fields, scalar_fields, visible
 
 _MARKS = {
     Severity.OK: ("✓", "green"),
@@ -41,7 +41,7 @@ def render_info(snapshot: Any, console: Console, verbose: bool = False) -> None:
     is_imported = snapshot.source != "live"
     absent = [title for section, title in SECTION_TITLES.items() if isinstance(getattr(snapshot, section), Unavailable)]
     if is_imported and absent:  # an imported file holds only some sections: one line for the rest
-        console.print(Text(f"not in {snapshot.source}: {', '.join(absent)}", style="dim"))
+        console.print(Text(f"not in {visible(snapshot.source)}: {', '.join(absent)}", style="dim"))
     for section, title in SECTION_TITLES.items():
         facts = getattr(snapshot, section)
         if is_imported and isinstance(facts, Unavailable):
@@ -54,7 +54,9 @@ def render_info(snapshot: Any, console: Console, verbose: bool = False) -> None:
 
 def _section_body(facts: Any, verbose: bool) -> Any:
     if isinstance(facts, Unavailable):
-        return Text(f"unavailable: {facts.reason}" + (f"\nfix: {facts.fix}" if facts.fix else ""), style="yellow")
+        return Text(
+            visible(f"unavailable: {facts.reason}" + (f"\nfix: {facts.fix}" if facts.fix else "")), style="yellow"
+        )
     parts: list[Any] = [_field_grid(scalar_fields(facts))]
     for name, value in record_fields(facts):
         if not isinstance(value, tuple):  # one nested record (torch, ecc): its fields, indented
@@ -114,7 +116,9 @@ def _record_table(name: str, records: Sequence[Any], verbose: bool) -> Any:
 
 def _cell(name: str, value: Any) -> Text:
     if hasattr(value, "passed"):  # a smoke test
-        return Text("passed" if value.passed else f"FAILED: {value.error}", style="green" if value.passed else "red")
+        return Text(
+            "passed" if value.passed else visible(f"FAILED: {value.error}"), style="green" if value.passed else "red"
+        )
     return _styled(name, value)
 
 
@@ -131,7 +135,10 @@ def _probe_table(snapshot: Any, verbose: bool) -> Table:
             continue
         style = {"ok": "green", "skipped": "dim"}.get(run.status, "red")
         table.add_row(
-            run.name, Text(run.status, style=style), format_value("duration_s", run.duration_s), run.error or ""
+            run.name,
+            Text(run.status, style=style),
+            format_value("duration_s", run.duration_s),
+            visible(run.error or ""),
         )
     if not table.rows:
         table.add_row(
@@ -153,11 +160,13 @@ def render_doctor(snapshot: Any, findings: Sequence[Finding], console: Console, 
             if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
                 continue
             finding_mark, finding_style = _MARKS[finding.severity]
-            line = Text.assemble((f"{finding_mark} ", finding_style), finding.title)
+            line = Text.assemble((f"{finding_mark} ", finding_style), visible(finding.title))
             console.print(Padding(line, (0, 0, 0, 4), expand=False))
             if finding.detail and (verbose or finding.severity is not Severity.OK):
-                console.print(Padding(Text(finding.detail, style="dim"), (0, 0, 0, 8), expand=False))
+                console.print(Padding(Text(visible(finding.detail), style="dim"), (0, 0, 0, 8), expand=False))
             if finding.fix and finding.severity in (Severity.WARN, Severity.FAIL, Severity.INFO):
-                console.print(Padding(Text.assemble(("fix: ", "bold"), finding.fix), (0, 0, 0, 8), expand=False))
+                console.print(
+                    Padding(Text.assemble(("fix: ", "bold"), visible(finding.fix)), (0, 0, 0, 8), expand=False)
+                )
     console.print()
     console.print(Text(count_line(findings), style="bold"))

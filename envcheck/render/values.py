@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from envcheck.facts.common import Unavailable
 from envcheck.units import format_bytes, format_duration
+
+# C0/C1 control characters (ESC starts terminal escapes) and the bidi overrides that reorder text on screen
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """TEXT with control characters shown as escapes (`\\x1b`): what a file says never drives the terminal."""
+    return _INVISIBLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
+    )
+
+
+def code_span(text: str) -> str:
+    """TEXT as a Markdown code span whose backtick run is longer than any inside it (CommonMark)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
 
 
 def label(name: str) -> str:
@@ -23,6 +42,10 @@ def label(name: str) -> str:
 
 def format_value(name: str, value: Any) -> str:
     """Display text for one field; an Unavailable shows its reason, never a bare N/A."""
+    return visible(_format_value(name, value))
+
+
+def _format_value(name: str, value: Any) -> str:
     if isinstance(value, Unavailable):
         return f"unavailable: {value.reason}"
     if value is None:
