@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -15,8 +16,6 @@ def write_output_file(path: Path, text: str) -> None:
     A character device or FIFO is written in place, never replaced (a FIFO without a reader is an error, not a
     hang). A directory is refused. Every failure is one InputError line naming the path.
     """
-    import stat
-
     from envcheck.loaders import InputError
 
     try:

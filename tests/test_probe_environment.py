@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from envcheck.probes.context import ProbeContext
-from envcheck.probes.environment import REDACTED, probe_environment
+from envcheck.probes.environment import probe_environment
+from envcheck.redaction import REDACTED
 
 ENVIRON = {
     "CUDA_VISIBLE_DEVICES": "0,1",

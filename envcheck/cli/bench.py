@@ -10,7 +10,8 @@ import typer
 
 from envcheck.cli.app import app
 from envcheck.cli.options import JsonOption, MarkdownOption, OutputOption
-from envcheck.cli.output import EXIT_USAGE, console, emit, input_errors, save
+from envcheck.cli.output import EXIT_USAGE, console, emit, input_errors
+from envcheck.outfile import write_output_file
 
 QUICK_SYNTHETIC_TRAIN_IMAGES = 10240  # --quick cycles through these (~3 epochs of tutorial-cnn's 525 steps)
 QUICK_SYNTHETIC_TEST_IMAGES = 256  # --quick never evaluates; a small test split keeps generation cheap
@@ -109,7 +110,7 @@ def bench(
             _keep_results(results)
         if output is not None:
             text = _render("markdown", results, flags) if as_markdown else _render("json", results, flags)
-            failures.append(_saving_failure(lambda: save(output, text)))
+            failures.append(_saving_failure(lambda: write_output_file(output, text)))
         # the measured result is printed even when a file could not be written: the run is not lost
         emit(
             as_json,
@@ -138,24 +139,14 @@ def _saving_failure(write: Any) -> str | None:
 
 
 def _existing_references(path: Path) -> str:
-    """The text --save-reference appends to: the file's, checked to be TOML, or a header for a new file."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
-    from envcheck.loaders import InputError, read_input_file
+    """The text --save-reference appends to: the file's, checked to hold references, or a header for a new file."""
+    from envcheck.bench.calibration import load_references
+    from envcheck.loaders import read_input_file
 
     if not path.exists():
         return "# envcheck bench reference results\n"
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
-    try:
-        text = read_input_file(path).decode("utf-8")
-        tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise InputError(f"{path}: not a TOML file: {error}") from None
-    return text
+    load_references(path)  # a file that is not TOML, or holds something else, is refused before the run
+    return read_input_file(path).decode("utf-8")
 
 
 def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, download: bool, synthetic: bool,
@@ -218,7 +209,7 @@ def _keep_results(results: Any) -> None:
         document = result_to_json(result)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            save(free_path(directory, result_file_name(document)), json.dumps(document, indent=2) + "\n")
+            write_output_file(free_path(directory, result_file_name(document)), json.dumps(document, indent=2) + "\n")
         except (OSError, InputError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             typer.echo(f"envcheck: warning: bench result not saved to {directory}: {reason}", err=True)
@@ -251,4 +242,4 @@ def _save_references(path: Path, results: Any) -> None:
         )
         for r in results
     ]
-    save(path, existing + "".join(entries))
+    write_output_file(path, existing + "".join(entries))

@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from envcheck.outfile import write_output_file
+
 EXIT_USAGE = 2
 
 
@@ -35,12 +37,6 @@ def console(file: Any = None) -> Any:
     return Console(file=file, highlight=False, soft_wrap=False)
 
 
-def save(path: Path, text: str) -> None:
-    from envcheck.outfile import write_output_file
-
-    write_output_file(path, text)
-
-
 def emit(
     as_json: bool,
     as_markdown: bool,
@@ -54,7 +50,7 @@ def emit(
 
         raise InputError("--json and --markdown cannot be used together")
     if output is not None:
-        save(output, markdown() if as_markdown else json_text())
+        write_output_file(output, markdown() if as_markdown else json_text())
     if as_json:
         sys.stdout.write(json_text() + "\n")
     elif as_markdown:

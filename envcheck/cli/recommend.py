@@ -9,7 +9,8 @@ import typer
 
 from envcheck.cli.app import app
 from envcheck.cli.options import DebugOption, FromOption, JsonOption, MarkdownOption, OutputOption, VerboseOption
-from envcheck.cli.output import emit, input_errors, save
+from envcheck.cli.output import emit, input_errors
+from envcheck.outfile import write_output_file
 
 if TYPE_CHECKING:  # the command imports its layers when it runs, so that `envcheck --help` stays fast
     from envcheck.advise.time_model import BenchMeasurement
@@ -133,7 +134,7 @@ def recommend(
             chosen = recommendation.best_value or (recommendation.options[0] if recommendation.options else None)
             if chosen is None:
                 raise KnowledgeError("--emit skypilot: no instance fits, so there is nothing to launch")
-            save(emit_file, render_skypilot_task(spec, chosen))
+            write_output_file(emit_file, render_skypilot_task(spec, chosen))
             emitted = str(emit_file)
         report = RecommendReport(recommendation, purchases, power, here_result, emitted)
         emit(

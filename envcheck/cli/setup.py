@@ -15,7 +15,8 @@ import typer
 
 from envcheck.cli.app import app
 from envcheck.cli.options import DebugOption, FromOption, JsonOption, MarkdownOption, OutputOption, VerboseOption
-from envcheck.cli.output import console, input_errors, save
+from envcheck.cli.output import console, input_errors
+from envcheck.outfile import write_output_file
 
 FormatOption = Annotated[
     str | None,
@@ -88,7 +89,7 @@ def setup(
                 typer.echo(f"envcheck: {error}", err=True)
                 raise typer.Exit(1) from None
             if output is not None:
-                save(output, text)
+                write_output_file(output, text)
             sys.stdout.write(text)
             raise typer.Exit(0 if plan.fits else 1)
         _show(plan, knowledge, output, as_markdown, verbose)
@@ -149,11 +150,11 @@ def _show(plan: Any, knowledge: Any, output: Path | None, as_markdown: bool, ver
     if as_markdown:
         text = render_setup_markdown(plan, commands, verbose)
         if output is not None:
-            save(output, text)
+            write_output_file(output, text)
         sys.stdout.write(text)
         return
     if output is not None:
-        save(output, format_json(plan) + "\n")
+        write_output_file(output, format_json(plan) + "\n")
     render_setup(plan, commands, console(), verbose)
 
 

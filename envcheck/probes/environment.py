@@ -9,9 +9,7 @@ from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.cuda_toolkit import probe_cuda_toolkit
 from envcheck.probes.fabric import probe_fabric
-from envcheck.redaction import REDACTED, redact_value
-
-__all__ = ["REDACTED", "collect_variables", "is_relevant", "probe_environment"]
+from envcheck.redaction import redact_value
 
 # Variables read by CUDA, NCCL, PyTorch, the OpenMP/MKL runtimes, Hugging Face and the NVIDIA
 # container runtime. Exact names first, then whole families by prefix.
