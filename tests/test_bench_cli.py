@@ -89,3 +89,19 @@ def test_ctrl_c_leaves_no_files_and_says_so(tmp_path: Path) -> None:
     assert process.returncode == 130, stderr
     assert stderr.strip() == "envcheck: interrupted" and stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_output_keeps_the_measured_result(tmp_path: Path) -> None:
+    result = invoke("--synthetic", "--json", "--no-save", "-o", str(tmp_path))  # a directory: cannot be written
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["images_per_s"] > 0  # the run is printed, not lost
+    assert result.stderr.strip() == f"envcheck: error: not saved: {tmp_path}: is a directory"
+
+
+def test_save_reference_to_a_file_that_is_not_toml_is_refused_before_the_run(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.toml"
+    notes.write_text("my notes, not TOML = = \n")
+    result = invoke("--synthetic", "--json", "--save-reference", str(notes))
+    assert result.exit_code == 2 and result.stdout == ""  # refused before any training
+    assert len(result.stderr.strip().splitlines()) == 1 and str(notes) in result.stderr
+    assert notes.read_text() == "my notes, not TOML = = \n"
