@@ -83,8 +83,15 @@ def test_every_recording_probes_round_trips_and_explains_every_gap(path: Path) -
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda path: path.stem)
 def test_every_recording_is_what_the_converter_derives(path: Path) -> None:
-    module = converter()
-    assert path.read_text(encoding="utf-8") == module.convert(path.stem, module.SOURCES[path.stem])
+    assert path.read_text(encoding="utf-8") == converter().convert(path.stem, source_xml(path.stem))
+
+
+def source_xml(machine: str) -> Path:
+    """The nvidia-smi XML a recording was converted from; skips the test where it is absent (a plain clone)."""
+    source = Path(converter().SOURCES[machine])
+    if not source.exists():
+        pytest.skip(f"needs {source.name}, which the recording was converted from: not in a plain clone")
+    return source
 
 
 def key_facts(gpu: Gpu) -> tuple[object, ...]:
@@ -102,7 +109,7 @@ def key_facts(gpu: Gpu) -> tuple[object, ...]:
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=lambda path: path.stem)
 def test_nvml_and_nvidia_smi_agree_on_the_same_machine(path: Path) -> None:
-    xml = load_nvidia_smi_xml(converter().SOURCES[path.stem])
+    xml = load_nvidia_smi_xml(source_xml(path.stem))
     nvml = probe_gpu(ProbeContext(), load_recording(path).backend())
     assert (nvml.driver_version, nvml.gpu_count) == (xml.driver_version, xml.gpu_count)
     for from_nvml, from_xml in zip(nvml.gpus, xml.gpus, strict=True):
@@ -315,7 +322,7 @@ def test_why_there_is_no_gpu(
 
 
 def test_without_nvml_the_nvidia_smi_command_is_used(tmp_path: Path) -> None:
-    xml = Path(converter().SOURCES["t4-driver515.105.01"])
+    xml = source_xml("t4-driver515.105.01")
     script = tmp_path / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nexec /bin/cat '{xml}'\n")
     script.chmod(0o755)
