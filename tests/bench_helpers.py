@@ -7,7 +7,7 @@ from pathlib import Path
 from envcheck.bench.data import FOLDER, synthetic_cifar10, write_cifar10
 
 
-def write_small_cifar10(root: Path, train: int = 320, test: int = 64, with_manifest: bool = True) -> Path:
+def write_small_cifar10(root: Path, train: int = 320, test: int = 64) -> Path:
     folder = root / FOLDER
-    write_cifar10(folder, synthetic_cifar10(train, test, seed=3), with_manifest=with_manifest)
+    write_cifar10(folder, synthetic_cifar10(train, test, seed=3))
     return folder

@@ -1,7 +1,9 @@
 """CIFAR-10 for the benchmark: find torchvision's `cifar-10-batches-py`, verify and load it; or a synthetic stand-in.
 
-The real data is verified before it is unpickled: against torchvision's own md5 list, or, for a copy someone
-made themselves (tests, a re-packed subset), against an `md5sums.txt` manifest next to the batches.
+The files are pickles, and a folder found in `./data` or a cache may have been put there by anyone: they are
+unpickled by an unpickler that builds nothing but numpy arrays, so a crafted batch cannot run code. A folder
+found without being asked must also be the official release (md5s shipped here); one named with `--data-dir`
+may be a copy of your own (a subset, a re-pack) and is then loaded as "unverified".
 """
 
 from __future__ import annotations
@@ -19,9 +21,32 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{n}" for n in range(1, 6))
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
-MANIFEST = "md5sums.txt"  # `md5sum data_batch_* test_batch batches.meta > md5sums.txt` writes this format
 IMAGE_BYTES = 3 * 32 * 32
 CLASSES = 10
+# The official files as torchvision lists them (torchvision/datasets/cifar.py: CIFAR10.train_list, test_list,
+# meta); a test compares this with the installed torchvision so the two cannot drift apart.
+OFFICIAL_MD5S = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+# An official batch is 31 MB; a copy of your own may hold more images, but not a whole disk
+MAX_BATCH_BYTES = 1 << 30
+# What a CIFAR batch pickle may build: numpy arrays and their dtypes (numpy 2 moved `core` to `_core`), and
+# `_codecs.encode`, which Python 3 writes for bytes in protocol 2 (a re-pack of your own); it only encodes text.
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+)
 # pickle.load on damaged bytes raises any of these (truncation: EOFError/UnpicklingError; garbage: the rest)
 _UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError)
 
@@ -32,7 +57,7 @@ class Dataset:
 
     kind: str
     source: str  # the folder read, or how the synthetic set was made
-    checksums: str | None  # "torchvision-md5", "manifest-md5"; None for synthetic data
+    checksums: str | None  # "official-md5" or "unverified" (a --data-dir copy); None for synthetic data
     train_images: Any
     train_labels: Any
     test_images: Any
@@ -82,53 +107,54 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def torchvision_md5s() -> dict[str, str]:
-    """torchvision's checksums of the official files (torchvision/datasets/cifar.py, CIFAR10.train_list...)."""
-    from torchvision.datasets import CIFAR10
-
-    pairs = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
-    return {str(name): str(md5) for name, md5 in pairs}
-
-
-def read_manifest(folder: Path) -> dict[str, str]:
-    path = folder / MANIFEST
-    expected: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 32:  # "<32 hex digits>  <name>"
-            raise InputError(f"{path}:{number}: expected '<md5>  <file name>'")
-        expected[parts[1].lstrip("*")] = parts[0].lower()
-    return expected
-
-
-def verify_checksums(folder: Path, reference: dict[str, str] | None = None) -> str:
-    """Check every file's md5; raise InputError naming the first missing or damaged file. Returns the method."""
-    has_manifest = (folder / MANIFEST).is_file()
-    if has_manifest:
-        expected, method, hint = read_manifest(folder), "manifest-md5", f"listed in {folder / MANIFEST}"
-    else:
-        expected = torchvision_md5s() if reference is None else reference
-        method, hint = "torchvision-md5", "of the official file (torchvision); re-fetch with --download"
-    for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
+def _check_files(folder: Path) -> None:
+    """Every file is there, a regular file (a FIFO would block the read) and of a size a batch can have."""
+    for name in OFFICIAL_MD5S:
         path = folder / name
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"{path}: missing from the CIFAR-10 folder")
-        if name not in expected:
-            raise InputError(f"{folder / MANIFEST}: no checksum for {name}")
-        actual = _md5(path)
-        if actual != expected[name]:
-            raise InputError(f"{path}: corrupt or truncated (md5 {actual}, expected {expected[name]} {hint})")
-    return method
+        if not path.is_file():
+            raise InputError(f"{path}: not a regular file")
+        if path.stat().st_size > MAX_BATCH_BYTES:
+            raise InputError(f"{path}: larger than {MAX_BATCH_BYTES >> 30} GiB, not a CIFAR-10 batch")
+
+
+def first_mismatch(folder: Path, expected: dict[str, str]) -> tuple[Path, str, str] | None:
+    """The first file whose md5 differs from `expected`, as (path, actual, expected); None when all match."""
+    for name, md5 in expected.items():
+        actual = _md5(folder / name)
+        if actual != md5:
+            return folder / name, actual, md5
+    return None
+
+
+def verify_checksums(folder: Path, expected: dict[str, str] = OFFICIAL_MD5S) -> None:
+    """Raise InputError naming the first missing file or the first that is not the official one."""
+    _check_files(folder)
+    mismatch = first_mismatch(folder, expected)
+    if mismatch is not None:
+        path, actual, md5 = mismatch
+        raise InputError(
+            f"{path}: corrupt, truncated or not the official file (md5 {actual}, expected {md5}); "
+            "re-fetch it with --download, or name a copy of your own with --data-dir"
+        )
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds numpy arrays, lists, dicts and strings only: any other global a pickle names is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)
 
 
 def _unpickle(path: Path) -> dict[Any, Any]:
     try:
         with path.open("rb") as stream:
-            loaded = pickle.load(stream, encoding="latin1")  # md5-verified just before; latin1 as torchvision
-    except (*_UNPICKLE_ERRORS, MemoryError) as error:
-        raise InputError(f"{path}: not a CIFAR-10 batch ({type(error).__name__}: {error})") from None
+            loaded = _CifarUnpickler(stream, encoding="latin1").load()  # latin1 as torchvision
+    except (*_UNPICKLE_ERRORS, MemoryError, RecursionError) as error:
+        raise InputError(f"{path}: corrupt or not a CIFAR-10 batch ({type(error).__name__}: {error})") from None
     if not isinstance(loaded, dict):
         raise InputError(f"{path}: not a CIFAR-10 batch (a pickled {type(loaded).__name__}, not a dict)")
     return loaded
@@ -144,25 +170,32 @@ def read_batch(path: Path) -> tuple[Any, Any]:
         raise InputError(f"{path}: 'data' is not a uint8 N x {IMAGE_BYTES} array")
     if not isinstance(labels, list) or len(labels) != data.shape[0]:
         raise InputError(f"{path}: 'labels' is not a list of {data.shape[0]} labels")
-    label_array = np.asarray(labels, dtype=np.int64)
-    if label_array.size and (label_array.min() < 0 or label_array.max() >= CLASSES):
-        raise InputError(f"{path}: labels outside 0..{CLASSES - 1}")
-    return data.reshape(-1, 3, 32, 32), label_array
+    if not all(type(label) is int and 0 <= label < CLASSES for label in labels):
+        raise InputError(f"{path}: 'labels' holds values other than the integers 0..{CLASSES - 1}")
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
 
-def load_cifar10(folder: Path, reference_md5s: dict[str, str] | None = None) -> Dataset:
+def load_cifar10(folder: Path, is_official_required: bool = True) -> Dataset:
+    """Load a `cifar-10-batches-py` folder; unless `is_official_required`, a copy that is not the official
+    release is loaded too and marked "unverified" (the unpickler is restricted either way)."""
     import numpy as np
 
-    method = verify_checksums(folder, reference_md5s)
+    if is_official_required:
+        verify_checksums(folder)
+        checksums = "official-md5"
+    else:
+        _check_files(folder)
+        checksums = "official-md5" if first_mismatch(folder, OFFICIAL_MD5S) is None else "unverified"
     meta = _unpickle(folder / META_FILE)
-    if len(meta.get("label_names", ())) != CLASSES:
+    names = meta.get("label_names")
+    if not isinstance(names, list) or len(names) != CLASSES:
         raise InputError(f"{folder / META_FILE}: expected {CLASSES} label_names")
     parts = [read_batch(folder / name) for name in TRAIN_FILES]
     test_images, test_labels = read_batch(folder / TEST_FILE)
     return Dataset(
         kind="cifar10",
         source=str(folder),
-        checksums=method,
+        checksums=checksums,
         train_images=np.concatenate([images for images, _ in parts]),
         train_labels=np.concatenate([labels for _, labels in parts]),
         test_images=test_images,
@@ -210,14 +243,15 @@ def resolve_dataset(
     if folder is None and download:
         folder = download_cifar10(data_dir or Path.home() / ".cache" / "envcheck")
     if folder is not None:
-        return load_cifar10(folder)
+        # a folder found in ./data or a cache was not chosen by the user: only the official files are trusted
+        return load_cifar10(folder, is_official_required=data_dir is None)
     if data_dir is not None:
         raise InputError(f"{data_dir}: no {FOLDER} folder (fetch it with --download, or drop --data-dir)")
     return synthetic_cifar10(*synthetic_sizes)
 
 
-def write_cifar10(folder: Path, dataset: Dataset, with_manifest: bool = True) -> None:
-    """Write `dataset` in torchvision's on-disk format (5 train batches, test_batch, batches.meta, md5sums.txt).
+def write_cifar10(folder: Path, dataset: Dataset) -> None:
+    """Write `dataset` in torchvision's on-disk format (5 train batches, test_batch, batches.meta).
 
     For tests and benchmarks that must go through the real loading code without the real 163 MB download.
     """
@@ -240,9 +274,6 @@ def write_cifar10(folder: Path, dataset: Dataset, with_manifest: bool = True) ->
         }
         (folder / name).write_bytes(python2_pickle(content))
     (folder / META_FILE).write_bytes(python2_pickle({"label_names": names, "num_cases_per_batch": len(splits[0])}))
-    if with_manifest:
-        files = (*TRAIN_FILES, TEST_FILE, META_FILE)
-        (folder / MANIFEST).write_text("".join(f"{_md5(folder / name)}  {name}\n" for name in files), encoding="utf-8")
 
 
 def python2_pickle(value: object) -> bytes:

@@ -25,6 +25,8 @@ def render_bench_json(results: Sequence[BenchResult], flags: Sequence[SiblingFla
 def bench_rows(result: BenchResult) -> list[tuple[str, str]]:
     timing, check, calibration = result.timing, result.correctness, result.calibration
     data = "synthetic (no CIFAR-10 found; see docs/bench.md)" if result.data == "synthetic" else result.data
+    if result.data_checksums == "unverified":
+        data += " (your copy: not the official files)"
     rows = [
         ("preset", f"{result.preset} ({result.mode}, batch {timing.batch_size})"),
         ("device", f"{result.device}: {result.device_name}"),
