@@ -8,10 +8,10 @@ from __future__ import annotations
 
 # Importing a command module registers its command on the app.
 from envcheck.cli import bench, doctor, info, recommend, setup
-from envcheck.cli.app import app
+from envcheck.cli.app import app, build_command
 
-__all__ = ["app", "bench", "doctor", "info", "main", "recommend", "setup"]
+__all__ = ["app", "bench", "build_command", "doctor", "info", "main", "recommend", "setup"]
 
 
 def main() -> None:
-    app()
+    build_command()()
