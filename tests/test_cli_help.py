@@ -30,7 +30,12 @@ def _help(*command: str) -> str:
     """The help the installed script prints (the real entry point, not the bare Typer app)."""
     environ = {**os.environ, "COLUMNS": "160"}
     result = subprocess.run(
-        [sys.executable, "-m", "envcheck", *command, "--help"], capture_output=True, text=True, env=environ, timeout=60
+        [sys.executable, "-m", "envcheck", *command, "--help"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

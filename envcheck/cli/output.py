@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from envcheck.outfile import write_output_file
+from envcheck.render.values import visible
 
 EXIT_USAGE = 2
 
@@ -24,17 +25,28 @@ def input_errors() -> Iterator[None]:
     try:
         yield
     except (InputError, KnowledgeError) as error:
-        typer.echo(f"envcheck: error: {error}", err=True)
+        typer.echo(f"envcheck: error: {one_line(str(error))}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         typer.echo("envcheck: interrupted", err=True)
         raise typer.Exit(130) from None
 
 
+def one_line(message: str) -> str:
+    """MESSAGE with control characters escaped and line breaks shown as \\n: an error is one line."""
+    return visible(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def console(file: Any = None) -> Any:
+    """A rich console that shows control characters in any text it prints as escapes (`\\x1b`), so a name
+    read from a catalog, a saved result or another interpreter's output never drives the terminal."""
     from rich.console import Console
 
-    return Console(file=file, highlight=False, soft_wrap=False)
+    class EscapingConsole(Console):
+        def render_str(self, text: str, **options: Any) -> Any:
+            return super().render_str(visible(text), **options)
+
+    return EscapingConsole(file=file, highlight=False, soft_wrap=False)
 
 
 def emit(
@@ -50,10 +62,10 @@ def emit(
 
         raise InputError("--json and --markdown cannot be used together")
     if output is not None:
-        write_output_file(output, markdown() if as_markdown else json_text())
+        write_output_file(output, visible(markdown()) if as_markdown else json_text())
     if as_json:
         sys.stdout.write(json_text() + "\n")
     elif as_markdown:
-        sys.stdout.write(markdown())
+        sys.stdout.write(visible(markdown()))
     else:
         terminal(console())
