@@ -144,7 +144,8 @@ def _read_at_most(descriptor: int, count: int) -> bytes:
 
 
 def _too_large(label: str, limit: SizeLimit) -> InputError:
-    return InputError(f"{label}: larger than {limit.max_bytes // _MIB} MiB, the limit for {limit.what}")
+    size = f"{limit.max_bytes // _MIB} MiB" if limit.max_bytes % _MIB == 0 else f"{limit.max_bytes:,} bytes"
+    return InputError(f"{label}: larger than {size}, the limit for {limit.what}")
 
 
 def _os_error_line(label: str, error: OSError) -> str:
