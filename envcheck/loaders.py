@@ -7,28 +7,17 @@ from pathlib import Path
 
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
+from envcheck.input_files import SNAPSHOT_LIMIT, InputError, read_input_file
 from envcheck.snapshot import ProbeRun, Snapshot, SnapshotFormatError, from_json
+
+# InputError lives in input_files; many modules import it from here, its first home.
+__all__ = ["InputError", "load_snapshot_file"]
 
 _HOST_SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
 
 
-class InputError(Exception):
-    """Bad input from the user (a file, a flag value): shown as one line, exit code 2."""
-
-
-def read_input_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror}") from None
-
-
 def load_snapshot_file(path: Path) -> Snapshot:
-    data = read_input_file(path)
+    data = read_input_file(path, SNAPSHOT_LIMIT)
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]  # a UTF-8 BOM or blank lines may precede either format
     if head == b"{":
         try:

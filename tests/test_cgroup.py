@@ -81,12 +81,18 @@ def test_mountinfo_unescapes_and_keeps_only_cgroup_mounts() -> None:
         "41 31 0:38 /a\\040b /sys/fs/cgroup/my\\040dir rw,relatime shared:9 - cgroup2 cgroup2 rw\n"
         "nonsense\n"
     )
-    assert cgroup.parse_mountinfo(text) == (cgroup.CgroupMount("cgroup2", "/a b", "/sys/fs/cgroup/my dir", ("rw",)),)
+    (mount,) = cgroup.cgroup_mounts(text)
+    assert (mount.filesystem, mount.root, mount.mount_point, mount.super_options) == (
+        "cgroup2",
+        "/a b",
+        "/sys/fs/cgroup/my dir",
+        ("rw",),
+    )
 
 
 @given(st.text())
 def test_parsers_fail_only_with_value_error(text: str) -> None:
-    cgroup.parse_mountinfo(text)
+    cgroup.cgroup_mounts(text)
     for parse in (cgroup.parse_cpu_max, cgroup.parse_memory_bytes, cgroup.parse_proc_self_cgroup):
         with contextlib.suppress(ValueError):
             parse(text)

@@ -373,7 +373,7 @@ def test_toml_syntax_error_names_the_file(profiles: Path) -> None:
 
 def test_missing_file_names_the_file(profiles: Path) -> None:
     (profiles / "gpus.toml").unlink()
-    with pytest.raises(KnowledgeError, match=r"^profiles/gpus\.toml: file not found$"):
+    with pytest.raises(KnowledgeError, match=r"^profiles/gpus\.toml: no such file$"):
         load_knowledge(profiles)
 
 
@@ -409,7 +409,7 @@ def test_unknown_workload_name_lists_the_known_ones() -> None:
 
 
 def test_workload_file_that_does_not_exist(tmp_path: Path) -> None:
-    with pytest.raises(KnowledgeError, match=r"nope\.toml: file not found$"):
+    with pytest.raises(KnowledgeError, match=r"nope\.toml: no such file$"):
         load_workload(tmp_path / "nope.toml")
 
 

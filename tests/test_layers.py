@@ -25,6 +25,8 @@ RULES: dict[str, tuple[str, ...]] = {
     "advise/": ("envcheck.probes", "envcheck.render", "rich", *HARDWARE),
     # bench/ imports torch inside functions only (ruff TID253) and reports progress through a callback
     "bench/": ("envcheck.render", "rich"),
+    # the one reader of input files is used by every layer, so it uses none
+    "input_files.py": ("envcheck", "rich", *HARDWARE),
 }
 
 

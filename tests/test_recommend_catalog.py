@@ -11,6 +11,7 @@ import pytest
 
 from envcheck.advise.catalog import load_catalog, load_shipped_catalog, match_gpu
 from envcheck.knowledge import KnowledgeError, load_knowledge
+from envcheck.loaders import InputError
 
 KNOWLEDGE = load_knowledge()
 HEADER = ["InstanceType", "AcceleratorName", "AcceleratorCount", "vCPUs", "MemoryGiB", "GpuInfo", "Price",
@@ -79,7 +80,7 @@ def test_toml_rows_that_cannot_be_right_are_dropped_with_a_reason(tmp_path: Path
 def test_a_catalog_that_is_not_toml_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[[instance]\n")
-    with pytest.raises(KnowledgeError, match="not valid TOML"):
+    with pytest.raises(InputError, match="not valid TOML"):
         load_catalog(path, KNOWLEDGE)
 
 

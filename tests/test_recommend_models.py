@@ -27,6 +27,7 @@ from envcheck.advise.workload_spec import (
     with_options,
 )
 from envcheck.knowledge import KnowledgeError, load_knowledge, load_workload
+from envcheck.loaders import InputError
 
 GB = 1e9
 
@@ -141,7 +142,7 @@ def test_a_bench_on_the_same_gpu_sets_the_utilisation(tmp_path: Path) -> None:
 def test_bad_bench_results_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bench.json"
     path.write_text(content)
-    with pytest.raises(KnowledgeError, match=message):
+    with pytest.raises((InputError, KnowledgeError), match=message):  # the reader's InputError, or a field's
         load_bench_results(path)
 
 

@@ -6,7 +6,6 @@ Prices: profiles/gpu_prices.toml (launch MSRPs with source and date). Break-even
 from __future__ import annotations
 
 import datetime
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +14,8 @@ from envcheck.advise.recommend import Option, job_time
 from envcheck.advise.time_model import JobTime, Measured
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
+from envcheck.input_files import CONFIG_LIMIT, load_toml_file
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 # USD per kWh when --power-price is not given: between the 2024 US average commercial (~13 cents) and
 # residential (~16 cents) electricity prices of the EIA Electric Power Monthly (recalled). An assumption.
@@ -51,12 +46,7 @@ class PurchaseOption:
 def load_gpu_prices(knowledge: Knowledge, root: Path | None = None) -> tuple[GpuPrice, ...]:
     path = profiles_root(root) / "gpu_prices.toml"
     label = f"{path.parent.name}/{path.name}"
-    try:
-        rows = tomllib.loads(path.read_text(encoding="utf-8")).get("price", [])
-    except OSError as error:
-        raise KnowledgeError(f"{label}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise KnowledgeError(f"{label}: not valid TOML: {error}") from None
+    rows = load_toml_file(path, CONFIG_LIMIT, label).get("price", [])
     prices = []
     for index, row in enumerate(rows):
         where = f"{label}: price[{index}]"

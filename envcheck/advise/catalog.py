@@ -5,18 +5,13 @@ Every row is checked against the GPU spec table on load; rows that cannot be rig
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envcheck.facts.common import Unavailable
+from envcheck.input_files import CONFIG_LIMIT, load_toml_file
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 # No real GPU instance costs this much per GPU-hour (the dearest in the shipped data is ~$18);
 # SkyPilot's GCP TPU rows carry 700.0 as a placeholder in some regions.
@@ -148,12 +143,7 @@ def _text(row: Mapping[str, object], key: str) -> str:
 def load_toml_catalog(path: Path, knowledge: Knowledge, label: str | None = None) -> Catalog:
     """An envcheck TOML catalog: ``[[instance]]`` tables with the Instance fields (see profiles/clouds/)."""
     label = label or str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise KnowledgeError(f"{label}: cannot read: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise KnowledgeError(f"{label}: not valid TOML: {error}") from None
+    data = load_toml_file(path, CONFIG_LIMIT, label)
     rows = data.get("instance")
     if not isinstance(rows, list):
         raise KnowledgeError(f"{label}: expected [[instance]] tables")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envcheck.advise.catalog import Catalog, Instance, build
+from envcheck.input_files import CATALOG_CSV_LIMIT, InputError, read_text_file
 from envcheck.knowledge import Knowledge, KnowledgeError
 
 REQUIRED = ("instancetype", "acceleratorname", "acceleratorcount", "price", "region")
@@ -127,21 +128,19 @@ def _join_gpu_only_rows(rows: list[_Row], label: str, dropped: list[str]) -> lis
 def load_skypilot_csv(path: Path, knowledge: Knowledge) -> Catalog:
     """Rows that cannot be parsed or validated are listed in ``dropped`` with their line; the rest load."""
     label = str(path)
+    reader = csv.DictReader(read_text_file(path, CATALOG_CSV_LIMIT, label).splitlines())
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise KnowledgeError(f"{label}: cannot read: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise KnowledgeError(f"{label}: not a text CSV: {error}") from None
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip().casefold() for h in reader.fieldnames or ()]
+        header = [h.strip().casefold() for h in reader.fieldnames or ()]
+        reader.fieldnames = header
+        records = list(reader)
+    except csv.Error as error:  # a field over csv.field_size_limit() (128 KiB)
+        raise InputError(f"{label}: line {reader.line_num + 1}: not CSV: {error}") from None
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise KnowledgeError(f"{label}: not a SkyPilot vms.csv: no column {', '.join(missing)} in the header")
-    reader.fieldnames = header
     dropped: list[str] = []
     rows: list[_Row] = []
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(records, start=2):
         try:
             rows.append(_parse(raw, line))
         except (ValueError, TypeError) as error:

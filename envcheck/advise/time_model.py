@@ -5,7 +5,6 @@ Formulas and constants with their sources: docs/recommend.md#time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from envcheck.advise.communication import (
 )
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
+from envcheck.input_files import CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import GpuSpec, KnowledgeError, normalise_gpu_name
 
 # Model FLOPs utilisation by GPU segment, when nothing was measured. Large-model training reaches 40-55% on
@@ -162,13 +162,7 @@ def _same_gpu(device: str, gpu: GpuSpec) -> bool:
 def load_bench_results(path: Path) -> BenchMeasurement:
     """An ``envcheck bench --json`` result (schema envcheck.bench/1, preset resnet18: ``images_per_s`` and the GPU in
     ``device_name``), or a minimal JSON with ``images_per_s`` and ``device`` (the NVML GPU name)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise KnowledgeError(f"{path}: cannot read: {error.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise KnowledgeError(f"{path}: not JSON: {error}") from None
-    return measurement_from_json(data, path)
+    return measurement_from_json(load_json_file(path, CONFIG_LIMIT), path)
 
 
 def measurement_from_json(data: Any, path: Path) -> BenchMeasurement:

@@ -5,12 +5,12 @@ Everything the memory and time models need, resolved once: parameters, shape, ta
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from envcheck.input_files import HF_CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
 
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
@@ -119,12 +119,7 @@ def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerSha
 
 def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
     """Shape and parameter count from a Hugging Face ``config.json`` (llama/mistral, gpt2, bert key names)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise KnowledgeError(f"{path}: cannot read: {error.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise KnowledgeError(f"{path}: not a JSON config: {error}") from None
+    data = load_json_file(path, HF_CONFIG_LIMIT)
     if not isinstance(data, dict):
         raise KnowledgeError(f"{path}: expected a JSON object")
 

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import datetime
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envcheck.bench.result import Calibration, Telemetry
-from envcheck.loaders import InputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only; tomli is the same parser
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from envcheck.input_files import CONFIG_LIMIT, InputError, load_toml_file
 
 AS_EXPECTED = 0.90  # within 10%: the run-to-run spread of a busy machine (see docs/bench.md)
 SLOWER = 0.70  # 70-90%: slower than expected; below: much slower
@@ -46,12 +40,7 @@ def calibration_path() -> Path:
 
 def load_references(path: Path | None = None) -> tuple[Reference, ...]:
     path = calibration_path() if path is None else path
-    if not path.is_file():
-        return ()
-    try:
-        rows = tomllib.loads(path.read_text(encoding="utf-8")).get("reference", [])
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not valid TOML ({error})") from None
+    rows = load_toml_file(path, CONFIG_LIMIT).get("reference", [])  # a missing or special file is an InputError
     references = []
     for number, row in enumerate(rows, 1):
         missing = [name for name in _FIELDS if name not in row]

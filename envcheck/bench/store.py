@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from envcheck.datadir import user_data_dir
+from envcheck.input_files import CONFIG_LIMIT, InputError, load_json_file
 
 BENCH_SUBDIR = "bench"
 
@@ -59,10 +59,8 @@ def read_saved_results(directory: Path) -> tuple[tuple[tuple[Path, Any], ...], t
         return (), ()
     documents, warnings = [], []
     for path in sorted(directory.glob("*.json")):
-        try:
-            documents.append((path, json.loads(path.read_text(encoding="utf-8"))))
-        except OSError as error:
-            warnings.append(f"skipped saved bench result {path}: cannot read: {error.strerror or error}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            warnings.append(f"skipped saved bench result {path}: not JSON: {error}")
+        try:  # a FIFO or device named *.json is refused, not waited on
+            documents.append((path, load_json_file(path, CONFIG_LIMIT)))
+        except InputError as error:
+            warnings.append(f"skipped saved bench result {error}")
     return tuple(documents), tuple(warnings)

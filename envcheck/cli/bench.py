@@ -73,6 +73,7 @@ def bench(
     output: OutputOption = None,
 ) -> None:
     """Prove this machine trains correctly and say how fast, against what it should do. Exit 1 on wrong numbers."""
+    from envcheck.bench.calibration import load_references
     from envcheck.bench.presets import PRESETS
     from envcheck.loaders import InputError
 
@@ -84,6 +85,8 @@ def bench(
             raise InputError(f"--loader {loader}: expected device or dataloader")
         if as_json and as_markdown:
             raise InputError("--json and --markdown cannot be used together")
+        if calibration is not None:
+            load_references(calibration)  # a missing, special or broken file is refused before the run
         if save_reference is not None:
             _existing_references(save_reference)  # a file that is not TOML is refused before the run
         results, flags = _run(
@@ -141,12 +144,12 @@ def _saving_failure(write: Any) -> str | None:
 def _existing_references(path: Path) -> str:
     """The text --save-reference appends to: the file's, checked to hold references, or a header for a new file."""
     from envcheck.bench.calibration import load_references
-    from envcheck.loaders import read_input_file
+    from envcheck.input_files import CONFIG_LIMIT, read_text_file
 
     if not path.exists():
         return "# envcheck bench reference results\n"
     load_references(path)  # a file that is not TOML, or holds something else, is refused before the run
-    return read_input_file(path).decode("utf-8")
+    return read_text_file(path, CONFIG_LIMIT)
 
 
 def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, download: bool, synthetic: bool,

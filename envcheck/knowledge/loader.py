@@ -6,7 +6,6 @@ In an installed wheel the data is ``envcheck/profiles`` (pyproject force-include
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -17,6 +16,7 @@ from packaging.version import Version
 
 import envcheck
 from envcheck.facts.common import Unavailable
+from envcheck.input_files import CONFIG_LIMIT, InputError, load_toml_file
 from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import (
     CudaToolkit,
@@ -30,11 +30,6 @@ from envcheck.knowledge.model import (
     normalise_gpu_name,
 )
 from envcheck.knowledge.rows import Row
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only; tomli is the same parser, vendored into 3.11 as tomllib
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 T = TypeVar("T")
 CUDA_VARIANT = r"cu\d{2,3}"
@@ -57,14 +52,9 @@ def profiles_root(override: Path | None = None) -> Path:
 
 def _read(path: Path, label: str) -> dict[str, object]:
     try:
-        document: dict[str, object] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise KnowledgeError(f"{label}: file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise KnowledgeError(f"{label}: cannot read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise KnowledgeError(f"{label}: not valid TOML: {error}") from None
-    return document
+        return load_toml_file(path, CONFIG_LIMIT, label)
+    except InputError as error:  # the knowledge layer raises its own error, with the same one line
+        raise KnowledgeError(str(error)) from None
 
 
 def _table(root: Path, relative: str, kind: str, build: Callable[[Row], T]) -> tuple[T, ...]:

@@ -6,7 +6,6 @@ files. Parsers are pure; every read goes through `HostRoots` so recorded trees r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -14,6 +13,7 @@ from typing import TypeVar
 
 from envcheck.facts.common import Unavailable
 from envcheck.probes.context import HostRoots
+from envcheck.probes.mounts import MountEntry, parse_mountinfo
 
 T = TypeVar("T", int, float)
 
@@ -24,8 +24,6 @@ T = TypeVar("T", int, float)
 V1_UNLIMITED_BYTES = 9223372036854771712
 _UNLIMITED_FLOOR_BYTES = 2**62
 
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
-
 
 @dataclass(frozen=True, slots=True)
 class CgroupMembership:
@@ -34,16 +32,6 @@ class CgroupMembership:
     hierarchy_id: int
     controllers: tuple[str, ...]  # empty for the v2 line "0::/path"
     path: str
-
-
-@dataclass(frozen=True, slots=True)
-class CgroupMount:
-    """A cgroup or cgroup2 mount from /proc/self/mountinfo (man 5 proc, section mountinfo)."""
-
-    filesystem: str  # "cgroup" (v1) or "cgroup2"
-    root: str  # the cgroup path that is visible at the mount point
-    mount_point: str
-    super_options: tuple[str, ...]  # v1 lists its controllers here: rw,cpu,cpuacct
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +60,13 @@ def parse_proc_self_cgroup(text: str) -> tuple[CgroupMembership, ...]:
     return tuple(memberships)
 
 
-def parse_mountinfo(text: str) -> tuple[CgroupMount, ...]:
-    """The cgroup mounts in /proc/self/mountinfo; other lines are skipped, malformed ones too."""
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        # fields: id parent major:minor root mount-point options [optional...] - fstype source super-options
-        if "-" not in fields[6:]:
-            continue
-        separator = fields.index("-", 6)
-        after = fields[separator + 1 :]
-        if len(after) < 3 or after[0] not in ("cgroup", "cgroup2"):
-            continue
-        mounts.append(
-            CgroupMount(
-                filesystem=after[0],
-                root=_unescape(fields[3]),
-                mount_point=_unescape(fields[4]),
-                super_options=tuple(after[2].split(",")),
-            )
-        )
-    return tuple(mounts)
+def cgroup_mounts(text: str) -> tuple[MountEntry, ...]:
+    """The cgroup (v1) and cgroup2 mounts in /proc/self/mountinfo; other lines are skipped, malformed ones too.
+
+    A mount's `root` is the cgroup path visible at its mount point; v1 lists its controllers in the super
+    options (rw,cpu,cpuacct).
+    """
+    return tuple(mount for mount in parse_mountinfo(text) if mount.filesystem in ("cgroup", "cgroup2"))
 
 
 def parse_cpu_max(text: str) -> float | None:
@@ -144,7 +118,7 @@ def locate_cgroup(roots: HostRoots, controller: str) -> CgroupDir | Unavailable:
     try:
         # surrogateescape: paths are bytes to the kernel and need not be UTF-8; this round-trips them.
         memberships = parse_proc_self_cgroup(cgroup_file.read_text(errors="surrogateescape"))
-        mounts = parse_mountinfo(mountinfo_file.read_text(errors="surrogateescape"))
+        mounts = cgroup_mounts(mountinfo_file.read_text(errors="surrogateescape"))
     except OSError as error:
         return Unavailable(f"cannot read the process's cgroup: {error}")
     except ValueError as error:
@@ -253,7 +227,7 @@ def _tightest(
     return min(limits) if limits else None
 
 
-def _resolve(roots: HostRoots, version: int, path: str, mounts: list[CgroupMount]) -> CgroupDir | None:
+def _resolve(roots: HostRoots, version: int, path: str, mounts: list[MountEntry]) -> CgroupDir | None:
     for mount in mounts:
         relative = _relative_to(path, mount.root)
         if relative is None:
@@ -285,11 +259,6 @@ def _host_path(roots: HostRoots, mount_point: str) -> Path:
             continue
         return base.joinpath(*inner.parts)
     return roots.root.joinpath(*absolute.parts[1:])
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal (\040 for a space): fs/proc_namespace.c.
-    return _OCTAL_ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), field)
 
 
 def _cpus(quota_us: int, period_us: int) -> float:
