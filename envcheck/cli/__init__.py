@@ -14,4 +14,6 @@ __all__ = ["app", "bench", "doctor", "info", "main", "recommend", "setup"]
 
 
 def main() -> None:
-    app()
+    from envcheck.cli.stopping import run_command_line
+
+    run_command_line(app)

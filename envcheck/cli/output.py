@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 
 @contextmanager
 def input_errors() -> Iterator[None]:
-    """Bad input becomes one line on stderr and exit code 2; Ctrl-C a message and 130."""
+    """Bad input becomes one line on stderr and exit code 2 (Ctrl-C and SIGTERM: envcheck.cli.stopping)."""
     from envcheck.knowledge import KnowledgeError
     from envcheck.loaders import InputError
 
@@ -26,15 +26,18 @@ def input_errors() -> Iterator[None]:
     except (InputError, KnowledgeError) as error:
         typer.echo(f"envcheck: error: {error}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        typer.echo("envcheck: interrupted", err=True)
-        raise typer.Exit(130) from None
 
 
 def console(file: Any = None) -> Any:
     from rich.console import Console
 
-    return Console(file=file, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; the command group ends a closed stdout with 0 (envcheck.cli.stopping)
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(file=file, highlight=False, soft_wrap=False)
 
 
 def emit(
