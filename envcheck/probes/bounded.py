@@ -110,7 +110,8 @@ def stream_bounded(argv: Sequence[str], environ: Mapping[str, str], on_line: Cal
     try:
         pending = b""
         while chunk := os.read(process.stdout.fileno(), _CHUNK_BYTES):
-            *lines, pending = (pending + chunk).split(b"\n")
+            *complete, pending = (pending + chunk).split(b"\n")
+            lines = [line[at : at + LINE_LIMIT_BYTES] for line in complete for at in _piece_starts(line)]
             while len(pending) > LINE_LIMIT_BYTES:
                 lines.append(pending[:LINE_LIMIT_BYTES])
                 pending = pending[LINE_LIMIT_BYTES:]
@@ -236,6 +237,10 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
     process.wait()
     with _lock:
         _live.pop(process.pid, None)
+
+
+def _piece_starts(line: bytes) -> range:
+    return range(0, max(len(line), 1), LINE_LIMIT_BYTES)  # an empty line is one (empty) piece
 
 
 def _mib(size: int) -> str:
