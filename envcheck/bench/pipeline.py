@@ -103,6 +103,16 @@ def classic_transform(mean: float, std: float, augment: bool) -> Any:
     return transforms.Compose(steps)
 
 
+def default_sigterm(_worker_id: int) -> None:
+    """In a DataLoader worker: SIGTERM kills it, as torch expects when it stops a worker that does not answer.
+
+    A forked worker inherits envcheck's SIGTERM handler, which raises to unwind the command line.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class LoaderBatches:
     """The classic pipeline: DataLoader(shuffle, workers) over per-image transforms, then a copy to the device."""
 
@@ -131,6 +141,7 @@ class LoaderBatches:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
+            worker_init_fn=default_sigterm,
             generator=generator,
         )
 
