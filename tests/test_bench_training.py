@@ -139,3 +139,17 @@ def test_correctness_fails_when_a_kernel_is_slightly_wrong(monkeypatch: pytest.M
 def test_deviation_of_non_finite_losses_is_infinite() -> None:
     assert max_relative_deviation((1.0, float("nan")), (1.0, 1.0)) == float("inf")
     assert max_relative_deviation((1.1, 2.0), (1.0, 2.0)) == pytest.approx(0.1)
+
+
+def test_closing_the_classic_loader_stops_its_workers() -> None:
+    """The bench closes its loaders in a finally: persistent workers must not outlive an interrupted run."""
+    from tests.test_bounded import wait_gone
+
+    data = synthetic_cifar10(64, 8)
+    classic = LoaderBatches(data.train_images, data.train_labels, 16, 0.5, 0.5, False, "cpu", seed=0, workers=2)
+    next(classic.forever())
+    workers = [worker.pid for worker in classic.loader._iterator._workers]
+    assert len(workers) == 2
+    classic.close()
+    assert all(wait_gone(pid) for pid in workers)
+    classic.close()  # twice is harmless: the finally may run after an error in close's caller

@@ -47,6 +47,9 @@ class DeviceBatches:
         while True:
             yield from self.epoch()
 
+    def close(self) -> None:
+        """Nothing to stop: no worker processes."""
+
     def prepare(self, batch: Any) -> Any:
         """uint8 B x 3 x 32 x 32 -> normalised float32, cropped and flipped when the preset augments."""
 
@@ -100,6 +103,16 @@ def classic_transform(mean: float, std: float, augment: bool) -> Any:
     return transforms.Compose(steps)
 
 
+def default_sigterm(_worker_id: int) -> None:
+    """In a DataLoader worker: SIGTERM kills it, as torch expects when it stops a worker that does not answer.
+
+    A forked worker inherits envcheck's SIGTERM handler, which raises to unwind the command line.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class LoaderBatches:
     """The classic pipeline: DataLoader(shuffle, workers) over per-image transforms, then a copy to the device."""
 
@@ -128,6 +141,7 @@ class LoaderBatches:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
+            worker_init_fn=default_sigterm,
             generator=generator,
         )
 
@@ -143,3 +157,15 @@ class LoaderBatches:
     def forever(self) -> Iterator[tuple[Any, Any]]:
         while True:
             yield from self.epoch()
+
+    def close(self) -> None:
+        """Stop the worker processes now, on every way out of the bench (Ctrl-C, SIGTERM, an error).
+
+        Persistent workers live as long as the loader's iterator; left to garbage collection, an interrupted
+        run can leave them behind, still holding /dev/shm. `_shutdown_workers` is torch's own stop (the one
+        the iterator's __del__ calls), so this needs no copy of its protocol.
+        """
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self.loader._iterator = None

@@ -13,7 +13,7 @@ from envcheck.bench.calibration import calibrate, likely_reasons, load_reference
 from envcheck.bench.ceiling import measure_ceiling
 from envcheck.bench.correctness import CORRECTNESS_STEPS, check_correctness
 from envcheck.bench.data import Dataset
-from envcheck.bench.loop import Progress, build_trainer, measure, synchronize
+from envcheck.bench.loop import Progress, Trainer, build_trainer, measure, synchronize
 from envcheck.bench.presets import Preset
 from envcheck.bench.result import BenchResult, RecipeRun, Telemetry
 from envcheck.bench.telemetry import TelemetrySampler, open_nvml_for, unavailable
@@ -117,6 +117,17 @@ def run_recipe(options: RunOptions, dataset: Dataset, model: Any, device: Any, o
     preset = options.preset
     train = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
     test = make_batches(options, dataset.test_images, dataset.test_labels, device, augment=False)
+    try:
+        return _train_recipe(options, train, test, model, device, on_progress)
+    finally:  # DataLoader workers must not outlive an interrupted run
+        train.close()
+        test.close()
+
+
+def _train_recipe(
+    options: RunOptions, train: Any, test: Any, model: Any, device: Any, on_progress: Progress
+) -> RecipeRun:
+    preset = options.preset
     total = preset.epochs * train.steps_per_epoch
     trainer = build_trainer(preset, model, device, total)
     accuracies: list[float] = []
@@ -135,22 +146,12 @@ def run_recipe(options: RunOptions, dataset: Dataset, model: Any, device: Any, o
     return RecipeRun(preset.epochs, tuple(accuracies), preset.target_accuracy, to_target, training_s)
 
 
-def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress: Progress) -> BenchResult:
-    import copy
-
-    import torch
-
-    from envcheck.bench.models import build_model
-
+def _measure_throughput(
+    options: RunOptions, batches: Any, model: Any, device: Any, on_progress: Progress
+) -> tuple[Any, Trainer, Any, Telemetry | None]:
+    """The correctness check and the timed windows, on one stream of batches: (correctness, trainer, timing,
+    telemetry)."""
     preset = options.preset
-    device = torch.device(options.device)
-    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    torch.manual_seed(options.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
-    model = build_model(preset.model)
-    initial = copy.deepcopy(model)
-    batches = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
     stream = batches.forever()
     on_progress("correctness", 0, CORRECTNESS_STEPS)
     correctness = check_correctness(preset, model, [next(stream) for _ in range(CORRECTNESS_STEPS)], device)
@@ -169,6 +170,29 @@ def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress
     else:
         timing = measure(trainer, stream, warmup, windows, per_window, preset.batch_size, on_progress)
         telemetry = sampler
+    return correctness, trainer, timing, telemetry
+
+
+def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress: Progress) -> BenchResult:
+    import copy
+
+    import torch
+
+    from envcheck.bench.models import build_model
+
+    preset = options.preset
+    device = torch.device(options.device)
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    torch.manual_seed(options.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+    model = build_model(preset.model)
+    initial = copy.deepcopy(model)
+    batches = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
+    try:
+        correctness, trainer, timing, telemetry = _measure_throughput(options, batches, model, device, on_progress)
+    finally:  # DataLoader workers must not outlive an interrupted run
+        batches.close()
     recipe = run_recipe(options, dataset, initial, device, on_progress) if options.is_full else None
     name = device_name(device)
     cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -14,4 +14,6 @@ __all__ = ["app", "bench", "build_command", "doctor", "info", "main", "recommend
 
 
 def main() -> None:
-    build_command()()
+    from envcheck.cli.stopping import run_command_line
+
+    run_command_line(build_command())

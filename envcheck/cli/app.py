@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from envcheck import __version__
+from envcheck.cli.stopping import StoppingGroup
 
 app = typer.Typer(
+    cls=StoppingGroup,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},

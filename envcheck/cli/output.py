@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 
 @contextmanager
 def input_errors() -> Iterator[None]:
-    """Bad input becomes one line on stderr and exit code 2; Ctrl-C a message and 130."""
+    """Bad input becomes one line on stderr and exit code 2 (Ctrl-C and SIGTERM: envcheck.cli.stopping)."""
     from envcheck.knowledge import KnowledgeError
     from envcheck.loaders import InputError
 
@@ -27,9 +27,6 @@ def input_errors() -> Iterator[None]:
     except (InputError, KnowledgeError) as error:
         typer.echo(f"envcheck: error: {one_line(str(error))}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        typer.echo("envcheck: interrupted", err=True)
-        raise typer.Exit(130) from None
 
 
 def one_line(message: str) -> str:
@@ -45,6 +42,11 @@ def console(file: Any = None) -> Any:
     class EscapingConsole(Console):
         def render_str(self, text: str, **options: Any) -> Any:
             return super().render_str(visible(text), **options)
+
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; the command group ends a closed stdout with 0 (envcheck.cli.stopping)
+            self.quiet = True
+            raise BrokenPipeError
 
     return EscapingConsole(file=file, highlight=False, soft_wrap=False)
 

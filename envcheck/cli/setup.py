@@ -5,7 +5,7 @@ The plan and its formats live in envcheck.advise; this module parses options, pr
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from collections import deque
 from pathlib import Path
@@ -183,8 +183,8 @@ def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
 
 def _pip_prefix(interpreter: str) -> tuple[str, ...]:
     """pip of the target interpreter; for one without pip (uv venvs), this pip driving it with ``--python``."""
-    probe = _query_pip([interpreter, "-m", "pip", "--version"])
-    if probe.returncode == 0:
+    code, _, _ = _query_pip([interpreter, "-m", "pip", "--version"])
+    if code == 0:
         return (interpreter, "-m", "pip")
     return (sys.executable, "-m", "pip", "--python", interpreter)
 
@@ -193,33 +193,52 @@ def _installed(pip: tuple[str, ...]) -> dict[str, str]:
     from envcheck.advise.setup_apply import parse_pip_list
     from envcheck.loaders import InputError
 
-    listed = _query_pip([*pip, "list", "--format=json"])
-    if listed.returncode != 0:
-        raise InputError(f"{' '.join(pip)} list failed: {listed.stderr.strip() or listed.stdout.strip()}")
-    return parse_pip_list(listed.stdout)
+    code, stdout, stderr = _query_pip([*pip, "list", "--format=json"])
+    if code != 0:
+        raise InputError(f"{' '.join(pip)} list failed: {stderr.strip() or stdout.strip()}")
+    return parse_pip_list(stdout)
 
 
-def _query_pip(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run a short pip query; one that hangs or cannot start is an InputError (exit 2), not a traceback."""
+def _query_pip(argv: list[str]) -> tuple[int, str, str]:
+    """Run a short pip query: (exit status, stdout, stderr). One that hangs, prints without end or cannot
+    start is an InputError (exit 2), not a traceback."""
     from envcheck.loaders import InputError
+    from envcheck.probes.bounded import run_bounded
 
     try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=_PIP_QUERY_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{' '.join(argv)}: no answer within {_PIP_QUERY_TIMEOUT_S:g} s") from None
+        finished = run_bounded(argv, _PIP_QUERY_TIMEOUT_S, os.environ)
     except OSError as error:
         raise InputError(f"{' '.join(argv)}: cannot run: {error.strerror or error}") from None
+    if finished.over_limit is not None:
+        raise InputError(finished.over_limit_reason(" ".join(argv)))
+    if finished.returncode is None:
+        raise InputError(f"{' '.join(argv)}: no answer within {_PIP_QUERY_TIMEOUT_S:g} s")
+    return finished.returncode, finished.stdout.decode("utf-8", "replace"), finished.stderr.decode("utf-8", "replace")
 
 
-def _stream(argv: tuple[str, ...]) -> tuple[int, list[str]]:
-    """Run pip, echo its output line by line as it comes, keep the tail for the error report."""
+def _stream(argv: tuple[str, ...], interpreter: str) -> tuple[int, list[str]]:
+    """Run pip, echo its output line by line as it comes, keep the tail for the error report.
+
+    pip runs in its own session and its group is killed if envcheck is interrupted: left running, it would
+    go on changing the environment after envcheck said it stopped.
+    """
+    from envcheck.cli.stopping import STOPS, stopped
+    from envcheck.loaders import InputError
+    from envcheck.probes.bounded import stream_bounded
+
     tail: deque[str] = deque(maxlen=_PIP_ERROR_LINES)
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-        assert process.stdout is not None  # stdout=PIPE
-        for line in process.stdout:
-            typer.echo(line.rstrip("\n"))
-            tail.append(line.rstrip("\n"))
-    return process.returncode, list(tail)
+
+    def show(line: str) -> None:
+        typer.echo(line)
+        tail.append(line)
+
+    try:
+        code = stream_bounded(argv, os.environ, show)
+    except OSError as error:
+        raise InputError(f"{argv[0]}: cannot run: {error.strerror or error}") from None
+    except STOPS as stop:
+        raise stopped(stop, f"pip was stopped; the packages of {interpreter} may be partly changed") from None
+    return code, list(tail)
 
 
 def _apply(plan: Any, knowledge: Any, interpreter: str | None, yes: bool, find_links: Path | None, debug: bool) -> None:
@@ -241,7 +260,7 @@ def _apply(plan: Any, knowledge: Any, interpreter: str | None, yes: bool, find_l
         typer.echo("aborted: nothing was installed")
         raise typer.Exit(1)
     before = _installed(pip)
-    code, tail = _stream(argv)
+    code, tail = _stream(argv, interpreter)
     done = changes(before, _installed(pip))
     changed = "; ".join(str(change) for change in done) or "nothing"
     if code != 0:

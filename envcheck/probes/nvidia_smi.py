@@ -20,6 +20,8 @@ from envcheck.probes.nvidia_smi_xml import gpu_facts_from_tree
 ROOT = "nvidia_smi_log"
 MAX_BYTES = 64 * 1024 * 1024  # a 16-GPU file is about 1 MiB; anything far larger is not nvidia-smi output
 MAX_DEPTH = 32  # nvidia-smi nests 6 deep; a deeper tree is garbage or an attack on the walker
+MAX_GPUS = 64  # no node has more (a DGX has 8, an HGX 16); 100,000 <gpu> took minutes to map and print
+MAX_ELEMENTS = 500_000  # a GPU is ~800 elements, a few thousand with many processes: 64 GPUs fit with room
 _TAIL_CHARS = 300  # how much of a failing nvidia-smi's output a reason quotes
 
 
@@ -63,13 +65,20 @@ def _parse_safely(data: bytes) -> ET.Element:
     """Parse with expat directly so every declaration callback can refuse, and nothing is ever fetched."""
     _check_bytes(data)
     builder = ET.TreeBuilder()
-    depth = 0
+    depth = elements = gpus = 0
 
     def start(tag: str, attributes: dict[str, str]) -> None:
-        nonlocal depth
+        nonlocal depth, elements, gpus
         depth += 1
+        elements += 1
         if depth > MAX_DEPTH:
             raise _Hostile(f"elements nested deeper than {MAX_DEPTH}")
+        if depth == 2 and tag == "gpu":
+            gpus += 1
+            if gpus > MAX_GPUS:
+                raise _Hostile(f"more than {MAX_GPUS} <gpu> elements; no node has that many GPUs")
+        if elements > MAX_ELEMENTS:
+            raise _Hostile(f"more than {MAX_ELEMENTS:,} elements; nvidia-smi output for {MAX_GPUS} GPUs has far fewer")
         builder.start(tag, attributes)
 
     def end(tag: str) -> None:
@@ -148,6 +157,8 @@ def probe_nvidia_smi(context: ProbeContext, executable: str = "nvidia-smi", time
         raise ProbeError(f"{executable} not found (is the NVIDIA driver installed?)") from None
     except OSError as error:
         raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
+    if finished.over_limit is not None:
+        raise ProbeError(finished.over_limit_reason(f"{executable} -q -x"))
     if finished.returncode is None:
         raise ProbeError(
             f"{executable} -q -x did not answer within {timeout_s:g} s (a GPU may have fallen off the bus)"

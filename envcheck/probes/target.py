@@ -56,6 +56,8 @@ def run_target_script(python: str, mode: str, timeout_s: float, environ: Mapping
             finished = finish_bounded(adopted.process, max(0.0, timeout_s - adopted.elapsed_s()))
     except OSError as error:
         raise ProbeError(f"cannot run {executable}: {error.strerror or error}") from None
+    if finished.over_limit is not None:  # a broken interpreter printing without end
+        raise ProbeError(finished.over_limit_reason(f"{executable} {mode} probe"))
     if finished.returncode is None:
         raise ProbeError(
             f"{executable} {mode} probe did not finish within {timeout_s:g} s and was killed"
