@@ -80,7 +80,12 @@ def with_library(folder: Path) -> dict[str, str]:
 
 def envcheck(*arguments: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "envcheck", *arguments], env=environ, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "envcheck", *arguments],
+        check=False,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
