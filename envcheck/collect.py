@@ -17,7 +17,7 @@ from typing import Any
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
 from envcheck.probes.context import ProbeContext
-from envcheck.probes.errors import ProbeError
+from envcheck.probes.errors import ProbeError, ProbeTimeout
 from envcheck.snapshot import ProbeRun, Snapshot
 
 SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
@@ -40,6 +40,7 @@ class Collected:
 class _Outcome:
     facts: Any = None
     error: str | None = None
+    fix: str | None = None
     status: str = "timeout"
     duration_s: float = 0.0
     traceback: str | None = None
@@ -71,7 +72,8 @@ def default_probes() -> tuple[Probe, ...]:
         Probe("python", probe_python, lambda context: context.framework_timeout_s),
         Probe("environment", probe_environment, host),
         Probe("framework", probe_framework, framework),
-        # NVML on a GPU that fell off the bus hangs; nvidia-smi, the fallback, has its own 10 s timeout
+        # NVML runs in a child with its own 12 s deadline (a GPU that fell off the bus hangs it); nvidia-smi,
+        # the fallback when NVML cannot load (which it finds out at once), has its own 10 s timeout
         Probe("gpu", probe_gpu, lambda _context: 15.0),
     )
 
@@ -83,7 +85,8 @@ def _run_one(probe: Probe, context: ProbeContext, outcome: _Outcome) -> None:
         outcome.status = "ok"
     except ProbeError as error:
         outcome.error = str(error)
-        outcome.status = "failed"
+        outcome.fix = error.fix
+        outcome.status = "timeout" if isinstance(error, ProbeTimeout) else "failed"
     except Exception as error:  # the one broad catch of the program: see the module docstring
         outcome.error = f"probe crashed: {type(error).__name__}: {error}"
         outcome.traceback = traceback.format_exc()
@@ -128,12 +131,15 @@ def collect(
             reason = f"timed out after {deadline:g} s"
             runs.append(ProbeRun(probe.section, "timeout", deadline, reason))
             sections[probe.section] = Unavailable(f"the {probe.section} probe {reason}")
+        elif outcome.status == "timeout":  # the probe's own deadline on its source, reported by the probe
+            runs.append(ProbeRun(probe.section, "timeout", round(outcome.duration_s, 4), outcome.error))
+            sections[probe.section] = Unavailable(f"the {probe.section} probe timed out: {outcome.error}", outcome.fix)
         elif outcome.status == "ok":
             runs.append(ProbeRun(probe.section, "ok", round(outcome.duration_s, 4), None))
             sections[probe.section] = outcome.facts
         else:
             runs.append(ProbeRun(probe.section, "failed", round(outcome.duration_s, 4), outcome.error))
-            sections[probe.section] = Unavailable(f"the {probe.section} probe failed: {outcome.error}")
+            sections[probe.section] = Unavailable(f"the {probe.section} probe failed: {outcome.error}", outcome.fix)
         if outcome.traceback:
             tracebacks[probe.section] = outcome.traceback
 

@@ -36,8 +36,8 @@ def test_every_check_skips_with_a_reason_when_its_facts_are_missing() -> None:
     missing = Unavailable("probe failed: permission denied")
     snapshot = factories.snapshot(**{name: missing for name in factories.SECTIONS})
     for finding in run_checks(CheckInput(snapshot)):
-        if finding.id == "install.framework_probe":
-            continue  # that one judges the probe run itself
+        if finding.id in ("install.framework_probe", "gpu.present"):
+            continue  # those judge the probe run itself (a crashed torch import, a crashed or hung NVML)
         assert finding.severity is Severity.SKIP, finding
         assert finding.detail
 

@@ -24,20 +24,31 @@ def check_gpu_present(given: CheckInput) -> Iterator[Finding]:
     check_id = "gpu.present"
     if isinstance(gpu, Unavailable):
         run = given.snapshot.probe("gpu")
-        severity = Severity.FAIL if run is not None and run.status == "timeout" else Severity.SKIP
-        yield Finding(
-            check_id,
-            severity,
-            "the GPU probe timed out: a GPU may have fallen off the bus"
-            if severity is Severity.FAIL
-            else "GPUs not checked",
-            detail=gpu.reason,
-            fix="Look for Xid errors with `dmesg | grep -i xid`; a GPU that fell off the bus needs a reset "
-            "(`nvidia-smi -r`) or a reboot."
-            if severity is Severity.FAIL
-            else gpu.fix,
-            evidence=("gpu",),
-        )
+        status = run.status if run is not None else "skipped"
+        if status == "timeout":
+            yield Finding(
+                check_id,
+                Severity.FAIL,
+                "the GPU probe timed out: a GPU may have fallen off the bus",
+                detail=gpu.reason,
+                fix=gpu.fix
+                or "Look for Xid errors with `dmesg | grep -i xid`; a GPU that fell off the bus needs a reset "
+                "(`nvidia-smi -r`) or a reboot.",
+                evidence=("gpu",),
+            )
+        elif status == "failed":  # e.g. the NVML library crashed: the GPUs may be fine, envcheck could not look
+            yield Finding(
+                check_id,
+                Severity.WARN,
+                "the GPU probe failed: GPUs not checked",
+                detail=gpu.reason,
+                fix=gpu.fix,
+                evidence=("gpu",),
+            )
+        else:
+            yield Finding(
+                check_id, Severity.SKIP, "GPUs not checked", detail=gpu.reason, fix=gpu.fix, evidence=("gpu",)
+            )
     elif not gpu.gpus:
         yield Finding(
             check_id,

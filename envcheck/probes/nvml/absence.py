@@ -35,6 +35,14 @@ def has_nvml_library(context: ProbeContext) -> bool:
     return any(path.exists() for path in candidates)
 
 
+def library_from_ld_library_path(context: ProbeContext) -> str | None:
+    """The libnvidia-ml.so.1 an LD_LIBRARY_PATH entry supplies (the loader tries those first), or None."""
+    for part in context.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        if part and (context.roots.root / part.lstrip("/") / LIBRARY).exists():
+            return f"{part.rstrip('/')}/{LIBRARY}"
+    return None
+
+
 def has_device_nodes(context: ProbeContext) -> bool:
     """/dev/nvidiactl or /dev/nvidiaN: what a container started without `--gpus` lacks."""
     dev = context.roots.root / "dev"

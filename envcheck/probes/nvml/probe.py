@@ -53,17 +53,19 @@ _TOPOLOGY = {0: LINK_PCIE_SWITCH, 10: LINK_PCIE_SWITCH, 20: LINK_PCIE_SWITCH, 30
 def probe_gpu(context: ProbeContext, backend: NvmlBackend | None = None) -> GpuFacts:
     """GPU facts from NVML (`backend`, live by default); never raises for a missing driver or GPU.
 
-    Live only: when the NVML library cannot be loaded, falls back to `nvidia-smi -q -x`, and when that
-    is missing too, returns no-GPU facts whose reason says why (no driver, no device nodes, ...).
+    Live only: NVML is asked in a child process (isolated.py), and a crash or hang there raises ProbeError
+    (ProbeTimeout) with the reason and a fix. When the NVML library cannot be loaded, falls back to
+    `nvidia-smi -q -x`, and when that is missing too, returns no-GPU facts whose reason says why (no
+    driver, no device nodes, ...).
     """
     if backend is None:
-        from envcheck.probes.nvml.live import LiveNvml
+        from envcheck.probes.nvml.isolated import ask_nvml
 
-        return without_own_processes(_probe_live(context, LiveNvml(context.roots.proc)))
+        return without_own_processes(facts_from_answer(context, ask_nvml(context).result))
     try:
         return without_own_processes(probe_nvml(backend))
     except NvmlError as error:
-        return _init_failed(context, error)
+        return init_failed(context, error)
 
 
 def without_own_processes(facts: GpuFacts) -> GpuFacts:
@@ -82,12 +84,12 @@ def without_own_processes(facts: GpuFacts) -> GpuFacts:
     )
 
 
-def _probe_live(context: ProbeContext, backend: NvmlBackend) -> GpuFacts:
-    try:
-        return probe_nvml(backend)
-    except NvmlError as error:
-        if error.code != LIBRARY_NOT_FOUND:
-            return _init_failed(context, error)
+def facts_from_answer(context: ProbeContext, result: GpuFacts | NvmlError) -> GpuFacts:
+    """The live NVML's facts; for a failed init, nvidia-smi's when the library is missing, else the reason."""
+    if isinstance(result, GpuFacts):
+        return result
+    if result.code != LIBRARY_NOT_FOUND:
+        return init_failed(context, result)
     try:
         return probe_nvidia_smi(context, timeout_s=NVIDIA_SMI_TIMEOUT_S)
     except ProbeError as smi_error:
@@ -98,7 +100,7 @@ def _probe_live(context: ProbeContext, backend: NvmlBackend) -> GpuFacts:
     return no_gpu_facts(SOURCE, reason, fix)
 
 
-def _init_failed(context: ProbeContext, error: NvmlError) -> GpuFacts:
+def init_failed(context: ProbeContext, error: NvmlError) -> GpuFacts:
     """No-GPU facts for an nvmlInit (or device count) that failed, saying what the code means."""
     if error.code == LIB_RM_VERSION_MISMATCH:
         return no_gpu_facts(

@@ -14,8 +14,11 @@ from typing import Any
 from envcheck import __version__
 from envcheck.facts.gpu import GpuFacts
 from envcheck.probes.context import ProbeContext
+from envcheck.probes.errors import ProbeError
 from envcheck.probes.nvml.backend import Argument, NvmlBackend, NvmlError, call_key
 from envcheck.probes.nvml.replay import Recording
+
+_SOURCE = "recorded by envcheck info --record-nvml"
 
 
 def _plain(value: object) -> Any:
@@ -86,14 +89,26 @@ class RecordingNvml(NvmlBackend):
 def record_nvml(path: Path, context: ProbeContext, backend: NvmlBackend | None = None) -> GpuFacts:
     """Probe the GPUs through a recording backend and write the anonymised recording to `path`.
 
-    `envcheck info --record-nvml FILE`. `backend` defaults to live NVML; tests pass a replay.
-    Raises OSError when the file cannot be written. Without a usable NVML the file holds the failed
-    nvmlInit and the facts say why.
+    `envcheck info --record-nvml FILE`. `backend` defaults to live NVML, recorded in the NVML child
+    (isolated.py) so a crashing library is a finding here too; tests pass a replay. Raises OSError when
+    the file cannot be written, ProbeError when the child crashes or hangs (nothing is written then).
+    Without a usable NVML the file holds the failed nvmlInit and the facts say why.
     """
-    from envcheck.probes.nvml.live import LiveNvml
-    from envcheck.probes.nvml.probe import probe_gpu
+    from envcheck.outfile import write_output_file
+    from envcheck.probes.nvml.probe import init_failed, probe_gpu, without_own_processes
 
-    recorder = RecordingNvml(backend if backend is not None else LiveNvml(context.roots.proc))
-    facts = probe_gpu(context, recorder)  # no nvidia-smi fallback: the file says what NVML answered
-    recorder.save(path, source="recorded by envcheck info --record-nvml")
+    if backend is None:
+        from envcheck.probes.nvml.isolated import ask_nvml
+
+        answer = ask_nvml(context, is_recording=True)
+        if answer.recording is None:
+            raise ProbeError("the NVML probe returned no recording")
+        recording = Recording(answer.recording.calls, {**answer.recording.meta, "source": _SOURCE})
+        write_output_file(path, recording.dumps())
+        # no nvidia-smi fallback: the file says what NVML answered
+        result = answer.result
+        return without_own_processes(result if isinstance(result, GpuFacts) else init_failed(context, result))
+    recorder = RecordingNvml(backend)
+    facts = probe_gpu(context, recorder)
+    recorder.save(path, source=_SOURCE)
     return facts

@@ -93,15 +93,21 @@ def load_recording(path: Path) -> Recording:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise RecordingFormatError(f"{path}: cannot read an NVML recording: {error}") from None
+    return recording_from_json(data, str(path))
+
+
+def recording_from_json(data: Any, where: str) -> Recording:
+    """A recording from its JSON value (Recording.to_json); RecordingFormatError names `where` when it is not one."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise RecordingFormatError(f"{path}: not an {SCHEMA} file")
+        raise RecordingFormatError(f"{where}: not an {SCHEMA} file")
+    data = dict(data)
     calls = data.pop("calls", None)
     data.pop("schema")
     if not isinstance(calls, dict) or not all(
         isinstance(answer, dict) and ("value" in answer or answer.get("error") in ERROR_CODES)
         for answer in calls.values()
     ):
-        raise RecordingFormatError(f"{path}: 'calls' must map each key to {{'value': ...}} or {{'error': NAME}}")
+        raise RecordingFormatError(f"{where}: 'calls' must map each key to {{'value': ...}} or {{'error': NAME}}")
     return Recording(calls, data)
 
 
