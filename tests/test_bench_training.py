@@ -54,7 +54,7 @@ def test_device_crop_and_flip_match_padded_crops() -> None:
 
 
 def test_classic_loader_gives_the_same_pixels(tmp_path: Path) -> None:
-    data = load_cifar10(write_small_cifar10(tmp_path))
+    data = load_cifar10(write_small_cifar10(tmp_path), is_official_required=False)
     classic = LoaderBatches(
         data.train_images[:64], data.train_labels[:64], 64, 0.5, 0.5, False, "cpu", seed=0, workers=0
     )
