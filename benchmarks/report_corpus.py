@@ -13,10 +13,15 @@ A healthy case is a hit when nothing fails; a failure on it is a false alarm. A 
 from __future__ import annotations
 
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only; tomli is the same parser
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"
 
@@ -44,9 +49,13 @@ class Outcome:
     said: str  # what the doctor reported: its failures and warnings, or why the file was not read
 
 
+def read_index(corpus: Path = CORPUS) -> list[dict[str, Any]]:
+    """The rows of index.toml as written."""
+    rows: list[dict[str, Any]] = tomllib.loads((corpus / "index.toml").read_text(encoding="utf-8"))["case"]
+    return rows
+
+
 def load_cases(corpus: Path = CORPUS) -> tuple[Case, ...]:
-    with (corpus / "index.toml").open("rb") as index:
-        rows = tomllib.load(index)["case"]
     return tuple(
         Case(
             file=row["file"],
@@ -61,7 +70,7 @@ def load_cases(corpus: Path = CORPUS) -> tuple[Case, ...]:
             known_miss=row.get("known_miss"),
             notes=row.get("notes", ""),
         )
-        for row in rows
+        for row in read_index(corpus)
     )
 
 
@@ -77,7 +86,7 @@ def doctor_findings(path: Path) -> tuple[dict[str, str], str]:
         return {}, f"not read: {str(error).removeprefix(f'{path}: ')}"
     findings = run_checks(CheckInput(snapshot, knowledge=load_knowledge(), workload=None), (), ())
     severities = {finding.id: finding.severity.value for finding in findings}
-    loud = [f"{finding.severity.value} {finding.id}" for finding in findings if finding.severity.value in ("fail", "warn")]
+    loud = [f"{f.severity.value} {f.id}" for f in findings if f.severity.value in ("fail", "warn")]
     return severities, "; ".join(loud) or "no failure, no warning"
 
 

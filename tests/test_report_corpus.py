@@ -4,11 +4,9 @@ healthy environment gets no failure. A case the doctor misses today is a strict 
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
 
-from benchmarks.report_corpus import CORPUS, Case, evaluate, load_cases
+from benchmarks.report_corpus import CORPUS, Case, evaluate, load_cases, read_index
 
 CASES = load_cases()
 
@@ -26,8 +24,7 @@ def test_doctor_names_the_established_cause(case: Case) -> None:
 
 
 def test_every_fixture_is_in_the_index_and_every_row_is_complete() -> None:
-    with (CORPUS / "index.toml").open("rb") as index:
-        rows = tomllib.load(index)["case"]
+    rows = read_index()
     listed = {row["file"] for row in rows}
     on_disk = {path.name for path in CORPUS.iterdir() if path.name != "index.toml"}
     assert listed == on_disk
