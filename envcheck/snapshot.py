@@ -71,7 +71,7 @@ def snapshot_from_dict(data: Any) -> Snapshot:
 
 
 def to_json(snapshot: Snapshot, indent: int | None = 2) -> str:
-    return json.dumps(snapshot_to_dict(snapshot), indent=indent, sort_keys=False)
+    return json.dumps(snapshot_to_dict(snapshot), indent=indent, sort_keys=False, allow_nan=False)
 
 
 def from_json(text: str) -> Snapshot:

@@ -15,6 +15,7 @@ from typing import Any
 
 from envcheck.bench.result import Calibration, Telemetry
 from envcheck.loaders import InputError
+from envcheck.validation import InvalidValue, non_negative_number, positive_number, quoted
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,36 +46,61 @@ def calibration_path() -> Path:
 
 
 def load_references(path: Path | None = None) -> tuple[Reference, ...]:
-    path = calibration_path() if path is None else path
-    if not path.is_file():
-        return ()
+    """The references of ``path`` (default: the shipped profiles/calibration.toml, or none if it is absent).
+
+    A ``path`` the user named must exist: a mistyped --calibration would otherwise compare with nothing.
+    """
+    if path is None:
+        path = calibration_path()
+        if not path.is_file():
+            return ()
+    elif not path.is_file():
+        raise InputError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     try:
         rows = tomllib.loads(path.read_text(encoding="utf-8")).get("reference", [])
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid TOML ({error})") from None
-    references = []
-    for number, row in enumerate(rows, 1):
-        missing = [name for name in _FIELDS if name not in row]
-        if missing:
-            raise InputError(f"{path}: reference {number} lacks {', '.join(missing)}")
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: reference: expected [[reference]] tables, got {quoted(rows)}")
+    return tuple(_reference(row, f"{path}: reference {number}") for number, row in enumerate(rows, 1))
+
+
+# The range of a believable reference: the slowest CPU trains a few images/s, no GPU a billion. A reference
+# of 0 or 1e-320 would make the score a division by zero or infinity; a negative one a negative score.
+IMAGES_PER_S_RANGE = (1e-3, 1e9)
+MAX_SPREAD_CV = 10.0  # a coefficient of variation of 1000%: nothing measured spreads more
+
+
+def _reference(row: object, where: str) -> Reference:
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a table, got {quoted(row)}")
+    missing = [name for name in _FIELDS if name not in row]
+    if missing:
+        raise InputError(f"{where} lacks {', '.join(missing)}")
+    texts = {}
+    for name in ("preset", "device", "torch", "envcheck", "method"):
+        if not isinstance(row[name], str):
+            raise InputError(f"{where}: field {name!r}: expected a string, got {quoted(row[name])}")
+        texts[name] = row[name]
+    low, high = IMAGES_PER_S_RANGE
+    try:
+        images_per_s = positive_number(row["images_per_s"], f"{where}: field 'images_per_s'", minimum=low, maximum=high)
+        spread_cv = non_negative_number(row["spread_cv"], f"{where}: field 'spread_cv'", maximum=MAX_SPREAD_CV)
+    except InvalidValue as error:
+        raise InputError(str(error)) from None
+    return Reference(images_per_s=images_per_s, spread_cv=spread_cv, date=_date(row["date"], where), **texts)
+
+
+def _date(value: object, where: str) -> datetime.date:
+    # a TOML date-time is a date subclass too, but it cannot be compared with dates: the newest would be a TypeError
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
         try:
-            references.append(
-                Reference(
-                    preset=str(row["preset"]),
-                    device=str(row["device"]),
-                    images_per_s=float(row["images_per_s"]),
-                    spread_cv=float(row["spread_cv"]),
-                    torch=str(row["torch"]),
-                    envcheck=str(row["envcheck"]),
-                    date=row["date"]
-                    if isinstance(row["date"], datetime.date)
-                    else datetime.date.fromisoformat(row["date"]),
-                    method=str(row["method"]),
-                )
-            )
-        except (TypeError, ValueError) as error:
-            raise InputError(f"{path}: reference {number}: {error}") from None
-    return tuple(references)
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InputError(f"{where}: field 'date': expected a date such as 2026-11-28, got {quoted(value)}")
 
 
 def reference_toml(reference: Reference) -> str:

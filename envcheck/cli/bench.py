@@ -84,6 +84,10 @@ def bench(
             raise InputError(f"--loader {loader}: expected device or dataloader")
         if as_json and as_markdown:
             raise InputError("--json and --markdown cannot be used together")
+        if calibration is not None:
+            from envcheck.bench.calibration import load_references
+
+            load_references(calibration)  # a missing or broken file is refused before the run, not after it
         if save_reference is not None:
             _existing_references(save_reference)  # a file that is not TOML is refused before the run
         results, flags = _run(
@@ -209,7 +213,9 @@ def _keep_results(results: Any) -> None:
         document = result_to_json(result)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            write_output_file(free_path(directory, result_file_name(document)), json.dumps(document, indent=2) + "\n")
+            write_output_file(
+                free_path(directory, result_file_name(document)), json.dumps(document, indent=2, allow_nan=False) + "\n"
+            )
         except (OSError, InputError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             typer.echo(f"envcheck: warning: bench result not saved to {directory}: {reason}", err=True)

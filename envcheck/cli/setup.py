@@ -175,7 +175,7 @@ def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
     drifts = check_drift(plan, snapshot.python.packages, knowledge)
     if as_json:
         document = {"plan": plan_to_dict(plan), "drift": [drift.message for drift in drifts]}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     else:
         render_drift(drifts, plan, console())
     raise typer.Exit(1 if drifts else 0)
