@@ -376,3 +376,13 @@ def test_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
 
 def test_record_nvml_into_a_directory_is_an_error(tmp_path: Path) -> None:
     one_line_error(["info", "--record-nvml", str(tmp_path)], f"--record-nvml {tmp_path}: is a directory")
+
+
+def test_flag_and_field_values_with_newlines_are_shown_escaped_on_one_line(tmp_path: Path) -> None:
+    one_line_error(["recommend", "--params", "7\nB\x1b[2J"], r'--params: "7\nB\x1b[2J" is not a count')
+    one_line_error(["recommend", "--params", "7B", "--task", "x" * 500], '--task: "xxx', '..." is not one of')
+    path = tmp_path / "mine.toml"
+    path.write_text(WORKLOAD.format(parameters="7", memory="16").replace('["bf16"]', '["bf16", "x\\ny"]'))
+    one_line_error(["recommend", "--workload", str(path)], r'unknown dtype "x\ny"')
+    path.write_text(WORKLOAD.format(parameters="7", memory="16") + '"odd\\nkey" = 1\n')
+    one_line_error(["recommend", "--workload", str(path)], r'"odd\nkey": unknown field')

@@ -213,7 +213,7 @@ def recommend_instances(
 ) -> Recommendation:
     """Every selected instance the workload fits on, priced for the whole job and ranked."""
     if filters.sort not in SORTS:
-        raise KnowledgeError(f'--sort: "{filters.sort}" is not one of {", ".join(SORTS)}')
+        raise KnowledgeError(f"--sort: {quoted(filters.sort)} is not one of {', '.join(SORTS)}")
     if filters.max_price_per_hour is not None and not math.isfinite(filters.max_price_per_hour):
         raise KnowledgeError(f"--max-price: expected a finite number, got {filters.max_price_per_hour}")
     if filters.cloud:

@@ -89,11 +89,11 @@ def parse_count(text: str, option: str = "--params") -> int:
     """``7B``, ``1.3b``, ``350M``, ``125000000``, ``2e11`` -> an integer count."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE]\+?[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
     if not match:
-        raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M, 2e11 or 125000000')
+        raise KnowledgeError(f"{option}: {quoted(text)} is not a count such as 7B, 350M, 2e11 or 125000000")
     scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[match.group(2).lower()]
     value = float(match.group(1)) * scale
     if not math.isfinite(value) or value >= MAX_COUNT:  # 1e999 is infinity; nothing is counted in 1e21s
-        raise KnowledgeError(f'{option}: "{text}" is too large (at most {MAX_COUNT:.0e})')
+        raise KnowledgeError(f"{option}: {quoted(text)} is too large (at most {MAX_COUNT:.0e})")
     return round(value)
 
 
@@ -295,7 +295,7 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
     given = {k: v for k, v in changes.items() if v is not None}
     for key, allowed in (("task", TASKS), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
         if key in given and given[key] not in allowed:
-            raise KnowledgeError(f'--{key}: "{given[key]}" is not one of {", ".join(allowed)}')
+            raise KnowledgeError(f"--{key}: {quoted(given[key])} is not one of {', '.join(allowed)}")
     for key in ("seq_len", "batch", "tokens", "concurrency", "context", "lora_rank"):
         value = given.get(key)
         if isinstance(value, int) and value <= 0:

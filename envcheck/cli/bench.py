@@ -75,13 +75,14 @@ def bench(
     """Prove this machine trains correctly and say how fast, against what it should do. Exit 1 on wrong numbers."""
     from envcheck.bench.presets import PRESETS
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         chosen = PRESETS.get(preset)
         if chosen is None:
-            raise InputError(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})")
+            raise InputError(f"--preset {quoted(preset)}: unknown (known: {', '.join(PRESETS)})")
         if loader not in {"device", "dataloader"}:
-            raise InputError(f"--loader {loader}: expected device or dataloader")
+            raise InputError(f"--loader {quoted(loader)}: expected device or dataloader")
         if as_json and as_markdown:
             raise InputError("--json and --markdown cannot be used together")
         if calibration is not None:

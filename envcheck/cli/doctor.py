@@ -57,11 +57,12 @@ def doctor(
     """Diagnose this machine for training: every problem found, with the exact fix. Exit 1 on failures."""
     from envcheck.finding import AREA_TITLES, exit_code
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         unknown = sorted(set(only or ()) - set(AREA_TITLES))
         if unknown:
-            raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(AREA_TITLES)})")
+            raise InputError(f"--only {quoted(unknown[0])}: unknown area (known: {', '.join(AREA_TITLES)})")
         _check_skipped_ids(skip or ())
         workload = _workload(profile)  # before collecting: a bad profile fails fast with exit 2
         warm_up = _warm_up()

@@ -65,12 +65,13 @@ def setup(
     from envcheck.advise.setup_plan import plan_setup
     from envcheck.knowledge import load_knowledge
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         if as_json:
             output_format = output_format or "json"
         if output_format is not None and output_format not in FORMATS:
-            raise InputError(f"--format {output_format}: unknown format (known: {', '.join(FORMATS)})")
+            raise InputError(f"--format {quoted(output_format)}: unknown format (known: {', '.join(FORMATS)})")
         if apply and check:
             raise InputError("--apply and --check cannot be used together")
         knowledge = load_knowledge()

@@ -38,7 +38,7 @@ def load_or_collect(
     if python is not None:
         resolved = shutil.which(python)
         if resolved is None:
-            raise InputError(f"--python {python}: no such executable")
+            raise InputError(f"--python {quoted(python)}: no such executable")
         python = resolved
     context = ProbeContext(
         python=python or sys.executable,

@@ -51,7 +51,7 @@ class Row:
         known = set(allowed) | set(PROVENANCE_FIELDS) | {"verbatim"}
         for key in self.data:
             if key not in known:
-                self.fail(key, "unknown field")
+                self.fail(key if key.isidentifier() else quoted(key), "unknown field")
 
     def _get(self, key: str) -> object:
         if key not in self.data:
