@@ -14,6 +14,7 @@ import typing
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from envcheck.facts.common import Unavailable
+from envcheck.validation import MAX_INTEGER, InvalidValue, finite_number, quoted
 
 T = TypeVar("T")
 
@@ -117,10 +118,15 @@ def _decode_scalar(hint: Any, data: Any, path: str) -> Any:
             return data
     elif hint is int:
         if isinstance(data, int) and not isinstance(data, bool):
+            if abs(data) > MAX_INTEGER:  # later arithmetic with floats would raise OverflowError
+                raise DecodeError(f"{path}: {quoted(data)} is too large")
             return data
     elif hint is float:
         if isinstance(data, int | float) and not isinstance(data, bool):
-            return float(data)
+            try:
+                return finite_number(data, path)  # NaN, Infinity and 1e999 are not facts anyone measured
+            except InvalidValue as error:
+                raise DecodeError(str(error)) from None
     elif hint is str:
         if isinstance(data, str):
             return data
@@ -133,4 +139,4 @@ def _kind(data: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
     if type(data) in names:
         return names[type(data)]
-    return f"{type(data).__name__} {data!r}"
+    return f"{type(data).__name__} {quoted(data)}"

@@ -109,6 +109,8 @@ def load_toml_file(
         raise InputError(f"{label}: not valid TOML: {_one_line(error)}") from None
     except RecursionError:  # tomllib recurses once per nested array or inline table: 500 `[` are enough
         raise InputError(f"{label}: not valid TOML: nested too deeply") from None
+    except ValueError as error:  # an integer of more than 4,300 digits: Python's int-to-text limit
+        raise InputError(f"{label}: not valid TOML: {_one_line(error)}") from None
     return document
 
 

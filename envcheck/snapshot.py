@@ -71,12 +71,12 @@ def snapshot_from_dict(data: Any) -> Snapshot:
 
 
 def to_json(snapshot: Snapshot, indent: int | None = 2) -> str:
-    return json.dumps(snapshot_to_dict(snapshot), indent=indent, sort_keys=False)
+    return json.dumps(snapshot_to_dict(snapshot), indent=indent, sort_keys=False, allow_nan=False)
 
 
 def from_json(text: str) -> Snapshot:
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:  # ValueError: JSONDecodeError, or a 5,000-digit integer
         raise SnapshotFormatError(f"not valid JSON: {error}") from None
     return snapshot_from_dict(data)

@@ -196,3 +196,21 @@ def test_a_fifo_among_the_saved_bench_results_is_skipped_with_a_warning(private_
     assert result.returncode == 0, result.stderr
     assert f"skipped saved bench result {saved / 'x.json'}: is a FIFO" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("suffix", "text"), [(".toml", "x = 1{}\n"), (".json", '{{"schema": 1{}}}')])
+def test_an_integer_too_long_for_python_is_a_one_line_error(tmp_path: Path, suffix: str, text: str) -> None:
+    path = tmp_path / f"huge{suffix}"
+    path.write_text(text.format("0" * 5000))
+    loader = load_toml_file if suffix == ".toml" else load_json_file
+    with pytest.raises(InputError, match="huge"):
+        loader(path)
+
+
+def test_a_snapshot_holding_a_5000_digit_integer_is_refused(tmp_path: Path) -> None:
+    from envcheck.loaders import load_snapshot_file
+
+    path = tmp_path / "snap.json"
+    path.write_text('{"schema": 1' + "0" * 5000 + "}")
+    with pytest.raises(InputError, match=r"snap\.json: not valid JSON"):
+        load_snapshot_file(path)

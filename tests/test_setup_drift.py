@@ -150,7 +150,7 @@ def test_nothing_fits_exits_1_with_what_to_upgrade() -> None:
     [
         (["--gpu", "NVIDIA L4", "--driver", "535.1"], "needs --python VERSION"),
         (["--gpu", "Voodoo 3", "--driver", "535.1", "--python", "3.11"], "--gpu Voodoo 3: not in profiles/gpus.toml"),
-        (["--python", "3.11", "--format", "yaml"], "--format yaml: unknown format"),
+        (["--python", "3.11", "--format", "yaml"], '--format "yaml": unknown format'),
         (["--python", "3.11", "--apply"], "--apply and --check need a real environment"),
         (["--python", "3.11", "--torch", "0.1"], "--torch 0.1: no such release"),
         (["--from", "/nonexistent.json"], "/nonexistent.json"),

@@ -16,10 +16,12 @@ from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, load_toml_file
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
+from envcheck.validation import InvalidValue, positive_number, quoted
 
 # USD per kWh when --power-price is not given: between the 2024 US average commercial (~13 cents) and
 # residential (~16 cents) electricity prices of the EIA Electric Power Monthly (recalled). An assumption.
 DEFAULT_POWER_PRICE_USD_KWH = 0.15
+MAX_POWER_PRICE_USD_KWH = 100.0  # 100x the dearest retail electricity anywhere
 GPU_COUNTS = (1, 2, 4, 8)  # what fits in one workstation or server chassis
 
 
@@ -47,6 +49,8 @@ def load_gpu_prices(knowledge: Knowledge, root: Path | None = None) -> tuple[Gpu
     path = profiles_root(root) / "gpu_prices.toml"
     label = f"{path.parent.name}/{path.name}"
     rows = load_toml_file(path, CONFIG_LIMIT, label).get("price", [])
+    if not isinstance(rows, list):
+        raise KnowledgeError(f"{label}: price: expected [[price]] tables, got {quoted(rows)}")
     prices = []
     for index, row in enumerate(rows):
         where = f"{label}: price[{index}]"
@@ -54,13 +58,17 @@ def load_gpu_prices(knowledge: Knowledge, root: Path | None = None) -> tuple[Gpu
             raise KnowledgeError(f"{where}: expected a table")
         gpu = next((g for g in knowledge.gpus if (g.name, g.variant) == (row.get("name"), row.get("variant"))), None)
         if gpu is None:
-            raise KnowledgeError(f"{where}: {row.get('name')!r} {row.get('variant')!r} is not in profiles/gpus.toml")
-        price, as_of = row.get("price_usd"), row.get("as_of")
-        if not isinstance(price, int | float) or isinstance(price, bool) or price <= 0:
-            raise KnowledgeError(f"{where}: price_usd: expected a positive number, got {price!r}")
+            raise KnowledgeError(
+                f"{where}: {quoted(row.get('name'))} {quoted(row.get('variant'))} is not in profiles/gpus.toml"
+            )
+        as_of = row.get("as_of")
+        try:
+            price = positive_number(row.get("price_usd"), f"{where}: price_usd", minimum=1.0)  # no GPU sells for cents
+        except InvalidValue as error:
+            raise KnowledgeError(str(error)) from None
         if not isinstance(as_of, datetime.date):
-            raise KnowledgeError(f"{where}: as_of: expected a date, got {as_of!r}")
-        prices.append(GpuPrice(gpu, float(price), str(row.get("source", "")), as_of, str(row.get("confidence", ""))))
+            raise KnowledgeError(f"{where}: as_of: expected a date, got {quoted(as_of)}")
+        prices.append(GpuPrice(gpu, price, str(row.get("source", "")), as_of, str(row.get("confidence", ""))))
     return tuple(prices)
 
 
@@ -84,8 +92,10 @@ def recommend_purchases(
     measured: Measured = None,
 ) -> tuple[PurchaseOption, ...]:
     """Each priced GPU in the fewest count (of 1, 2, 4, 8) that fits, cheapest purchase first."""
-    if power_price_usd_kwh < 0:
-        raise KnowledgeError(f"--power-price: must not be negative, got {power_price_usd_kwh}")
+    if not 0 <= power_price_usd_kwh <= MAX_POWER_PRICE_USD_KWH:  # also refuses nan and inf
+        raise KnowledgeError(
+            f"--power-price: expected 0 to {MAX_POWER_PRICE_USD_KWH:g} $/kWh, got {power_price_usd_kwh}"
+        )
     options = []
     for price in prices:
         gpu = price.gpu

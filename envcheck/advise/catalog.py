@@ -12,6 +12,7 @@ from pathlib import Path
 from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, load_toml_file
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
+from envcheck.validation import InvalidValue, finite_number, quoted
 
 # No real GPU instance costs this much per GPU-hour (the dearest in the shipped data is ~$18);
 # SkyPilot's GCP TPU rows carry 700.0 as a placeholder in some regions.
@@ -19,6 +20,8 @@ PLACEHOLDER_USD_PER_GPU_HOUR = 100.0
 # Catalog memory is nominal (24 GB) or what the driver shows (22888 MiB = 24.0 GB); a per-GPU figure further
 # than this from the spec table's means the row's GPU count or memory field is wrong.
 MEMORY_TOLERANCE = 0.25
+# No instance carries more GPUs than this (the largest have 16); a larger count is a broken row.
+MAX_GPUS_PER_INSTANCE = 1024
 # Catalog accelerator names that differ from the spec table's (SkyPilot spelling -> spec name prefix).
 NAME_ALIASES = {"t4g": "t4", "a6000": "rtx a6000", "h100-mega": "h100", "a100-80gb-sxm": "a100 80gb"}
 
@@ -77,13 +80,17 @@ def validate(candidate: Mapping[str, object], knowledge: Knowledge, total_gpu_me
     """Why a row cannot be right, or "" when it can. ``candidate`` holds the Instance fields except gpu_spec."""
     gpu, count = str(candidate["gpu"]), int(candidate["gpu_count"])  # type: ignore[call-overload]
     per_gpu = float(candidate["gpu_memory_gb"])  # type: ignore[arg-type]
+    if count <= 0:  # before any division by it
+        return f"GPU count {count} is not positive"
+    if count > MAX_GPUS_PER_INSTANCE:
+        return f"GPU count {count} is more than any instance has ({MAX_GPUS_PER_INSTANCE})"
     if total_gpu_memory_gb is not None:
         per_gpu = total_gpu_memory_gb / count
     on_demand, spot = candidate["price_on_demand_usd_h"], candidate["price_spot_usd_h"]
-    if count <= 0:
-        return f"GPU count {count} is not positive"
     if not isinstance(on_demand, float) or on_demand <= 0:
         return "no on-demand price"
+    if isinstance(spot, float) and spot <= 0:  # a negative job cost would rank first and break best-value
+        return f"spot price ${spot:g}/h is not positive"
     if on_demand / count > PLACEHOLDER_USD_PER_GPU_HOUR:
         return f"${on_demand:g}/h for {count} GPU(s) is a placeholder price, not a real one"
     if isinstance(spot, float) and spot > on_demand:
@@ -125,18 +132,24 @@ def build(
 
 
 def _number(row: Mapping[str, object], key: str, *, required: bool) -> float | None:
+    """A finite number (NaN, inf and 400-digit integers are refused: the row is dropped with the field named)."""
     value = row.get(key)
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    return float(value)
+    return finite_number(value, key)
+
+
+def gpu_count(value: float, where: str) -> int:
+    """A whole GPU count; 8.0 is 8, a fraction (or a denormal such as 1e-320) is not a count."""
+    if not value.is_integer():
+        raise InvalidValue(f"{where}: expected a whole number of GPUs, got {quoted(value)}")
+    return int(value)
 
 
 def _text(row: Mapping[str, object], key: str) -> str:
     value = row.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key}: expected text, got {value!r}")
+        raise ValueError(f"{key}: expected text, got {quoted(value)}")
     return value.strip()
 
 
@@ -157,7 +170,7 @@ def load_toml_catalog(path: Path, knowledge: Knowledge, label: str | None = None
                 "cloud": _text(row, "cloud"),
                 "instance_type": _text(row, "instance_type"),
                 "gpu": _text(row, "gpu"),
-                "gpu_count": int(_number(row, "gpu_count", required=True) or 0),
+                "gpu_count": gpu_count(_number(row, "gpu_count", required=True) or 0.0, "gpu_count"),
                 "gpu_memory_gb": _number(row, "gpu_memory_gb", required=True),
                 "vcpus": _number(row, "vcpus", required=False),
                 "ram_gb": _number(row, "ram_gb", required=False),

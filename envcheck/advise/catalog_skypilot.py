@@ -15,6 +15,7 @@ from pathlib import Path
 from envcheck.advise.catalog import Catalog, Instance, build
 from envcheck.input_files import CATALOG_CSV_LIMIT, InputError, read_text_file
 from envcheck.knowledge import Knowledge, KnowledgeError
+from envcheck.validation import finite_number
 
 REQUIRED = ("instancetype", "acceleratorname", "acceleratorcount", "price", "region")
 # SkyPilot launches attachable GCP GPUs on an n1-highmem-8 host by default (skypilot PR #3083).
@@ -37,9 +38,10 @@ class _Row:
     zone: str
 
 
-def _optional_float(text: str) -> float | None:
+def _optional_float(text: str, column: str) -> float | None:
+    """The column's number; "nan", "inf" and 1e999 are refused (InvalidValue, a ValueError: the row is dropped)."""
     text = text.strip()
-    return float(text) if text else None
+    return finite_number(float(text), column) if text else None
 
 
 def _total_memory_gb(text: str) -> float | None:
@@ -53,7 +55,9 @@ def _total_memory_gb(text: str) -> float | None:
         except json.JSONDecodeError:
             continue
         total = info.get("TotalGpuMemoryInMiB") if isinstance(info, dict) else None
-        return float(total) * MIB_TO_GB if isinstance(total, int | float) and total > 0 else None
+        if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
+            return None
+        return finite_number(total, "GpuInfo: TotalGpuMemoryInMiB") * MIB_TO_GB
     return None
 
 
@@ -61,18 +65,17 @@ def _parse(raw: dict[str, str], line: int) -> _Row:
     def get(key: str) -> str:
         return (raw.get(key) or "").strip()
 
-    count_text = get("acceleratorcount")
-    count = round(float(count_text)) if count_text else 0
+    count = round(_optional_float(get("acceleratorcount"), "AcceleratorCount") or 0.0)
     return _Row(
         line=line,
         instance_type=get("instancetype"),
         accelerator=get("acceleratorname"),
         count=count,
-        vcpus=_optional_float(get("vcpus")),
-        ram_gb=_optional_float(get("memorygib")),
+        vcpus=_optional_float(get("vcpus"), "vCPUs"),
+        ram_gb=_optional_float(get("memorygib"), "MemoryGiB"),
         total_gpu_memory_gb=_total_memory_gb(get("gpuinfo")),
-        price=_optional_float(get("price")),
-        spot=_optional_float(get("spotprice")),
+        price=_optional_float(get("price"), "Price"),
+        spot=_optional_float(get("spotprice"), "SpotPrice"),
         region=get("region"),
         zone=get("availabilityzone"),
     )

@@ -5,6 +5,7 @@ Ranked by whole-job cost (a cheap instance that takes three times as long costs 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from envcheck.advise.catalog import Catalog, Instance
@@ -13,6 +14,7 @@ from envcheck.advise.time_model import BenchMeasurement, JobTime, Measured, job_
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import GpuSpec, KnowledgeError
+from envcheck.validation import quoted
 
 SORTS = ("cost", "hourly", "time")
 # "Best value": the fastest option whose whole-job cost is within this factor of the cheapest one.
@@ -104,6 +106,15 @@ def _selected(catalog: Catalog, filters: Filters) -> list[tuple[Instance, float,
             continue
         chosen.append((instance, price, filters.is_spot))
     return chosen
+
+
+def _check_cloud(cloud: str, catalog: Catalog) -> None:
+    """A --cloud the catalog does not have is a typo or a cloud envcheck has no prices for: say which it has."""
+    known = sorted({instance.cloud.casefold() for instance in catalog.instances})
+    if cloud.casefold() not in known:
+        raise KnowledgeError(
+            f"--cloud {quoted(cloud)}: not in the catalog {catalog.origin} (known: {', '.join(known)})"
+        )
 
 
 def _sort_key(sort: str, option: Option) -> tuple[float, float, float]:
@@ -202,7 +213,11 @@ def recommend_instances(
 ) -> Recommendation:
     """Every selected instance the workload fits on, priced for the whole job and ranked."""
     if filters.sort not in SORTS:
-        raise KnowledgeError(f'--sort: "{filters.sort}" is not one of {", ".join(SORTS)}')
+        raise KnowledgeError(f"--sort: {quoted(filters.sort)} is not one of {', '.join(SORTS)}")
+    if filters.max_price_per_hour is not None and not math.isfinite(filters.max_price_per_hour):
+        raise KnowledgeError(f"--max-price: expected a finite number, got {filters.max_price_per_hour}")
+    if filters.cloud:
+        _check_cloud(filters.cloud, catalog)
     selected = _selected(catalog, filters)
     options = []
     for instance, price, is_spot in selected:

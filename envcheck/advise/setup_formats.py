@@ -174,7 +174,7 @@ def plan_to_dict(plan: SetupPlan) -> dict[str, Any]:
 
 
 def format_json(plan: SetupPlan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2)
+    return json.dumps(plan_to_dict(plan), indent=2, allow_nan=False)
 
 
 def format_plan(plan: SetupPlan, output_format: str, knowledge: Knowledge) -> str:

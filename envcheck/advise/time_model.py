@@ -19,6 +19,7 @@ from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import GpuSpec, KnowledgeError, normalise_gpu_name
+from envcheck.validation import InvalidValue, positive_number, quoted
 
 # Model FLOPs utilisation by GPU segment, when nothing was measured. Large-model training reaches 40-55% on
 # datacenter GPUs with NVLink (Megatron-LM, Narayanan et al. 2021: 52% on A100; PaLM, Chowdhery et al. 2022:
@@ -38,6 +39,9 @@ CHINCHILLA_TOKENS_PER_PARAMETER = 20
 # The bench preset whose model is the cifar10-cnn profile's (CIFAR ResNet-18): its images/s converts to FLOP/s.
 BENCH_PRESET = "resnet18"
 DEFAULT_CNN_SAMPLES = {"resnet50-imagenet": 90 * 1_281_167, "cifar10-cnn": 30 * 50_000}
+# The range of a believable bench throughput: the slowest CPU trains a few images/s, no GPU a billion.
+# Outside it (1e-320, 1e308) the utilisation it sets turns a job time into a division by zero or infinity.
+IMAGES_PER_S_RANGE = (1e-3, 1e9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +175,18 @@ def measurement_from_json(data: Any, path: Path) -> BenchMeasurement:
         raise KnowledgeError(f"{path}: expected a JSON object with images_per_s and device")
     preset = data.get("preset")
     if preset is not None and preset != BENCH_PRESET:
-        raise KnowledgeError(f'{path}: preset "{preset}": only a {BENCH_PRESET} run has a known FLOP count per image')
-    rate, device = data.get("images_per_s"), data.get("device_name", data.get("device"))
-    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
-        raise KnowledgeError(f"{path}: images_per_s: expected a positive number, got {rate!r}")
+        raise KnowledgeError(
+            f"{path}: preset {quoted(preset)}: only a {BENCH_PRESET} run has a known FLOP count per image"
+        )
+    device = data.get("device_name", data.get("device"))
+    low, high = IMAGES_PER_S_RANGE
+    try:
+        rate = positive_number(data.get("images_per_s"), f"{path}: images_per_s", minimum=low, maximum=high)
+    except InvalidValue as error:
+        raise KnowledgeError(str(error)) from None
     if not isinstance(device, str) or not device:
-        raise KnowledgeError(f"{path}: device: expected the GPU name, got {device!r}")
+        raise KnowledgeError(f"{path}: device: expected the GPU name, got {quoted(device)}")
     date = data.get("date")
     if date is not None and not isinstance(date, str):
-        raise KnowledgeError(f"{path}: date: expected an ISO 8601 string, got {date!r}")
-    return BenchMeasurement(float(rate), device, str(path), date)
+        raise KnowledgeError(f"{path}: date: expected an ISO 8601 string, got {quoted(date)}")
+    return BenchMeasurement(rate, device, str(path), date)

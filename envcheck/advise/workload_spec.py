@@ -12,6 +12,7 @@ from pathlib import Path
 
 from envcheck.input_files import HF_CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
+from envcheck.validation import quoted
 
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
@@ -79,17 +80,20 @@ class WorkloadSpec:
 
 
 MAX_COUNT = 1e21  # above every real parameter or token count by orders of magnitude
+# Largest shape dimension accepted: 100x the largest published models' (hidden 18,432 and vocab 256,000 of
+# Llama-3.1-405B and Gemma); beyond it a config is broken, and the arithmetic would leave float range.
+MAX_DIMENSION = 100_000_000
 
 
 def parse_count(text: str, option: str = "--params") -> int:
     """``7B``, ``1.3b``, ``350M``, ``125000000``, ``2e11`` -> an integer count."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:[eE]\+?[0-9]+)?)\s*([kKmMbBtT]?)\s*", text)
     if not match:
-        raise KnowledgeError(f'{option}: "{text}" is not a count such as 7B, 350M, 2e11 or 125000000')
+        raise KnowledgeError(f"{option}: {quoted(text)} is not a count such as 7B, 350M, 2e11 or 125000000")
     scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[match.group(2).lower()]
     value = float(match.group(1)) * scale
     if not math.isfinite(value) or value >= MAX_COUNT:  # 1e999 is infinity; nothing is counted in 1e21s
-        raise KnowledgeError(f'{option}: "{text}" is too large (at most {MAX_COUNT:.0e})')
+        raise KnowledgeError(f"{option}: {quoted(text)} is too large (at most {MAX_COUNT:.0e})")
     return round(value)
 
 
@@ -127,6 +131,10 @@ def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
         for key in keys:
             value = data.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                if value > MAX_DIMENSION:
+                    raise KnowledgeError(
+                        f"{path}: field {key!r}: {quoted(value)} is too large (at most {MAX_DIMENSION:,})"
+                    )
                 return value
         if default is not None:
             return default
@@ -143,7 +151,27 @@ def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
         intermediate=field("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
     )
     tied = bool(data.get("tie_word_embeddings", data.get("model_type") in ("gpt2", "bert")))
-    return shape, transformer_parameters(shape, is_tied_embeddings=tied)
+    checked_shape(shape, str(path))
+    return shape, checked_count(transformer_parameters(shape, is_tied_embeddings=tied), str(path))
+
+
+def checked_shape(shape: TransformerShape, where: str) -> TransformerShape:
+    """A shape the models can compute with: every dimension in range, heads that divide into the hidden size."""
+    for name in ("layers", "hidden", "heads", "kv_heads", "vocab", "intermediate"):
+        value = getattr(shape, name)
+        if not 1 <= value <= MAX_DIMENSION:
+            raise KnowledgeError(f"{where}: {name} {quoted(value)}: expected 1 to {MAX_DIMENSION:,}")
+    if shape.heads > shape.hidden:
+        raise KnowledgeError(f"{where}: {shape.heads} attention heads for a hidden size of {shape.hidden}")
+    if shape.kv_heads > shape.heads:
+        raise KnowledgeError(f"{where}: {shape.kv_heads} key/value heads is more than the {shape.heads} heads")
+    return shape
+
+
+def checked_count(parameters: int, where: str) -> int:
+    if parameters >= MAX_COUNT:
+        raise KnowledgeError(f"{where}: {parameters:.3g} parameters is too many (at most {MAX_COUNT:.0e})")
+    return parameters
 
 
 def _task_of(profile: WorkloadProfile) -> str:
@@ -242,7 +270,7 @@ def resolve_spec(
         named = hf_config.parent.name if hf_config.name == "config.json" and hf_config.parent.name else hf_config.stem
         return adhoc_spec(named, count, config_shape, f"{hf_config}", is_checkpointing=is_recomputed_by_default(count))
     if shape is not None:
-        count = transformer_parameters(shape)
+        count = checked_count(transformer_parameters(checked_shape(shape, "the shape options")), "the shape options")
         source = "shape from the command line"
         return adhoc_spec("custom", count, shape, source, is_checkpointing=is_recomputed_by_default(count))
     assert params is not None
@@ -262,11 +290,13 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
     given = {k: v for k, v in changes.items() if v is not None}
     for key, allowed in (("task", TASKS), ("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
         if key in given and given[key] not in allowed:
-            raise KnowledgeError(f'--{key}: "{given[key]}" is not one of {", ".join(allowed)}')
+            raise KnowledgeError(f"--{key}: {quoted(given[key])} is not one of {', '.join(allowed)}")
     for key in ("seq_len", "batch", "tokens", "concurrency", "context", "lora_rank"):
         value = given.get(key)
         if isinstance(value, int) and value <= 0:
             raise KnowledgeError(f"--{key.replace('_', '-')}: must be positive, got {value}")
+        if isinstance(value, int) and value > (MAX_COUNT if key == "tokens" else MAX_DIMENSION):
+            raise KnowledgeError(f"--{key.replace('_', '-')}: {quoted(value)} is too large")
     updated = replace(spec, **given)  # type: ignore[arg-type]
     if "task" in given and given["task"] == "qlora" and "precision" not in given:
         updated = replace(updated, precision="int4")

@@ -14,6 +14,7 @@ from typing import Any
 
 from envcheck.bench.result import Calibration, Telemetry
 from envcheck.input_files import CONFIG_LIMIT, InputError, load_toml_file
+from envcheck.validation import InvalidValue, non_negative_number, positive_number, quoted
 
 AS_EXPECTED = 0.90  # within 10%: the run-to-run spread of a busy machine (see docs/bench.md)
 SLOWER = 0.70  # 70-90%: slower than expected; below: much slower
@@ -39,31 +40,53 @@ def calibration_path() -> Path:
 
 
 def load_references(path: Path | None = None) -> tuple[Reference, ...]:
+    """The references of ``path`` (default: the shipped profiles/calibration.toml, or none if it is absent).
+
+    A ``path`` the user named must exist: a mistyped --calibration would otherwise compare with nothing.
+    """
     path = calibration_path() if path is None else path
     rows = load_toml_file(path, CONFIG_LIMIT).get("reference", [])  # a missing or special file is an InputError
-    references = []
-    for number, row in enumerate(rows, 1):
-        missing = [name for name in _FIELDS if name not in row]
-        if missing:
-            raise InputError(f"{path}: reference {number} lacks {', '.join(missing)}")
+    if not isinstance(rows, list):
+        raise InputError(f"{path}: reference: expected [[reference]] tables, got {quoted(rows)}")
+    return tuple(_reference(row, f"{path}: reference {number}") for number, row in enumerate(rows, 1))
+
+
+# The range of a believable reference: the slowest CPU trains a few images/s, no GPU a billion. A reference
+# of 0 or 1e-320 would make the score a division by zero or infinity; a negative one a negative score.
+IMAGES_PER_S_RANGE = (1e-3, 1e9)
+MAX_SPREAD_CV = 10.0  # a coefficient of variation of 1000%: nothing measured spreads more
+
+
+def _reference(row: object, where: str) -> Reference:
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a table, got {quoted(row)}")
+    missing = [name for name in _FIELDS if name not in row]
+    if missing:
+        raise InputError(f"{where} lacks {', '.join(missing)}")
+    texts = {}
+    for name in ("preset", "device", "torch", "envcheck", "method"):
+        if not isinstance(row[name], str):
+            raise InputError(f"{where}: field {name!r}: expected a string, got {quoted(row[name])}")
+        texts[name] = row[name]
+    low, high = IMAGES_PER_S_RANGE
+    try:
+        images_per_s = positive_number(row["images_per_s"], f"{where}: field 'images_per_s'", minimum=low, maximum=high)
+        spread_cv = non_negative_number(row["spread_cv"], f"{where}: field 'spread_cv'", maximum=MAX_SPREAD_CV)
+    except InvalidValue as error:
+        raise InputError(str(error)) from None
+    return Reference(images_per_s=images_per_s, spread_cv=spread_cv, date=_date(row["date"], where), **texts)
+
+
+def _date(value: object, where: str) -> datetime.date:
+    # a TOML date-time is a date subclass too, but it cannot be compared with dates: the newest would be a TypeError
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
         try:
-            references.append(
-                Reference(
-                    preset=str(row["preset"]),
-                    device=str(row["device"]),
-                    images_per_s=float(row["images_per_s"]),
-                    spread_cv=float(row["spread_cv"]),
-                    torch=str(row["torch"]),
-                    envcheck=str(row["envcheck"]),
-                    date=row["date"]
-                    if isinstance(row["date"], datetime.date)
-                    else datetime.date.fromisoformat(row["date"]),
-                    method=str(row["method"]),
-                )
-            )
-        except (TypeError, ValueError) as error:
-            raise InputError(f"{path}: reference {number}: {error}") from None
-    return tuple(references)
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InputError(f"{where}: field 'date': expected a date such as 2026-11-28, got {quoted(value)}")
 
 
 def reference_toml(reference: Reference) -> str:

@@ -76,13 +76,14 @@ def bench(
     from envcheck.bench.calibration import load_references
     from envcheck.bench.presets import PRESETS
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         chosen = PRESETS.get(preset)
         if chosen is None:
-            raise InputError(f"--preset {preset}: unknown (known: {', '.join(PRESETS)})")
+            raise InputError(f"--preset {quoted(preset)}: unknown (known: {', '.join(PRESETS)})")
         if loader not in {"device", "dataloader"}:
-            raise InputError(f"--loader {loader}: expected device or dataloader")
+            raise InputError(f"--loader {quoted(loader)}: expected device or dataloader")
         if as_json and as_markdown:
             raise InputError("--json and --markdown cannot be used together")
         if calibration is not None:
@@ -212,7 +213,9 @@ def _keep_results(results: Any) -> None:
         document = result_to_json(result)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            write_output_file(free_path(directory, result_file_name(document)), json.dumps(document, indent=2) + "\n")
+            write_output_file(
+                free_path(directory, result_file_name(document)), json.dumps(document, indent=2, allow_nan=False) + "\n"
+            )
         except (OSError, InputError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             typer.echo(f"envcheck: warning: bench result not saved to {directory}: {reason}", err=True)

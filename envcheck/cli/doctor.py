@@ -57,11 +57,13 @@ def doctor(
     """Diagnose this machine for training: every problem found, with the exact fix. Exit 1 on failures."""
     from envcheck.finding import AREA_TITLES, exit_code
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         unknown = sorted(set(only or ()) - set(AREA_TITLES))
         if unknown:
-            raise InputError(f"--only {unknown[0]}: unknown area (known: {', '.join(AREA_TITLES)})")
+            raise InputError(f"--only {quoted(unknown[0])}: unknown area (known: {', '.join(AREA_TITLES)})")
+        _check_skipped_ids(skip or ())
         workload = _workload(profile)  # before collecting: a bad profile fails fast with exit 2
         warm_up = _warm_up()
         snapshot = load_or_collect(source, python, path, no_redact, timeout, debug, skip=("framework",) if fast else ())
@@ -84,6 +86,22 @@ def doctor(
             lambda console: render_doctor(snapshot, findings, console, verbose),
         )
     raise typer.Exit(code)
+
+
+def _check_skipped_ids(skip: list[str] | tuple[str, ...]) -> None:
+    """A --skip that names no check is a typo that would silently skip nothing: refuse it, with close matches."""
+    import difflib
+
+    from envcheck.checks.registry import all_checks
+    from envcheck.loaders import InputError
+    from envcheck.validation import quoted
+
+    known = sorted(check.id for check in all_checks())
+    for check_id in skip:
+        if check_id not in known:
+            close = difflib.get_close_matches(check_id, known, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}?" if close else "the ids are listed in docs/checks.md"
+            raise InputError(f"--skip {quoted(check_id)}: no check has this id ({hint})")
 
 
 def _warm_up() -> threading.Thread:

@@ -87,6 +87,7 @@ def recommend(
         render_recommend_json,
         render_recommend_markdown,
     )
+    from envcheck.validation import quoted
 
     with input_errors():
         shape = None
@@ -110,7 +111,7 @@ def recommend(
             lora_rank=lora_rank,
         )
         if emit_format not in (None, "skypilot"):
-            raise KnowledgeError(f'--emit: "{emit_format}" is not a known format (known: skypilot)')
+            raise KnowledgeError(f"--emit: {quoted(emit_format)} is not a known format (known: skypilot)")
         knowledge = load_knowledge()
         measured = _measurements(bench_results, no_bench_results)
         filters = Filters(cloud, region, spot, max_price, min_gpus, sort, top)

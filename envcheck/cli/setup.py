@@ -65,12 +65,13 @@ def setup(
     from envcheck.advise.setup_plan import plan_setup
     from envcheck.knowledge import load_knowledge
     from envcheck.loaders import InputError
+    from envcheck.validation import quoted
 
     with input_errors():
         if as_json:
             output_format = output_format or "json"
         if output_format is not None and output_format not in FORMATS:
-            raise InputError(f"--format {output_format}: unknown format (known: {', '.join(FORMATS)})")
+            raise InputError(f"--format {quoted(output_format)}: unknown format (known: {', '.join(FORMATS)})")
         if apply and check:
             raise InputError("--apply and --check cannot be used together")
         knowledge = load_knowledge()
@@ -175,7 +176,7 @@ def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
     drifts = check_drift(plan, snapshot.python.packages, knowledge)
     if as_json:
         document = {"plan": plan_to_dict(plan), "drift": [drift.message for drift in drifts]}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     else:
         render_drift(drifts, plan, console())
     raise typer.Exit(1 if drifts else 0)

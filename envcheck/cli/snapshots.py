@@ -30,11 +30,15 @@ def load_or_collect(
     from envcheck.collect import collect, default_probes
     from envcheck.loaders import InputError
     from envcheck.probes.context import ProbeContext
+    from envcheck.validation import quoted
 
+    for path in paths or ():
+        if not path.exists():  # a typo would otherwise inspect nothing and say nothing
+            raise InputError(f"--path {quoted(str(path))}: no such file or directory")
     if python is not None:
         resolved = shutil.which(python)
         if resolved is None:
-            raise InputError(f"--python {python}: no such executable")
+            raise InputError(f"--python {quoted(python)}: no such executable")
         python = resolved
     context = ProbeContext(
         python=python or sys.executable,
@@ -58,6 +62,8 @@ def recording_gpu_probe(probes: Any, path: Path) -> Any:
     from envcheck.loaders import InputError
     from envcheck.probes.nvml import record_nvml
 
+    if path.is_dir():  # the recording would fail inside the probe, and the run end with exit 0 and no file
+        raise InputError(f"--record-nvml {path}: is a directory, expected a file to write")
     if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
         raise InputError(f"--record-nvml {path}: the directory does not exist or is not writable")
     return tuple(

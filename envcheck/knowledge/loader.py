@@ -30,6 +30,7 @@ from envcheck.knowledge.model import (
     normalise_gpu_name,
 )
 from envcheck.knowledge.rows import Row
+from envcheck.validation import quoted
 
 T = TypeVar("T")
 CUDA_VARIANT = r"cu\d{2,3}"
@@ -145,7 +146,7 @@ def _wheel(row: Row) -> WheelArch:
     row.only(("torch", "variants", "platform", "sass", "ptx"))
     platform = row.text("platform")
     if platform not in PLATFORMS:
-        row.fail("platform", f'expected one of {", ".join(PLATFORMS)}, got "{platform}"')
+        row.fail("platform", f"expected one of {', '.join(PLATFORMS)}, got {quoted(platform)}")
     return WheelArch(
         torch=row.specifier("torch"),
         variants=row.texts("variants", CUDA_VARIANT),
@@ -165,7 +166,7 @@ def _ceiling(row: Row) -> DriverCeiling:
     branch = row.integer("last_branch")
     newest = row.driver("newest_driver")
     if isinstance(newest, str) and Version(newest).major != branch:
-        row.fail("newest_driver", f'"{newest}" is not a release of branch R{branch}')
+        row.fail("newest_driver", f"{quoted(newest)} is not a release of branch R{branch}")
     return DriverCeiling(row.text("architecture"), lowest, highest, branch, newest, row.provenance())
 
 
@@ -195,7 +196,7 @@ def _gpu(row: Row) -> GpuSpec:
     )
     segment = row.text("segment")
     if segment not in SEGMENTS:
-        row.fail("segment", f'expected one of {", ".join(SEGMENTS)}, got "{segment}"')
+        row.fail("segment", f"expected one of {', '.join(SEGMENTS)}, got {quoted(segment)}")
     names, patterns = row.texts("nvml_names"), row.texts("nvml_patterns", required=False)
     if not names and not patterns:
         row.fail("nvml_names", "a GPU needs at least one NVML name or pattern to be found")
@@ -302,7 +303,7 @@ def _workload(row: Row) -> WorkloadProfile:
     dtypes = row.texts("dtypes_required")
     for dtype in dtypes:
         if dtype not in DTYPES:
-            row.fail("dtypes_required", f'unknown dtype "{dtype}" (expected some of {", ".join(DTYPES)})')
+            row.fail("dtypes_required", f"unknown dtype {quoted(dtype)} (expected some of {', '.join(DTYPES)})")
     return WorkloadProfile(
         name=row.text("name"),
         description=row.text("description"),
@@ -331,7 +332,7 @@ def load_workload(name_or_path: str | Path, root: Path | None = None) -> Workloa
     else:
         known = workload_names(root)
         if text not in known:
-            raise KnowledgeError(f'unknown workload profile "{text}" (known: {", ".join(known)})')
+            raise KnowledgeError(f"unknown workload profile {quoted(text)} (known: {', '.join(known)})")
         path = profiles_root(root) / "workloads" / f"{text}.toml"
         label = f"{profiles_root(root).name}/workloads/{text}.toml"
     return _workload(Row(label, "", _read(path, label)))

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import Provenance
+from envcheck.validation import MAX_INTEGER, InvalidValue, bounded_count, non_negative_number, quoted
 
 UNKNOWN = "?"
 NOT_APPLICABLE = "n/a"
@@ -24,15 +25,7 @@ PROVENANCE_FIELDS = ("source", "as_of", "confidence", "note", "verified")
 
 
 def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return str(value)
+    return quoted(value)  # one line, escaped and short: a hand-edited file may hold anything
 
 
 class Row:
@@ -45,16 +38,20 @@ class Row:
             raise KnowledgeError(f"{label}: {where}: expected a table, got {_show(data)}")
         self.data: Mapping[str, object] = data
 
-    def fail(self, key: str, problem: str) -> NoReturn:
+    def name(self, key: str) -> str:
+        """``profiles/gpus.toml: gpu[12].memory_gb``: the file and the field, for an error."""
         prefix = f"{self.where}." if self.where else ""
-        raise KnowledgeError(f"{self.label}: {prefix}{key}: {problem}")
+        return f"{self.label}: {prefix}{key}"
+
+    def fail(self, key: str, problem: str) -> NoReturn:
+        raise KnowledgeError(f"{self.name(key)}: {problem}")
 
     def only(self, allowed: Iterable[str]) -> None:
         """Reject unknown fields: in hand-edited files they are almost always typos."""
         known = set(allowed) | set(PROVENANCE_FIELDS) | {"verbatim"}
         for key in self.data:
             if key not in known:
-                self.fail(key, "unknown field")
+                self.fail(key if key.isidentifier() else quoted(key), "unknown field")
 
     def _get(self, key: str) -> object:
         if key not in self.data:
@@ -99,19 +96,20 @@ class Row:
         return value
 
     def number(self, key: str) -> float:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            self.fail(key, f"expected a number, got {_show(value)}")
-        return float(value)
+        """A finite number, 0 or above (TOML's nan and inf, and integers too large for a float, are refused)."""
+        try:
+            return non_negative_number(self._get(key), self.name(key))
+        except InvalidValue as error:
+            raise KnowledgeError(str(error)) from None
 
     def optional_number(self, key: str) -> float | None:
         return self.number(key) if key in self.data else None
 
     def integer(self, key: str) -> int:
-        value = self._get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            self.fail(key, f"expected a whole number, got {_show(value)}")
-        return value
+        try:
+            return bounded_count(self._get(key), self.name(key), MAX_INTEGER)
+        except InvalidValue as error:
+            raise KnowledgeError(str(error)) from None
 
     def optional_integer(self, key: str) -> int | None:
         return self.integer(key) if key in self.data else None

@@ -18,8 +18,8 @@ from envcheck.bench.result import BenchResult, SiblingFlag, multi_to_json, resul
 def render_bench_json(results: Sequence[BenchResult], flags: Sequence[SiblingFlag]) -> str:
     """One run: its object; `--device all`: {"runs": [...], "slow_siblings": [...]}."""
     if len(results) == 1:
-        return json.dumps(result_to_json(results[0]), indent=2)
-    return json.dumps(multi_to_json(tuple(results), tuple(flags)), indent=2)
+        return json.dumps(result_to_json(results[0]), indent=2, allow_nan=False)
+    return json.dumps(multi_to_json(tuple(results), tuple(flags)), indent=2, allow_nan=False)
 
 
 def bench_rows(result: BenchResult) -> list[tuple[str, str]]:

@@ -29,4 +29,4 @@ def doctor_to_dict(snapshot: Snapshot, findings: Sequence[Finding], exit_code: i
 
 
 def render_doctor_json(snapshot: Snapshot, findings: Sequence[Finding], exit_code: int) -> str:
-    return json.dumps(doctor_to_dict(snapshot, findings, exit_code), indent=2)
+    return json.dumps(doctor_to_dict(snapshot, findings, exit_code), indent=2, allow_nan=False)

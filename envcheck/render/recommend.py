@@ -185,7 +185,7 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
 
 
 def render_recommend_json(report: RecommendReport) -> str:
-    return json.dumps(recommend_to_dict(report), indent=2)
+    return json.dumps(recommend_to_dict(report), indent=2, allow_nan=False)
 
 
 def _job_line(rec: Recommendation) -> str:
