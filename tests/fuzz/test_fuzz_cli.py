@@ -1,0 +1,51 @@
+"""A fixed-seed slice of benchmarks/fuzz_cli.py in the test suite: every importer and every file option on mutated
+input through the real command line; no traceback, no hang, no case above 500 MB.
+
+The first pass runs each command line on a valid file, the rest on mutated ones (benchmarks/fuzz_mutate.py).
+A failure prints the fuzzer's report; rerun one case with `python benchmarks/fuzz_cli.py --seed 15 --cases N`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import fuzz_harness  # noqa: E402 -- benchmarks/ is not a package
+from fuzz_mutate import mutate  # noqa: E402
+
+SEED = 15
+CASES = 600  # ~13 per command line; about 45 s on two cores
+
+
+def test_mutations_are_the_same_for_the_same_seed() -> None:
+    import random
+
+    data = b'{"a": [1, 2, {"b": "c"}], "d": 1.5}'
+    first = mutate(data, "json", random.Random("x:1"))
+    assert first == mutate(data, "json", random.Random("x:1"))
+    assert first != mutate(data, "json", random.Random("x:2"))
+
+
+def test_every_file_option_is_fuzzed() -> None:
+    targets = fuzz_harness.build_targets((("snapshot.json", b"{}"),))
+    options = {(target.name, label) for target, label, _ in fuzz_harness.command_matrix(targets)}
+    flags = {flag for _, _, argv in fuzz_harness.command_matrix(targets) for flag in argv if flag.startswith("--")}
+    assert {"--from", "--catalog", "--workload", "--profile", "--hf-config", "--bench-results"} <= flags
+    assert {"--calibration", "--save-reference"} <= flags
+    assert ("saved-bench-results", "recommend (saved results dir)") in options
+    assert len({name for name, _ in options}) == 10
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the harness forks and reads ru_maxrss in KiB (Linux)")
+def test_mutated_inputs_give_no_traceback_hang_or_runaway_memory(tmp_path: Path) -> None:
+    fuzz_harness.preload_envcheck()
+    runner = fuzz_harness.Runner(tmp_path / "work", timeout_s=20.0, jobs=1)
+    targets = fuzz_harness.build_targets(fuzz_harness.snapshot_seeds(runner))
+    summary, reproducers = fuzz_harness.fuzz(runner, targets, SEED, CASES, tmp_path / "out")
+    assert summary.cases == CASES
+    assert summary.is_clean, summary.report(0.0, reproducers)
