@@ -182,3 +182,10 @@ def test_a_crash_after_init_suggests_updating_the_binding() -> None:
 def test_an_init_error_the_child_reports_is_the_nvml_error() -> None:
     result = answer_of("""echo 'envcheck-nvml-result: {"nvml_error": {"code": 12, "detail": "no library"}}'""")
     assert isinstance(result, NvmlError) and result.name == "LIBRARY_NOT_FOUND"
+
+
+def test_bench_telemetry_with_a_segfaulting_nvml_is_unavailable_not_a_crash(fake_nvml: dict[str, Path]) -> None:
+    from envcheck.bench.telemetry import open_nvml_for
+
+    reason = open_nvml_for("GPU-00000000-0000-0000-0000-000000000000", environ=with_library(fake_nvml["segfault"]))
+    assert isinstance(reason, str) and "NVML is not usable: the NVML library crashed (SIGSEGV)" in reason

@@ -5,9 +5,10 @@ NVML comes through envcheck's own backend (envcheck/probes/nvml), imported lazil
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -104,13 +105,23 @@ class TelemetrySampler:
         return summarise_samples(list(self.samples), max_clock, self.interval_s)
 
 
-def open_nvml_for(torch_uuid: str) -> tuple[Any, int] | str:
+def open_nvml_for(torch_uuid: str, environ: Mapping[str, str] | None = None) -> tuple[Any, int] | str:
     """The live NVML backend and the NVML index of the CUDA device with `torch_uuid`, or why there is none.
 
     torch's CUDA order (CUDA_DEVICE_ORDER, CUDA_VISIBLE_DEVICES) need not match NVML's PCI order: match by UUID.
+    Sampling every 0.2 s needs NVML in this process, so the library is first tried in a child (the doctor's
+    isolated probe): one that crashes or hangs there costs the telemetry, not the benchmark.
     """
+    from envcheck.probes.context import ProbeContext
+    from envcheck.probes.errors import ProbeError
     from envcheck.probes.nvml.backend import NvmlError
+    from envcheck.probes.nvml.isolated import ask_nvml
     from envcheck.probes.nvml.live import LiveNvml
+
+    try:
+        ask_nvml(ProbeContext(environ=dict(os.environ) if environ is None else environ))
+    except ProbeError as error:
+        return f"NVML is not usable: {error}"
 
     backend = LiveNvml()
     try:
