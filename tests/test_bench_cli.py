@@ -109,3 +109,17 @@ def test_save_reference_to_a_file_that_is_not_toml_is_refused_before_the_run(tmp
     assert result.exit_code == 2 and result.stdout == ""  # refused before any training
     assert len(result.stderr.strip().splitlines()) == 1 and str(notes) in result.stderr
     assert notes.read_text() == "my notes, not TOML = = \n"
+
+
+def test_without_torch_bench_is_one_line_and_exit_2() -> None:
+    import subprocess
+    import sys
+
+    # sys.modules["torch"] = None makes `import torch` raise ImportError, as in an install without the bench extra
+    script = "import sys; sys.modules['torch'] = None; sys.argv = ['envcheck', 'bench']; from envcheck.launch import main; main()"
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode == 2, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and "envcheck bench needs torch and torchvision" in lines[0] and "Traceback" not in ran.stderr
+    )

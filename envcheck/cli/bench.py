@@ -161,9 +161,16 @@ def _run(preset: Any, device: str | None, full: bool, data_dir: Path | None, dow
     from envcheck.bench.data import resolve_dataset
     from envcheck.bench.runner import RunOptions, resolve_devices, run_bench
     from envcheck.knowledge import load_knowledge
+    from envcheck.loaders import InputError
     from envcheck.render.bench import progress_bars
 
-    devices = resolve_devices(device)
+    try:
+        devices = resolve_devices(device)
+    except ImportError as error:  # envcheck installed without its bench extra: torch is optional elsewhere
+        raise InputError(
+            f"envcheck bench needs torch and torchvision, which this interpreter cannot import ({error}); "
+            "install them for your machine (`envcheck setup` prints the command)"
+        ) from None
     steps_needed = (steps or preset.quick_steps) + (preset.warmup_steps if warmup is None else warmup) + 5
     # --quick cycles through a small synthetic set (generating it costs ~70 ms per 1000 images on 2 cores);
     # --full trains on CIFAR-10's sizes
