@@ -116,7 +116,10 @@ def test_without_torch_bench_is_one_line_and_exit_2() -> None:
     import sys
 
     # sys.modules["torch"] = None makes `import torch` raise ImportError, as in an install without the bench extra
-    script = "import sys; sys.modules['torch'] = None; sys.argv = ['envcheck', 'bench']; from envcheck.launch import main; main()"
+    script = (
+        "import sys; sys.modules['torch'] = None; sys.argv = ['envcheck', 'bench']; "
+        "from envcheck.launch import main; main()"
+    )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert ran.returncode == 2, ran.stderr
     lines = ran.stderr.strip().splitlines()
