@@ -1,5 +1,6 @@
 """Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, the XML of `nvidia-smi -q -x`,
-or the text of `python -m torch.utils.collect_env`. Every failure is an InputError whose one line names the file."""
+the text of `nvidia-smi -q`, or the text of `python -m torch.utils.collect_env`.
+Every failure is an InputError whose one line names the file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
+from envcheck.facts.gpu import GpuFacts
 from envcheck.input_files import SNAPSHOT_LIMIT, InputError, read_input_file
 from envcheck.snapshot import ProbeRun, Snapshot, SnapshotFormatError, from_json
 
@@ -29,13 +31,16 @@ def load_snapshot_file(path: Path) -> Snapshot:
     # Before the XML test: a collect_env paste copied from GitHub may open with <details>.
     if _is_collect_env(data):
         return _snapshot_from_collect_env(path, data)
+    # After collect_env, whose torch facts are worth more should a paste hold both; before XML, for a <details> wrapper.
+    if _is_nvidia_smi_text(data):
+        return _snapshot_from_nvidia_smi_text(path, data)
     if head == b"<":
         return _snapshot_from_nvidia_smi_xml(path, data)
     if not data.strip():
         raise InputError(f"{path}: the file is empty")
     raise InputError(
         f"{path}: unknown format: expected an envcheck snapshot JSON (`envcheck info --json`), "
-        "the XML of `nvidia-smi -q -x` or the output of `python -m torch.utils.collect_env`"
+        "the output of `nvidia-smi -q -x` or `nvidia-smi -q`, or the output of `python -m torch.utils.collect_env`"
     )
 
 
@@ -54,8 +59,26 @@ def _snapshot_from_collect_env(path: Path, data: bytes) -> Snapshot:
         raise InputError(f"{path}: {error}") from None
 
 
+def _is_nvidia_smi_text(data: bytes) -> bool:
+    from envcheck.importers.collect_env_text import decode_text
+    from envcheck.importers.nvidia_smi_text import looks_like_nvidia_smi_q
+
+    return looks_like_nvidia_smi_q(decode_text(data[:65536]))
+
+
+def _snapshot_from_nvidia_smi_text(path: Path, data: bytes) -> Snapshot:
+    from envcheck.importers.collect_env_text import decode_text
+    from envcheck.importers.nvidia_smi_text import NvidiaSmiTextError, parse_nvidia_smi_text
+
+    source = f"nvidia-smi-q:{path.name}"
+    try:
+        gpu = parse_nvidia_smi_text(decode_text(data), source)
+    except NvidiaSmiTextError as error:
+        raise InputError(f"{path}: {error}") from None
+    return _gpu_only_snapshot(gpu, source, f"not in an nvidia-smi -q text file ({path.name})")
+
+
 def _snapshot_from_nvidia_smi_xml(path: Path, data: bytes) -> Snapshot:
-    """A snapshot holding only the GPU facts of the file; every other section says it was not in it."""
     from envcheck.probes.nvidia_smi import NvidiaSmiXmlError, parse_nvidia_smi_xml
 
     source = f"nvidia-smi-xml:{path.name}"
@@ -63,7 +86,12 @@ def _snapshot_from_nvidia_smi_xml(path: Path, data: bytes) -> Snapshot:
         gpu = parse_nvidia_smi_xml(data, source)
     except NvidiaSmiXmlError as error:
         raise InputError(f"{path}: {error}") from None
-    absent = Unavailable(f"not in an nvidia-smi XML file ({path.name})")
+    return _gpu_only_snapshot(gpu, source, f"not in an nvidia-smi XML file ({path.name})")
+
+
+def _gpu_only_snapshot(gpu: GpuFacts, source: str, reason: str) -> Snapshot:
+    """A snapshot holding only the GPU facts of the file; every other section says it was not in it."""
+    absent = Unavailable(reason)
     return Snapshot(
         envcheck_version=__version__,
         created_at="unknown",

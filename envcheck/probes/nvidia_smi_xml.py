@@ -22,10 +22,14 @@ _NO_NVML_VERSION = Unavailable("`nvidia-smi -q` does not report the NVML version
 _NO_SLICES = Unavailable("`nvidia-smi -q` does not report MIG slices", fix="nvidia-smi mig -lgi")
 
 
-def gpu_facts_from_tree(root: ET.Element, source: str) -> GpuFacts:
-    """GpuFacts from the <nvidia_smi_log> element; `source` is recorded as given ("nvidia-smi-xml:FILE")."""
+def gpu_facts_from_tree(root: ET.Element, source: str, *, format_name: str = "nvidia-smi XML") -> GpuFacts:
+    """GpuFacts from the <nvidia_smi_log> element; `source` is recorded as given ("nvidia-smi-xml:FILE").
+
+    `format_name` says, in the reason of a field the file lacks, what the file was (the `-q` text importer
+    builds the same tree from text).
+    """
     driver = root.findtext("driver_version", "").strip()
-    values = _Values(driver or "unknown")
+    values = _Values(driver or "unknown", format_name)
     gpus = tuple(_gpu(index, element, values) for index, element in enumerate(root.findall("gpu")))
     attached = values.integer(root, "attached_gpus", scope="")
     cuda = values.text(root, "cuda_version", scope="")
@@ -271,8 +275,8 @@ class _Values:
     `path` is relative to the element passed; `scope` says where that element sits, for missing_fields.
     """
 
-    def __init__(self, driver: str) -> None:
-        self._not_in_file = Unavailable(f"not in the nvidia-smi XML of driver {driver}")
+    def __init__(self, driver: str, format_name: str) -> None:
+        self._not_in_file = Unavailable(f"not in the {format_name} of driver {driver}")
         self._missing: dict[str, None] = {}  # insertion-ordered set
 
     def missing_fields(self) -> tuple[str, ...]:

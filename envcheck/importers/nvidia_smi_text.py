@@ -1,0 +1,191 @@
+"""Reads the text of `nvidia-smi -q` (what people paste into bug reports) into the same GpuFacts as its XML.
+
+The text is the XML's tree printed as indented "Label : value" lines. It is parsed back into the element
+tree `nvidia-smi -q -x` would have printed, with the XML's tag names, and handed to the XML mapper
+(`envcheck.probes.nvidia_smi_xml`): one reading of values (units, "N/A", "[Not Supported]") for both formats.
+Only the labels whose tag is not the label in lower_snake case need a row in the tables below.
+
+Command line equivalent of what this reads: `nvidia-smi -q` (or `nvidia-smi -a`; `-i N` and `-d ...` give a part).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from envcheck.facts.gpu import CLOCK_EVENT_REASONS, GpuFacts
+from envcheck.probes.nvidia_smi import MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_GPUS, ROOT
+from envcheck.probes.nvidia_smi_xml import gpu_facts_from_tree
+
+FORMAT_NAME = "nvidia-smi -q text"
+
+_BANNER = re.compile(r"^\s*=+\s*NVSMI LOG\s*=+\s*$")
+_DRIVER_LINE = re.compile(r"^\s*Driver Version\s*:\s*\S", re.MULTILINE)
+# "GPU 00000000:3B:00.0" opens a GPU's block; older drivers print a 4-digit domain ("GPU 0000:01:00.0").
+_GPU_LINE = re.compile(r"^\s*GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
+_DETECT_CHARS = 65536  # the banner and the driver line are the first lines of the output
+
+
+class NvidiaSmiTextError(ValueError):
+    """The text is not `nvidia-smi -q` output envcheck can read; the message is one line."""
+
+
+def looks_like_nvidia_smi_q(text: str) -> bool:
+    """True for text holding the `-q` banner followed by its "Driver Version : ..." line (not the table of
+    plain `nvidia-smi`, which collect_env pastes and bug reports often hold, and which has neither)."""
+    head = text[:_DETECT_CHARS]
+    for number, line in enumerate(head.splitlines()):
+        if _BANNER.match(line):
+            rest = head.split("\n", number + 1)[-1]
+            return _DRIVER_LINE.search(rest[:2000]) is not None
+    return False
+
+
+def parse_nvidia_smi_text(text: str, source: str) -> GpuFacts:
+    """GpuFacts from `nvidia-smi -q` text; `source` is recorded as given ("nvidia-smi-q:FILE").
+
+    Raises NvidiaSmiTextError, and nothing else, for text that is not readable `-q` output.
+    """
+    if len(text) > MAX_BYTES:
+        raise NvidiaSmiTextError(f"input of {len(text)} characters is too large for nvidia-smi output")
+    root = _tree(_log_lines(text))
+    if root.find("driver_version") is None:
+        raise NvidiaSmiTextError("no 'Driver Version' line after the NVSMI LOG banner: not nvidia-smi -q output")
+    return gpu_facts_from_tree(root, source, format_name=FORMAT_NAME)
+
+
+def _log_lines(text: str) -> list[str]:
+    """The lines of the first log: from its banner to the next banner or the end of a pasted code block."""
+    lines = text.replace("\u00a0", " ").splitlines()
+    start = next((number for number, line in enumerate(lines) if _BANNER.match(line)), None)
+    if start is None:
+        raise NvidiaSmiTextError("no '==============NVSMI LOG==============' banner: not nvidia-smi -q output")
+    log = []
+    for line in lines[start + 1 :]:
+        if _BANNER.match(line) or line.lstrip().startswith(("```", "~~~", "</details>", "</pre>")):
+            break  # a second run (`watch`, a loop) or the end of the paste: only the first log is read
+        log.append(line.expandtabs(4).rstrip())
+    return log
+
+
+def _tree(lines: list[str]) -> ET.Element:
+    """The element tree of the log. A line's parent is the nearest header line above it indented less;
+    lines indented under a line that has a value ("HW Slowdown : Not Active" over "HW Thermal Slowdown")
+    are its siblings, as in the XML."""
+    root = ET.Element(ROOT)
+    stack: list[tuple[int, ET.Element]] = [(-1, root)]  # open headers: (indent, element)
+    elements = gpus = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        gpu = _GPU_LINE.match(line)
+        if gpu:
+            gpus += 1
+            if gpus > MAX_GPUS:
+                raise NvidiaSmiTextError(f"more than {MAX_GPUS} GPU blocks; no node has that many GPUs")
+            del stack[1:]
+            stack.append((indent, ET.SubElement(root, "gpu", id=gpu.group(1))))
+            continue
+        while stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        label, colon, value = line.partition(":")
+        label = label.strip()
+        if not label:
+            continue
+        elements += 1
+        if elements > MAX_ELEMENTS:
+            raise NvidiaSmiTextError(f"more than {MAX_ELEMENTS:,} lines; {MAX_GPUS} GPUs' nvidia-smi -q has far fewer")
+        element = _child(parent, _tag(parent.tag, label))
+        if colon:
+            element.text = value.strip()
+        else:
+            if len(stack) >= MAX_DEPTH:
+                raise NvidiaSmiTextError(f"sections nested deeper than {MAX_DEPTH}")
+            stack.append((indent, element))
+    return root
+
+
+def _child(parent: ET.Element, path: str) -> ET.Element:
+    """A new element at `path` ("a/b" creates or reuses <a>, then adds <b>) under `parent`."""
+    if parent.tag == "processes":  # one <process_info> per process: a repeated label starts the next one
+        infos = parent.findall("process_info")
+        if not infos or infos[-1].find(path) is not None:
+            infos.append(ET.SubElement(parent, "process_info"))
+        parent = infos[-1]
+    *sections, leaf = path.split("/")
+    for section in sections:
+        found = parent.find(section)
+        parent = found if found is not None else ET.SubElement(parent, section)
+    return ET.SubElement(parent, leaf)
+
+
+def _snake(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def _tag(parent: str, label: str) -> str:
+    """The XML tag (or "section/tag" path) nvidia-smi uses for `label` inside the section `parent`."""
+    name = _snake(label)
+    if parent in ("clocks_event_reasons", "clocks_throttle_reasons"):
+        reason = _REASONS.get(name, name)
+        return f"{parent[:-1]}_{reason}"  # clocks_event_reason_gpu_idle
+    if parent.endswith("clocks") and name in _CLOCKS:
+        return _CLOCKS[name]
+    return _IN_SECTION.get((parent, name)) or _ANYWHERE.get(name) or name
+
+
+_REASONS = {
+    "idle": "gpu_idle",
+    "display_clock_setting": "display_clocks_setting",  # the XML's spelling; CLOCK_EVENT_REASONS has the other
+    **{name: name for name in CLOCK_EVENT_REASONS if name != "display_clock_setting"},
+}
+_CLOCKS = {"graphics": "graphics_clock", "sm": "sm_clock", "memory": "mem_clock", "video": "video_clock"}
+_ANYWHERE = {"serial_number": "serial", "gpu_uuid": "uuid"}
+_POWER_SECTIONS = ("power_readings", "gpu_power_readings", "module_power_readings", "gpu_memory_power_readings")
+_IN_SECTION = {
+    ("pci", "bus_id"): "pci_bus_id",
+    ("pci", "gpu_link_info"): "pci_gpu_link_info",
+    ("pci", "replays_since_reset"): "replay_counter",
+    ("pci", "bridge_chip"): "pci_bridge_chip",
+    ("pci_gpu_link_info", "pcie_generation"): "pcie_gen",
+    ("pci_gpu_link_info", "link_width"): "link_widths",
+    ("pcie_gen", "max"): "max_link_gen",
+    ("pcie_gen", "current"): "current_link_gen",
+    ("link_widths", "max"): "max_link_width",
+    ("link_widths", "current"): "current_link_width",
+    ("mig_mode", "current"): "current_mig",
+    ("mig_mode", "pending"): "pending_mig",
+    ("ecc_mode", "current"): "current_ecc",
+    ("ecc_mode", "pending"): "pending_ecc",
+    ("driver_model", "current"): "current_dm",
+    ("driver_model", "pending"): "pending_dm",
+    ("utilization", "gpu"): "gpu_util",
+    ("utilization", "memory"): "memory_util",
+    ("utilization", "encoder"): "encoder_util",
+    ("utilization", "decoder"): "decoder_util",
+    ("volatile", "sram_uncorrectable_sec_ded"): "sram_uncorrectable_secded",
+    ("aggregate", "sram_uncorrectable_sec_ded"): "sram_uncorrectable_secded",
+    # The text prints one count where the XML nests it beside the page list.
+    ("retired_pages", "single_bit_ecc"): "multiple_single_bit_retirement/retired_count",
+    ("retired_pages", "double_bit_ecc"): "double_bit_retirement/retired_count",
+    ("retired_pages", "pending_page_blacklist"): "pending_blacklist",
+    ("retired_pages", "pending_page_retirement"): "pending_retirement",
+    ("retired_pages", "pending"): "pending_retirement",  # drivers before ~450
+    ("remapped_rows", "correctable_error"): "remapped_row_corr",
+    ("remapped_rows", "uncorrectable_error"): "remapped_row_unc",
+    ("remapped_rows", "pending"): "remapped_row_pending",
+    ("remapped_rows", "remapping_failure_occurred"): "remapped_row_failure",
+    ("temperature", "gpu_current_temp"): "gpu_temp",
+    ("temperature", "gpu_shutdown_temp"): "gpu_temp_max_threshold",
+    ("temperature", "gpu_slowdown_temp"): "gpu_temp_slow_threshold",
+    ("temperature", "gpu_max_operating_temp"): "gpu_temp_max_gpu_threshold",
+    ("temperature", "memory_current_temp"): "memory_temp",
+    ("temperature", "memory_max_operating_temp"): "gpu_temp_max_mem_threshold",
+    ("temperature", "gpu_t_limit_temp"): "gpu_temp_tlimit",
+    **{(section, "instantaneous_power_draw"): "instant_power_draw" for section in _POWER_SECTIONS},
+    ("processes", "process_id"): "pid",
+    ("processes", "name"): "process_name",
+    ("processes", "used_gpu_memory"): "used_memory",
+}
