@@ -56,18 +56,48 @@ def match_gpu(knowledge: Knowledge, name: str, memory_gb: float, instance_type: 
     """The spec of a catalog GPU name (``A100-80GB``, ``H100``, ``V100-32GB``), choosing the variant by memory."""
     key = " ".join(name.casefold().replace("_", " ").split())
     key = NAME_ALIASES.get(key, key)
-    base = key.split("-")[0]
+    is_pcie = "pcie" in instance_type.casefold()
+    table = _match_table(knowledge.gpus)
+    question = (key, memory_gb, is_pcie)
+    if question not in table.answers:
+        table.answers[question] = _closest(table.families, key, memory_gb, is_pcie)
+    return table.answers[question]
 
-    def family(spec: GpuSpec) -> str:
-        folded = spec.name.casefold()
-        for prefix in ("tesla ", "geforce ", "nvidia "):
-            folded = folded.removeprefix(prefix)
-        return folded
 
-    candidates = [g for g in knowledge.gpus if family(g) in (key, base) or family(g).startswith(base + " ")]
+@dataclass(slots=True)
+class _MatchTable:
+    """The GPU table's family names, folded once, and the answers given so far: a cloud catalog has tens of
+    thousands of rows naming a few dozen GPUs, and folding every spec's name for every row took minutes."""
+
+    gpus: tuple[GpuSpec, ...]
+    families: tuple[tuple[str, GpuSpec], ...]
+    answers: dict[tuple[str, float, bool], GpuSpec | None]
+
+
+_match_tables: list[_MatchTable] = []
+
+
+def _match_table(gpus: tuple[GpuSpec, ...]) -> _MatchTable:
+    for table in _match_tables:
+        if table.gpus is gpus:
+            return table
+    table = _MatchTable(gpus, tuple((_family(spec), spec) for spec in gpus), {})
+    _match_tables[:] = [*_match_tables[-3:], table]  # a few knowledge bases at most (tests load several)
+    return table
+
+
+def _family(spec: GpuSpec) -> str:
+    folded = spec.name.casefold()
+    for prefix in ("tesla ", "geforce ", "nvidia "):
+        folded = folded.removeprefix(prefix)
+    return folded
+
+
+def _closest(families: tuple[tuple[str, GpuSpec], ...], key: str, memory_gb: float, is_pcie: bool) -> GpuSpec | None:
+    base = key.split("-", maxsplit=1)[0]
+    candidates = [spec for family, spec in families if family in (key, base) or family.startswith(base + " ")]
     if not candidates:
         return None
-    is_pcie = "pcie" in instance_type.casefold()
 
     def distance(spec: GpuSpec) -> tuple[float, int]:
         memory = spec.memory_gb if not isinstance(spec.memory_gb, Unavailable) else 0.0
