@@ -32,9 +32,14 @@ class GpuCapability:
         return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
 
     @property
+    def inferred_from(self) -> str:
+        """``inferred from the GeForce RTX 50 family`` (empty when the name is listed)."""
+        return f"inferred from the {self.family} family" if self.is_inferred else ""
+
+    @property
     def inferred_note(self) -> str:
-        """``compute capability 12.0, inferred from the GeForce RTX 50 family`` (empty when listed)."""
-        return f"compute capability {self.dotted}, inferred from the {self.family} family" if self.is_inferred else ""
+        """``compute capability 12.0, inferred from the GeForce RTX 50 family`` (empty when the name is listed)."""
+        return f"compute capability {self.dotted}, {self.inferred_from}" if self.is_inferred else ""
 
 
 def fold_gpu_name(name: str) -> str:

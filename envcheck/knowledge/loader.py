@@ -6,6 +6,7 @@ In an installed wheel the data is ``envcheck/profiles`` (pyproject force-include
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from packaging.version import Version
-
-import re
 
 import envcheck
 from envcheck.facts.common import Unavailable
