@@ -258,15 +258,13 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
         if support.kind == "none":
             unsupported.append(model)
         elif support.kind == "ptx":
-            jit.append(f"{model.name}: {support.detail}")
+            jit.append(f"{model.label}: {support.detail}")
     unknown = [m.name for m in models if m.compute_capability is None]
     if unsupported:
         yield Finding(
             check_id,
             Severity.FAIL,
-            "no kernel image for "
-            + ", ".join(f"{m.name} (sm_{_sm(m)})" for m in unsupported)
-            + f" in torch {torch.version}",
+            "no kernel image for " + ", ".join(m.label for m in unsupported) + f" in torch {torch.version}",
             detail=f"The wheel has code for {compiled} only: CUDA fails with 'no kernel image is available for "
             "execution on the device'.",
             fix=_arch_fix(given, knowledge, unsupported),
@@ -284,7 +282,7 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
         detail = f"compute capability unknown for {', '.join(unknown)} (no torch device, driver field or table row)"
         yield Finding(check_id, Severity.SKIP, "GPU architecture in the wheel not checked", detail=detail)
     else:
-        names = ", ".join(sorted({f"{m.name} (sm_{_sm(m)})" for m in models}))
+        names = ", ".join(sorted({m.label for m in models}))
         yield Finding(check_id, Severity.OK, f"torch {torch.version} has kernels for {names}")
 
 
@@ -352,8 +350,8 @@ def check_dtype_support(given: CheckInput) -> Iterator[Finding]:
             continue
         missing = [dtype for dtype, minimum in _DTYPE_MINIMUM_CC if model.compute_capability < minimum]
         if missing:
-            lacking.append(f"{model.name} (compute capability {'.'.join(map(str, model.compute_capability))}): "
-                           f"no {'/'.join(missing)}")  # fmt: skip
+            capability = model.inferred or f"compute capability {'.'.join(map(str, model.compute_capability))}"
+            lacking.append(f"{model.name} ({capability}): no {'/'.join(missing)}")
     capabilities = [m.compute_capability for m in models if m.compute_capability]
     if not capabilities:
         yield Finding(check_id, Severity.SKIP, "dtype support not checked", detail="compute capability unknown")

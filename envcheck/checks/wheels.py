@@ -18,6 +18,7 @@ from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.system import SystemFacts
+from envcheck.knowledge.capability import gpu_capability
 from envcheck.knowledge.model import DriverCeiling, Knowledge, Provenance, TorchRelease, WheelArch, release_key
 from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
 
@@ -83,20 +84,31 @@ class GpuModel:
     index: int
     name: str
     compute_capability: tuple[int, int] | None
+    inferred: str = ""  # "compute capability 12.0, inferred from the GeForce RTX 50 family"; empty: read or listed
+
+    @property
+    def label(self) -> str:
+        """``NVIDIA GeForce RTX 4090 (sm_89)``, saying so when the capability was inferred from the name's family."""
+        if self.compute_capability is None:
+            return self.name
+        sm = f"sm_{self.compute_capability[0]}{self.compute_capability[1]}"
+        return f"{self.name} ({sm}; {self.inferred})" if self.inferred else f"{self.name} ({sm})"
 
 
 def gpu_models(gpu: GpuFacts, torch: TorchFacts | None, knowledge: Knowledge | None) -> tuple[GpuModel, ...]:
-    """Each GPU with its compute capability from torch, else the driver, else the GPU table by name."""
+    """Each GPU with its compute capability from torch, else the driver, else the GPU tables by name."""
     from_torch = {device.index: known(device.compute_capability) for device in torch.devices} if torch else {}
     models = []
     for device in gpu.gpus:
         name = known(device.name) or f"GPU {device.index}"
         text = from_torch.get(device.index) or known(device.compute_capability)
         cc = parse_cc(text) if text else None
+        inferred = ""
         if cc is None and knowledge is not None and isinstance(device.name, str):
-            spec = knowledge.gpu_by_name(device.name)
-            cc = spec.compute_capability if spec else None
-        models.append(GpuModel(device.index, name, cc))
+            # a GPU without a spec row still has a family: capabilities inferred from it say so in findings
+            found = gpu_capability(knowledge, device.name)
+            cc, inferred = (found.compute_capability, found.inferred_note) if found else (None, "")
+        models.append(GpuModel(device.index, name, cc, inferred))
     return tuple(models)
 
 

@@ -13,6 +13,7 @@ from envcheck.checks.registry import CheckInput, check
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu, GpuFacts
 from envcheck.finding import Finding, Severity
+from envcheck.knowledge.capability import gpu_capability
 from envcheck.knowledge.model import WorkloadProfile
 
 GB = 10**9
@@ -152,13 +153,21 @@ def check_total_gpu_memory(given: CheckInput) -> Iterator[Finding]:
         )
 
 
+def _inferred(gpu: Gpu, given: CheckInput) -> str:
+    """``inferred from the GeForce RTX 40 family`` when the name's family gave the capability, else empty."""
+    if isinstance(gpu.compute_capability, str) or not isinstance(gpu.name, str) or given.knowledge is None:
+        return ""
+    found = gpu_capability(given.knowledge, gpu.name)
+    return found.inferred_from if found else ""
+
+
 def _capability(gpu: Gpu, given: CheckInput) -> tuple[int, int] | None:
     """The GPU's compute capability: from the driver, else the knowledge base by name, else torch."""
     text = gpu.compute_capability if isinstance(gpu.compute_capability, str) else None
     if text is None and isinstance(gpu.name, str) and given.knowledge is not None:
-        spec = given.knowledge.gpu_by_name(gpu.name)
-        if spec is not None:
-            return spec.compute_capability  # type: ignore[no-any-return]
+        found = gpu_capability(given.knowledge, gpu.name)
+        if found is not None:
+            return found.compute_capability
     framework = given.snapshot.framework
     if text is None and not isinstance(framework, Unavailable) and framework.torch is not None:
         # torch numbers devices in its own order (CUDA_DEVICE_ORDER), so match by name, not index.
@@ -198,7 +207,11 @@ def _capability_findings(
         return
     short = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] < need]
     meeting = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] >= need]
-    listing = ", ".join(f"{_name(gpu)} is {known[gpu.index][0]}.{known[gpu.index][1]}" for gpu in short)
+    listing = ", ".join(
+        f"{_name(gpu)} is {known[gpu.index][0]}.{known[gpu.index][1]}"
+        + (f" ({note})" if (note := _inferred(gpu, given)) else "")
+        for gpu in short
+    )
     if (not meeting) if not _is_sharded(profile) else bool(short):
         yield Finding(
             check_id,

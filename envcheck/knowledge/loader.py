@@ -6,6 +6,7 @@ In an installed wheel the data is ``envcheck/profiles`` (pyproject force-include
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -22,6 +23,7 @@ from envcheck.knowledge.model import (
     CudaToolkit,
     CudaToolkitUpdate,
     DriverCeiling,
+    GpuFamily,
     GpuSpec,
     Knowledge,
     TorchRelease,
@@ -225,6 +227,26 @@ def _gpu(row: Row) -> GpuSpec:
     )
 
 
+def _family(row: Row) -> GpuFamily:
+    row.only(("family", "architecture", "compute_capability", "segment", "names", "rule"))
+    segment = row.text("segment")
+    if segment not in SEGMENTS:
+        row.fail("segment", f'expected one of {", ".join(SEGMENTS)}, got "{segment}"')
+    try:
+        rule = re.compile(row.text("rule"), re.IGNORECASE)
+    except re.error as error:
+        row.fail("rule", f"not a regular expression: {error}")
+    return GpuFamily(
+        family=row.text("family"),
+        architecture=row.text("architecture"),
+        compute_capability=row.compute_capability("compute_capability"),
+        segment=segment,
+        names=row.texts("names"),
+        rule=rule,
+        provenance=row.provenance(),
+    )
+
+
 def _interconnect_checked(row: Row) -> None:
     if ("nvlink_gb_s" in row.data or "pcie_gen" in row.data) and "interconnect_source" not in row.data:
         row.fail("interconnect_source", "missing: every interconnect figure needs its source")
@@ -253,6 +275,17 @@ def _check_unique(label: str, kind: str, keys: Mapping[int, str]) -> None:
         seen[key] = index
 
 
+def _check_names_unique(label: str, families: tuple[GpuFamily, ...]) -> None:
+    # one name in two families would give a GPU two capabilities depending on file order
+    seen: dict[str, int] = {}
+    for index, family in enumerate(families):
+        for name in family.names:
+            key = normalise_gpu_name(name)
+            if seen.get(key, index) != index:
+                raise KnowledgeError(f"{label}: family[{index}]: name {name!r} is also in family[{seen[key]}]")
+            seen[key] = index
+
+
 def _load(root: Path) -> Knowledge:
     releases = _table(root, "compat/torch_releases.toml", "release", _release)
     _check_unique(f"{root.name}/compat/torch_releases.toml", "release", dict(enumerate(r.version for r in releases)))
@@ -263,7 +296,9 @@ def _load(root: Path) -> Knowledge:
     names = {f"{i}.{n}": normalise_gpu_name(n) for i, g in enumerate(gpus) for n in g.nvml_names}
     _check_unique(f"{root.name}/gpus.toml", "gpu", {int(k.split(".")[0]): v for k, v in names.items()})
     ceilings = _table(root, "compat/driver_branches.toml", "architecture", _ceiling)
-    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings)
+    families = _table(root, "gpu_capabilities.toml", "family", _family)
+    _check_names_unique(f"{root.name}/gpu_capabilities.toml", families)
+    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings, families)
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -135,6 +136,19 @@ class GpuSpec:
         return f"sm_{self.compute_capability[0]}{self.compute_capability[1]}"
 
 
+@dataclass(frozen=True, slots=True)
+class GpuFamily:
+    """GPUs of one compute capability (profiles/gpu_capabilities.toml): listed names, and a rule for the rest."""
+
+    family: str  # "GeForce RTX 50"
+    architecture: str
+    compute_capability: tuple[int, int]
+    segment: str
+    names: tuple[str, ...]  # compared like GpuSpec.nvml_names
+    rule: re.Pattern[str]  # searched in the folded name of a GPU the names lack
+    provenance: Provenance
+
+
 WINDOWS_BRANCH_SPAN = 5  # driver branches are numbered five apart (R525, R530, R535)
 
 
@@ -218,6 +232,7 @@ class Knowledge:
     gpus: tuple[GpuSpec, ...]
     root: str  # where the profiles were read from, for messages
     driver_ceilings: tuple[DriverCeiling, ...] = ()
+    gpu_families: tuple[GpuFamily, ...] = ()  # compute capability of GPUs without a spec row
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 
