@@ -29,6 +29,36 @@ def test_the_console_escapes_strings_and_table_cells() -> None:
     assert text.count("name\\x1b[2J\\x1b]0;T\\x07\\u202eend") == 2
 
 
+def test_the_console_escapes_text_objects_inside_panels() -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    stream = io.StringIO()
+    console(stream).print(Panel(Text(HOSTILE, style="bold")))
+    assert "\x1b" not in stream.getvalue() and "name\\x1b[2J" in stream.getvalue()
+
+
+def test_info_from_a_snapshot_whose_every_string_is_hostile_prints_no_control_character(tmp_path: Path) -> None:
+    from envcheck.snapshot import to_json
+    from tests import factories
+
+    snapshot = json.loads(to_json(factories.snapshot()))
+
+    def poison(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: item if key == "schema" else poison(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [poison(item) for item in value]
+        return value + "\x1b[2J\x07\x9b" if isinstance(value, str) else value
+
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps(poison(snapshot)))
+    for extra in ([], ["--verbose"], ["--markdown"]):
+        result = CliRunner().invoke(app, ["info", "--from", str(path), *extra])
+        assert result.exit_code == 0, result.output
+        assert not any(character in result.stdout for character in "\x1b\x07\x9b"), extra
+
+
 def test_an_error_quoting_a_multi_line_value_is_one_escaped_line() -> None:
     assert one_line("--only a\nb\x1b: unknown") == "--only a\\nb\\x1b: unknown"
     result = CliRunner().invoke(app, ["doctor", "--only", "a\nb\x1b[2J"])

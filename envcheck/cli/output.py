@@ -38,10 +38,17 @@ def console(file: Any = None) -> Any:
     """A rich console that shows control characters in any text it prints as escapes (`\\x1b`), so a name
     read from a catalog, a saved result or another interpreter's output never drives the terminal."""
     from rich.console import Console
+    from rich.segment import Segment
 
     class EscapingConsole(Console):
         def render_str(self, text: str, **options: Any) -> Any:
-            return super().render_str(visible(text), **options)
+            return super().render_str(visible(text), **options)  # before layout, so wrapping sees the escapes
+
+        def render(self, renderable: Any, options: Any = None) -> Any:
+            # and for Text built by a renderer: rich's own styling is in Segment.style, never in the text
+            for segment in super().render(renderable, options):
+                is_text = segment.control is None and segment.text
+                yield Segment(visible(segment.text), segment.style) if is_text else segment
 
         def on_broken_pipe(self) -> None:
             # rich exits 1 here; the command group ends a closed stdout with 0 (envcheck.cli.stopping)
