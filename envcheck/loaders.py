@@ -4,6 +4,7 @@ or the text of `python -m torch.utils.collect_env`. Every failure is an InputErr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
@@ -71,5 +72,10 @@ def _snapshot_from_nvidia_smi_xml(path: Path, data: bytes) -> Snapshot:
         is_redacted=False,
         probes=tuple(ProbeRun(name, "skipped", 0.0, absent.reason) for name in _HOST_SECTIONS),
         gpu=gpu,
-        **dict.fromkeys(_HOST_SECTIONS, absent),
+        **_absent_sections(absent),
     )
+
+
+def _absent_sections(absent: Unavailable) -> dict[str, Any]:
+    """The host sections an nvidia-smi file cannot fill; typed Any so mypy does not match them to Snapshot.messages."""
+    return dict.fromkeys(_HOST_SECTIONS, absent)
