@@ -140,14 +140,19 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
             check_id,
             Severity.FAIL,
             f"driver {driver} is older than {minimum}, required by torch {torch.version} (CUDA {torch.cuda_version})",
-            detail=detail
-            + (f". torch says: {torch.cuda_error}" if torch.cuda_error else "")
-            + (f". Decoded {quoted(message.source_line)}" if message else ""),
+            detail=detail + _torch_said(torch, message),
             fix=_ceiling_fix(given, knowledge, models, ceiling, minimum)
             if ceiling is not None and is_out_of_reach
             else _upgrade_fix(given, knowledge, models, minimum),
             evidence=("gpu.driver_version", "framework.torch.cuda_version"),
         )
+
+
+def _torch_said(torch: TorchFacts, message: DriverTooOld | None) -> str:
+    """torch's own words on the driver: its warning's line decoded when the paste has one, else its CUDA error."""
+    if message is not None:
+        return f". The driver serves CUDA {message.driver_cuda_version}, decoded {quoted(message.source_line)}"
+    return f". torch says: {torch.cuda_error}" if torch.cuda_error else ""
 
 
 def _driver_too_old_from_message(given: CheckInput, check_id: str, message: DriverTooOld) -> Finding:
