@@ -124,8 +124,11 @@ _FABRIC_SYMPTOMS = ("system not yet initialized", "error 802", "cudaErrorSystemN
 )
 def check_gpu_access(given: CheckInput) -> Iterator[Finding]:
     snapshot, check_id = given.snapshot, "cuda.gpu_access"
-    framework, gpu, messages = known(snapshot.framework), snapshot.gpu, snapshot.messages
-    torch = framework.torch if framework else None
+    if isinstance(snapshot.framework, Unavailable):
+        yield skipped(check_id, "GPU access of the torch build", snapshot.framework)
+        return
+    framework, gpu, messages = snapshot.framework, snapshot.gpu, snapshot.messages
+    torch = framework.torch
     if snapshot.source == "live" or (not isinstance(gpu, Unavailable) and gpu.source in LIVE_GPU_SOURCES):
         # on this machine the GPU probe looked at the PCI bus: gpu.present and cuda.driver_loaded judge it
         yield Finding(check_id, Severity.OK, "GPU access judged from this machine's own GPU probe")
