@@ -5,6 +5,7 @@ Every failure is an InputError whose one line names the file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
@@ -99,5 +100,10 @@ def _gpu_only_snapshot(gpu: GpuFacts, source: str, reason: str) -> Snapshot:
         is_redacted=False,
         probes=tuple(ProbeRun(name, "skipped", 0.0, absent.reason) for name in _HOST_SECTIONS),
         gpu=gpu,
-        **dict.fromkeys(_HOST_SECTIONS, absent),
+        **_absent_sections(absent),
     )
+
+
+def _absent_sections(absent: Unavailable) -> dict[str, Any]:
+    """The host sections an nvidia-smi file cannot fill; typed Any so mypy does not match them to Snapshot.messages."""
+    return dict.fromkeys(_HOST_SECTIONS, absent)

@@ -13,6 +13,7 @@ from envcheck.facts.environment import EnvironmentFacts
 from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.memory import MemoryFacts
+from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.storage import StorageFacts
 from envcheck.facts.system import SystemFacts
@@ -45,6 +46,9 @@ class Snapshot:
     environment: EnvironmentFacts | Unavailable
     framework: FrameworkFacts | Unavailable
     gpu: GpuFacts | Unavailable
+    # the warnings and errors a pasted report printed, decoded (empty for a live snapshot); last, with a default,
+    # so snapshots from before the field still decode
+    messages: RuntimeMessages = NO_MESSAGES
 
     def probe(self, name: str) -> ProbeRun | None:
         return next((run for run in self.probes if run.name == name), None)

@@ -24,6 +24,7 @@ from envcheck.checks.wheels import (
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.messages import DriverTooOld, quoted
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.model import DriverCeiling, Knowledge
 from envcheck.knowledge.rules import arch_support, driver_satisfies, required_driver
@@ -81,6 +82,12 @@ def _python(given: CheckInput) -> str:
 @check("cuda.driver_too_old", "The NVIDIA driver is new enough for the CUDA version the torch wheel was built with.")
 def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
     check_id = "cuda.driver_too_old"
+    message = given.snapshot.messages.driver_too_old
+    gpu_facts = known(given.snapshot.gpu)
+    if message is not None and (gpu_facts is None or isinstance(gpu_facts.driver_version, Unavailable)):
+        # no driver line (a paste cut off above it): torch's own warning says the driver is too old, and its number
+        yield _driver_too_old_from_message(given, check_id, message)
+        return
     inputs = _cuda_inputs(given, check_id, "driver against the wheel's CUDA")
     if isinstance(inputs, Finding):
         yield inputs
@@ -133,12 +140,53 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
             check_id,
             Severity.FAIL,
             f"driver {driver} is older than {minimum}, required by torch {torch.version} (CUDA {torch.cuda_version})",
-            detail=detail + (f". torch says: {torch.cuda_error}" if torch.cuda_error else ""),
+            detail=detail + _torch_said(torch, message),
             fix=_ceiling_fix(given, knowledge, models, ceiling, minimum)
             if ceiling is not None and is_out_of_reach
             else _upgrade_fix(given, knowledge, models, minimum),
             evidence=("gpu.driver_version", "framework.torch.cuda_version"),
         )
+
+
+def _torch_said(torch: TorchFacts, message: DriverTooOld | None) -> str:
+    """torch's own words on the driver: its warning's line decoded when the paste has one, else its CUDA error."""
+    if message is not None:
+        return f". The driver serves CUDA {message.driver_cuda_version}, decoded {quoted(message.source_line)}"
+    return f". torch says: {torch.cuda_error}" if torch.cuda_error else ""
+
+
+def _driver_too_old_from_message(given: CheckInput, check_id: str, message: DriverTooOld) -> Finding:
+    """torch's "driver on your system is too old (found version NNNNN)": a failure whatever else the paste lacks."""
+    framework, knowledge = known(given.snapshot.framework), knowledge_of(given)
+    torch = framework.torch if framework else None
+    serves = f"the NVIDIA driver serves CUDA {message.driver_cuda_version}"
+    evidence = ("messages.driver_too_old",)
+    if torch is None or torch.cuda_version is None:
+        return Finding(
+            check_id,
+            Severity.FAIL,
+            f"torch says the NVIDIA driver is too old: {serves}",
+            detail=f"Decoded {quoted(message.source_line)}",
+            fix="Upgrade the NVIDIA driver (https://www.nvidia.com/Download/index.aspx), or install a torch build for "
+            f"CUDA {message.driver_cuda_version} or older",
+            evidence=evidence,
+        )
+    is_windows = driver_os(given.snapshot.system) == "windows"
+    requirement = (
+        required_driver(knowledge, variant_of(torch) or "", "windows" if is_windows else "linux") if knowledge else None
+    )
+    minimum = known(requirement.minimum) if requirement else None
+    needs = f" (CUDA {torch.cuda_version} needs driver >= {minimum})" if minimum else ""
+    return Finding(
+        check_id,
+        Severity.FAIL,
+        f"{serves}, older than the CUDA {torch.cuda_version} torch {torch.version} was built with{needs}",
+        detail=f"Decoded {quoted(message.source_line)}",
+        fix=f"Upgrade the NVIDIA driver to {minimum or 'one for CUDA ' + torch.cuda_version} or newer "
+        f"(https://www.nvidia.com/Download/index.aspx), or install a torch build for CUDA "
+        f"{message.driver_cuda_version} or older",
+        evidence=(*evidence, "framework.torch.cuda_version"),
+    )
 
 
 def _os_ambiguity(
@@ -240,7 +288,8 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
     check_id = "cuda.arch_support"
     inputs = _cuda_inputs(given, check_id, "GPU architecture in the wheel")
     if isinstance(inputs, Finding):
-        yield inputs
+        # a paste cut off above its GPU lines still has torch's own warning naming the GPU and the wheel's archs
+        yield _arch_from_messages(given, check_id) or inputs
         return
     torch, gpu = inputs
     knowledge = knowledge_of(given)
@@ -266,7 +315,7 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
             Severity.FAIL,
             "no kernel image for " + ", ".join(m.label for m in unsupported) + f" in torch {torch.version}",
             detail=f"The wheel has code for {compiled} only: CUDA fails with 'no kernel image is available for "
-            "execution on the device'.",
+            "execution on the device'." + _arch_lines(given, unsupported),
             fix=_arch_fix(given, knowledge, unsupported),
             evidence=("framework.torch.arch_list", "gpu.gpus"),
         )
@@ -284,6 +333,37 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
     else:
         names = ", ".join(sorted({m.label for m in models}))
         yield Finding(check_id, Severity.OK, f"torch {torch.version} has kernels for {names}")
+
+
+def _arch_lines(given: CheckInput, unsupported: list[GpuModel]) -> str:
+    """The lines of torch's capability warnings about these GPUs, as the source of their capability."""
+    messages = given.snapshot.messages
+    names = {model.name for model in unsupported}
+    stated = [(m.gpu_name, m.source_line) for m in messages.unsupported_archs]
+    stated += [(m.gpu_name, m.source_line) for m in messages.gpus_too_old]
+    lines = [line for name, line in stated if name in names]
+    return "".join(f" Capability {quoted(line)}" for line in lines)
+
+
+def _arch_from_messages(given: CheckInput, check_id: str) -> Finding | None:
+    messages = given.snapshot.messages
+    said = [(m.gpu_name, m.compute_capability, m.source_line) for m in messages.unsupported_archs]
+    said += [(m.gpu_name, m.compute_capability, m.source_line) for m in messages.gpus_too_old]
+    if not said:
+        return None
+    framework = known(given.snapshot.framework)
+    torch = framework.torch if framework else None
+    build = f" torch {torch.version}" if torch else " the installed torch"
+    gpus = ", ".join(f"{name} (sm_{capability.replace('.', '')})" for name, capability, _ in said)
+    return Finding(
+        check_id,
+        Severity.FAIL,
+        f"no kernel image for {gpus} in{build}",
+        detail="torch's own warning says so; " + "; ".join(quoted(line) for *_, line in said),
+        fix="Install a torch build whose `torch.cuda.get_arch_list()` includes this GPU's sm_XY "
+        "(https://pytorch.org/get-started/locally/).",
+        evidence=("messages.unsupported_archs", "messages.gpus_too_old"),
+    )
 
 
 def _sm(model: GpuModel) -> str:

@@ -12,6 +12,7 @@ from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import missing_of
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.environment import NvSwitchFabric
+from envcheck.facts.messages import quoted
 from envcheck.finding import Finding, Severity
 
 # Phrases of envcheck.probes.nvml.absence.explain_no_gpu: the probe's reason is the only record of these
@@ -25,8 +26,35 @@ LIVE_GPU_SOURCES = ("nvml", "nvidia-smi")
 
 @check("cuda.driver_loaded", "An NVIDIA GPU on the PCI bus has its kernel driver loaded, matching its library.")
 def check_driver_loaded(given: CheckInput) -> Iterator[Finding]:
-    gpu = given.snapshot.gpu
+    gpu, messages = given.snapshot.gpu, given.snapshot.messages
     check_id = "cuda.driver_loaded"
+    if messages.nvml_mismatch is not None:
+        library = messages.nvml_mismatch.library_version
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            "the NVIDIA kernel driver and its user-space library are different versions"
+            + (f" (NVML library {library})" if library else ""),
+            detail="nvidia-smi, NVML and CUDA all fail until they match: usually a driver upgrade without a reboot. "
+            + quoted(messages.nvml_mismatch.source_line),
+            fix="Reboot (or unload and reload the nvidia kernel modules) after the driver upgrade; if it persists, "
+            "reinstall one driver version (`cat /proc/driver/nvidia/version` shows the loaded one).",
+            evidence=("messages.nvml_mismatch",),
+        )
+        return
+    if messages.no_driver is not None and (isinstance(gpu, Unavailable) or not gpu.gpus):
+        # torch's own words: CUDA found no driver. A paste cannot show whether a GPU is there, so a warning.
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            "torch found no NVIDIA driver on this system: CUDA cannot start",
+            detail="If the machine has an NVIDIA GPU, its driver is not installed or not loaded (or this is a "
+            f"container started without the GPUs). {quoted(messages.no_driver.source_line)}",
+            fix="Install the NVIDIA driver (https://www.nvidia.com/Download/index.aspx, or `sudo ubuntu-drivers "
+            "install`) until `nvidia-smi` lists the GPU; in a container, start it with `--gpus all`.",
+            evidence=("messages.no_driver",),
+        )
+        return
     if isinstance(gpu, Unavailable):
         yield skipped(check_id, "NVIDIA driver", gpu)
         return
@@ -88,6 +116,47 @@ def check_container_gpus(given: CheckInput) -> Iterator[Finding]:
 # CUDA error 802 (cudaErrorSystemNotReady, "system not yet initialized"): on NVSwitch systems (HGX/DGX A100, H100)
 # CUDA refuses to start until nvidia-fabricmanager has configured the switches (NVIDIA Fabric Manager user guide).
 _FABRIC_SYMPTOMS = ("system not yet initialized", "error 802", "cudaErrorSystemNotReady")
+
+
+@check(
+    "cuda.gpu_access",
+    "A CUDA build of torch in a pasted report reaches a GPU (no GPU, no driver and no CUDA: a container without GPUs).",
+)
+def check_gpu_access(given: CheckInput) -> Iterator[Finding]:
+    snapshot, check_id = given.snapshot, "cuda.gpu_access"
+    if isinstance(snapshot.framework, Unavailable):
+        yield skipped(check_id, "GPU access of the torch build", snapshot.framework)
+        return
+    framework, gpu, messages = snapshot.framework, snapshot.gpu, snapshot.messages
+    torch = framework.torch
+    if snapshot.source == "live" or (not isinstance(gpu, Unavailable) and gpu.source in LIVE_GPU_SOURCES):
+        # on this machine the GPU probe looked at the PCI bus: gpu.present and cuda.driver_loaded judge it
+        yield Finding(check_id, Severity.OK, "GPU access judged from this machine's own GPU probe")
+        return
+    if torch is None or torch.cuda_version is None:
+        yield Finding(check_id, Severity.OK, "no CUDA build of torch to reach a GPU")
+        return
+    shows_gpu = not isinstance(gpu, Unavailable) and bool(gpu.gpus)
+    shows_driver = not isinstance(gpu, Unavailable) and not isinstance(gpu.driver_version, Unavailable)
+    if torch.is_cuda_available or shows_gpu or shows_driver:
+        yield Finding(check_id, Severity.OK, "the report shows a GPU or a driver")
+        return
+    if messages.is_cuda_init_failure or messages.nvml_mismatch is not None:
+        yield Finding(check_id, Severity.OK, "torch's message in the report names the cause (see cuda.driver_*)")
+        return
+    yield Finding(
+        check_id,
+        Severity.WARN,
+        f"torch {torch.version} is a CUDA {torch.cuda_version} build, but the report shows no NVIDIA GPU, no driver "
+        "and CUDA not available",
+        detail="That is a container started without GPU access (docker without `--gpus`, a pod without an "
+        "nvidia.com/gpu limit), or a machine without an NVIDIA GPU; the report cannot tell which."
+        + (f" GPUs: {gpu.reason}." if isinstance(gpu, Unavailable) else ""),
+        fix="Check `nvidia-smi` on the host; start the container with `docker run --gpus all ...` (NVIDIA Container "
+        "Toolkit) or request nvidia.com/gpu in Kubernetes. Without an NVIDIA GPU, the CPU wheel is the smaller "
+        "install: pip install torch --index-url https://download.pytorch.org/whl/cpu",
+        evidence=("framework.torch.cuda_version", "framework.torch.is_cuda_available", "gpu"),
+    )
 
 
 @check("cuda.fabric_manager", "On NVSwitch systems the fabric manager is running (CUDA is not stuck in error 802).")

@@ -14,6 +14,7 @@ from envcheck.facts.common import Unavailable, known
 from envcheck.facts.environment import EnvironmentFacts
 from envcheck.facts.framework import TorchFacts
 from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.messages import quoted
 from envcheck.facts.python import PythonFacts
 from envcheck.finding import Finding, Severity
 
@@ -207,6 +208,19 @@ def _judge_loaded_libraries(
 def check_ld_library_path(given: CheckInput) -> Iterator[Finding]:
     environment, python, framework = given.snapshot.environment, given.snapshot.python, given.snapshot.framework
     check_id = "cuda.ld_library_path"
+    cudnn = given.snapshot.messages.cudnn_mismatch
+    if cudnn is not None:
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            f"torch was built against cuDNN {cudnn.compiled_version} but loaded cuDNN {cudnn.runtime_version}",
+            detail="Another libcudnn (a system or conda copy, usually reached through LD_LIBRARY_PATH) replaced the "
+            f"one the wheel bundles. {quoted(cudnn.source_line)}",
+            fix="unset LD_LIBRARY_PATH (or drop its cuDNN directory) before running torch; "
+            "`ldconfig -p | grep libcudnn` lists the copies the loader can find",
+            evidence=("messages.cudnn_mismatch",),
+        )
+        return
     if isinstance(environment, Unavailable) or isinstance(python, Unavailable):
         yield skipped(check_id, "LD_LIBRARY_PATH", missing_of(environment, python))
         return

@@ -27,6 +27,7 @@ from envcheck.checks.wheels import (
     wheels,
 )
 from envcheck.facts.common import Unavailable, known
+from envcheck.facts.messages import NumpyFailure, quoted
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.model import Knowledge, TorchRelease, release_key
 
@@ -35,10 +36,25 @@ from envcheck.knowledge.model import Knowledge, TorchRelease, release_key
 def check_cpu_wheel_on_gpu(given: CheckInput) -> Iterator[Finding]:
     framework, gpu = given.snapshot.framework, given.snapshot.gpu
     check_id = "install.cpu_wheel_on_gpu"
-    if isinstance(framework, Unavailable) or isinstance(gpu, Unavailable):
-        yield skipped(check_id, "torch build against the GPUs", missing_of(framework, gpu))
+    if isinstance(framework, Unavailable):
+        yield skipped(check_id, "torch build against the GPUs", framework)
         return
     torch = framework.torch
+    if torch is not None and not (torch.cuda_version or torch.hip_version) and _is_report_without_gpus(given):
+        yield Finding(
+            check_id,
+            Severity.WARN,
+            f"torch {torch.version} is a CPU-only build: CUDA can never be available with it",
+            detail="torch.version.cuda is None. The report shows no GPU"
+            + (f" ({gpu.reason})" if isinstance(gpu, Unavailable) else f" ({gpu.no_gpu_reason})")
+            + ", so it cannot show whether this machine has one; if it has an NVIDIA GPU, this build will not use it.",
+            fix=_gpu_wheel_fix(given, torch.version, None, framework.interpreter),
+            evidence=("framework.torch.cuda_version", "gpu"),
+        )
+        return
+    if isinstance(gpu, Unavailable):
+        yield skipped(check_id, "torch build against the GPUs", gpu)
+        return
     if torch is None or not gpu.gpus or torch.cuda_version or torch.hip_version:
         why = "torch not imported" if torch is None else ("no NVIDIA GPU" if not gpu.gpus else "a GPU build")
         yield Finding(check_id, Severity.OK, f"torch build fits the machine ({why})")
@@ -51,6 +67,14 @@ def check_cpu_wheel_on_gpu(given: CheckInput) -> Iterator[Finding]:
         fix=_gpu_wheel_fix(given, torch.version, known(gpu.driver_version), framework.interpreter),
         evidence=("framework.torch.cuda_version", "gpu.gpus", "gpu.driver_version"),
     )
+
+
+def _is_report_without_gpus(given: CheckInput) -> bool:
+    """A pasted or imported report (not this machine's probes) that lists no GPU: cut off, or nvidia-smi failed."""
+    gpu = given.snapshot.gpu
+    if given.snapshot.source == "live":
+        return False
+    return isinstance(gpu, Unavailable) or (not gpu.gpus and gpu.source not in ("nvml", "nvidia-smi"))
 
 
 def _gpu_wheel_fix(given: CheckInput, torch_version: str, driver: str | None, python: str) -> str:
@@ -161,6 +185,9 @@ _FIRST_TORCH_FOR_NUMPY_2 = Version("2.3.0")
 def check_numpy_abi(given: CheckInput) -> Iterator[Finding]:
     python = given.snapshot.python
     check_id = "install.numpy_abi"
+    if given.snapshot.messages.numpy_failure is not None:
+        yield _numpy_failure_finding(given, check_id, given.snapshot.messages.numpy_failure)
+        return
     if isinstance(python, Unavailable):
         yield skipped(check_id, "numpy against torch", python)
         return
@@ -239,3 +266,30 @@ def check_python_supported(given: CheckInput) -> Iterator[Finding]:
 
 def _by_version(knowledge: Knowledge) -> list[TorchRelease]:
     return sorted(knowledge.torch_releases, key=lambda r: Version(r.version), reverse=True)
+
+
+def _numpy_failure_finding(given: CheckInput, check_id: str, message: NumpyFailure) -> Finding:
+    """The report shows torch failing to use NumPy: a failure whatever the package list says (or lacks)."""
+    python = known(given.snapshot.python)
+    numpy_version = message.numpy_version or (installed_version(python, "numpy") if python else None)
+    torch_version = installed_version(python, "torch") if python else None
+    torch_key = release_key(torch_version) if torch_version else None
+    is_numpy_2 = numpy_version is not None and numpy_version.split(".", 1)[0] not in ("0", "1")
+    executable = python.executable if python else "python"
+    if is_numpy_2 and (torch_key is None or torch_key < _FIRST_TORCH_FOR_NUMPY_2):
+        fix = f'{executable} -m pip install "numpy<2"  (or upgrade torch to >= 2.3, built against NumPy 2)'
+    else:
+        fix = f"{executable} -m pip install --force-reinstall numpy  (a NumPy that imports on its own; check with "\
+              f"`{executable} -c 'import numpy'`)"  # fmt: skip
+    said = " and ".join(
+        part for part in (f"numpy {numpy_version}" if numpy_version else "", f"torch {torch_version}" if torch_version
+                          else "") if part
+    )  # fmt: skip
+    return Finding(
+        check_id,
+        Severity.FAIL,
+        "torch cannot use NumPy" + (f" ({said})" if said else ""),
+        detail="tensor.numpy(), torch.from_numpy() and DataLoaders fail. " + quoted(message.source_line),
+        fix=fix,
+        evidence=("messages.numpy_failure", "python.packages"),
+    )

@@ -59,7 +59,7 @@ class TorchFacts:
 @dataclass(frozen=True, slots=True)
 class FrameworkFacts:
     interpreter: str  # the interpreter the probe ran in
-    python_version: str
+    python_version: str | Unavailable  # Unavailable in a collect_env paste cut off before its `Python version` line
     is_torch_installed: bool
     torch: TorchFacts | None  # None when torch is missing or failed to import
     import_error: str | None  # the exception line when `import torch` failed

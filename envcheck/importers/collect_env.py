@@ -12,9 +12,11 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
 from envcheck.facts.gpu import Gpu, GpuFacts, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
+from envcheck.facts.messages import RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
+from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.snapshot import ProbeRun, Snapshot
 
@@ -40,9 +42,11 @@ class CollectEnvError(ValueError):
 
 def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     """A Snapshot of the machine a collect_env output describes; raises only CollectEnvError."""
-    report = parse_collect_env(decode_text(data))
+    text = decode_text(data)
+    report = parse_collect_env(text)
+    messages = read_messages(text)
     source = f"collect-env:{file_name}"
-    framework = _framework(report, _torch_version(report))
+    framework = _framework(report, _torch_version(report), messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
         "python": _python(report),
@@ -64,8 +68,9 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         source=source,
         is_redacted=False,
         probes=tuple(probes),
-        gpu=_gpu(report, source),
+        gpu=_gpu(report, source, messages),
         **sections,
+        messages=messages,
     )
 
 
@@ -83,10 +88,10 @@ def _torch_version(report: CollectEnvReport) -> str | None:
     raise CollectEnvError("no PyTorch version in it: not a readable `python -m torch.utils.collect_env` output")
 
 
-def _framework(report: CollectEnvReport, torch_version: str | None) -> FrameworkFacts | Unavailable:
+def _framework(
+    report: CollectEnvReport, torch_version: str | None, messages: RuntimeMessages
+) -> FrameworkFacts | Unavailable:
     python_version = _python_version(report)
-    if isinstance(python_version, Unavailable):
-        return Unavailable(f"collect_env output without a readable `Python version` line ({python_version.reason})")
     if torch_version is None:
         is_installed = _package(report, "torch") is not None
         return FrameworkFacts(
@@ -101,6 +106,8 @@ def _framework(report: CollectEnvReport, torch_version: str | None) -> Framework
         )
     cuda_version = _cuda_build(report, torch_version)
     is_cuda_available = _boolean(report.values.get("cuda_available"))
+    if is_cuda_available is None and "cuda_available" not in report.values:
+        is_cuda_available = _implied_cuda_available(report, torch_version, cuda_version, messages)
     if isinstance(cuda_version, Unavailable) or is_cuda_available is None:
         missing = "CUDA used to build PyTorch" if isinstance(cuda_version, Unavailable) else "Is CUDA available"
         return Unavailable(f"collect_env output without a readable `{missing}` line (torch {torch_version})")
@@ -115,13 +122,23 @@ def _framework(report: CollectEnvReport, torch_version: str | None) -> Framework
         cuda_error=_cuda_warning(report),
         is_mps_available=unread,
         device_count=unread,
-        arch_list=_arch_list(report),
+        arch_list=_arch_list(report) or next((m.arch_list for m in messages.unsupported_archs if m.arch_list), ()),
         devices=(),
         cpu_smoke_test=Unavailable("collect_env runs no computation"),
         location=unread,
         import_duration_s=unread,
     )
     return FrameworkFacts(PASTED_INTERPRETER, python_version, True, torch, None, None)
+
+
+def _implied_cuda_available(
+    report: CollectEnvReport, torch_version: str, cuda_version: str | Unavailable | None, messages: RuntimeMessages
+) -> bool | None:
+    """torch.cuda.is_available() of a paste cut off before its `Is CUDA available` line, where the rest implies it:
+    a CPU-only build never has CUDA, and torch's "CUDA initialization" warning is printed by is_available() failing."""
+    if cuda_version is None and _hip_build(report, torch_version) is None:
+        return False
+    return False if messages.is_cuda_init_failure else None
 
 
 def _cuda_build(report: CollectEnvReport, torch_version: str) -> str | Unavailable | None:
@@ -214,7 +231,7 @@ def _installed_packages(lines: tuple[PackageLine, ...]) -> tuple[InstalledPackag
     return tuple(packages)
 
 
-def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
+def _gpu(report: CollectEnvReport, source: str, messages: RuntimeMessages) -> GpuFacts | Unavailable:
     first = report.values.get("gpu_models")
     if first is None:
         return Unavailable(NOT_IN_OUTPUT)
@@ -244,7 +261,10 @@ def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
         cuda_driver_version=unread,
         nvml_version=unread,
         gpu_count=len(names),
-        gpus=tuple(_named_gpu(index, name, tuple(sorted(mig.get(index, ())))) for index, name in names),
+        gpus=tuple(
+            _named_gpu(index, name, tuple(sorted(mig.get(index, ()))), _stated_capability(name, messages))
+            for index, name in names
+        ),
         topology=unread,
         # one entry, not forty: of each GPU collect_env prints only the name line of `nvidia-smi -L`
         missing_fields=("gpu/* except product_name (collect_env prints only `nvidia-smi -L`)",),
@@ -252,17 +272,33 @@ def _gpu(report: CollectEnvReport, source: str) -> GpuFacts | Unavailable:
     )
 
 
-def _named_gpu(index: int, name: str, mig_devices: tuple[int, ...]) -> Gpu:
-    """A GPU of which collect_env gives only the name (`nvidia-smi -L`), and its MIG devices when it lists some."""
+def _named_gpu(index: int, name: str, mig_devices: tuple[int, ...], capability: str | None) -> Gpu:
+    """A GPU of which collect_env gives only the name (`nvidia-smi -L`), its MIG devices when it lists some, and
+    its compute capability when torch's warning above the block states it."""
     unread = Unavailable(NOT_IN_OUTPUT)
     counts = EccCounts(unread, unread)
     values: dict[str, Any] = {field.name: unread for field in fields(Gpu)}
     values.update(index=index, name=name, ecc=EccFacts(unread, unread, counts, counts))
+    if capability is not None:
+        values.update(compute_capability=capability)
     if mig_devices:
         # MIG lines prove MIG is on; their absence does not prove it off (MIG on with no instance lists none)
         devices = tuple(MigDevice(n, unread, unread, unread, unread, unread, unread) for n in mig_devices)
         values.update(is_mig_enabled=True, mig_devices=devices)
     return Gpu(**values)
+
+
+def _stated_capability(name: str, messages: RuntimeMessages) -> str | None:
+    """The compute capability torch's capability warning gives for the GPU of this name, if it names it."""
+    wanted = _plain_name(name)
+    stated = [(m.gpu_name, m.compute_capability) for m in messages.unsupported_archs]
+    stated += [(m.gpu_name, m.compute_capability) for m in messages.gpus_too_old]
+    return next((capability for gpu_name, capability in stated if _plain_name(gpu_name) == wanted), None)
+
+
+def _plain_name(name: str) -> str:
+    """nvidia-smi and torch spell a name alike but for the brand prefix of older drivers ("GeForce GTX 1080")."""
+    return re.sub(r"^nvidia\s+", "", " ".join(name.lower().split()))
 
 
 def _cuda_warning(report: CollectEnvReport) -> str | None:
