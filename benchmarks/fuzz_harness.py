@@ -387,6 +387,9 @@ def preload_envcheck() -> None:
         machine.write_bytes(xml[1])
         for argv in (("doctor", "--from", str(machine), "--json"), ("recommend", "--params", "1B", "--json")):
             _run_in_process(argv)
+    from envcheck.probes.bounded import allow_starts
+
+    allow_starts()  # each command line ends with stop_all(); the process that imported the harness goes on
 
 
 def _run_in_process(argv: Sequence[str]) -> None:

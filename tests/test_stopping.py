@@ -103,3 +103,21 @@ def test_a_reader_that_closes_stdout_ends_envcheck_quietly_with_0(tmp_path: Path
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert stderr == ""
+
+
+def test_a_command_line_run_in_process_leaves_the_process_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests and the fuzzer run several command lines in one process: SIGTERM's handler comes back, and starts
+    stay refused after the run (a probe thread must not start a child while envcheck exits) until the next
+    command line, or allow_starts(), says otherwise."""
+    from envcheck.cli import main
+    from envcheck.probes.bounded import allow_starts, run_bounded
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sys, "argv", ["envcheck", "recommend", "--params", "1B", "--json"])
+    with pytest.raises(SystemExit):
+        main()
+    assert signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(OSError, match="envcheck is exiting"):
+        run_bounded(["true"], 5.0, os.environ)
+    allow_starts()
+    assert run_bounded(["true"], 5.0, os.environ).returncode == 0

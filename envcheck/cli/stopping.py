@@ -49,15 +49,17 @@ class StoppingGroup(TyperGroup):
 
 def run_command_line(app: Callable[[], Any]) -> None:
     """Run the Typer app with SIGTERM handled like Ctrl-C; on the way out, kill whatever is still running."""
-    from envcheck.probes.bounded import stop_all
+    from envcheck.probes.bounded import allow_starts, stop_all
 
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    allow_starts()  # a caller that runs several command lines in one process (tests, the fuzzer) starts afresh
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except STOPS as stop:  # outside any command (while Typer parses the arguments)
         raise SystemExit(stopped(stop).exit_code) from None
     finally:
         stop_all()
+        signal.signal(signal.SIGTERM, previous)
         try:  # what is still buffered: the reader may have gone after the last write
             sys.stdout.flush()
         except BrokenPipeError:

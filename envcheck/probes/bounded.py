@@ -146,6 +146,13 @@ def stop_all() -> None:
         _signal_group(process)
 
 
+def allow_starts() -> None:
+    """Undo stop_all for a process that goes on after a command line ended (a test run, the fuzzer's parent)."""
+    global _is_stopping  # noqa: PLW0603 - the same switch stop_all flips
+    with _lock:
+        _is_stopping = False
+
+
 def one_line_tail(output: bytes, limit: int) -> str:
     """The end of a command's output on one line, at most `limit` characters, for a reason."""
     text = " ".join(output.decode("utf-8", "replace").split())
