@@ -19,6 +19,7 @@ AREA_TITLES = {
     "storage": "Storage",
     "workload": "Workload",
     "bench": "Training benchmark",
+    "cluster": "Cluster",
 }
 
 
