@@ -46,9 +46,9 @@ def check_all_reduce(ranks: Sequence[RankFacts]) -> Finding:
 
 def check_clock_skew(ranks: Sequence[RankFacts]) -> Finding:
     """The spread of the ranks' wall clocks, read as they left one barrier together."""
-    clocks = sorted((facts.clock_s, facts) for facts in ranks)
-    spread = clocks[-1][0] - clocks[0][0] if clocks else 0.0
-    detail = f"earliest {rank_label(clocks[0][1])}, latest {rank_label(clocks[-1][1])}" if clocks else ""
+    clocks = sorted(ranks, key=lambda facts: facts.clock_s)
+    spread = clocks[-1].clock_s - clocks[0].clock_s if clocks else 0.0
+    detail = f"earliest {rank_label(clocks[0])}, latest {rank_label(clocks[-1])}" if clocks else ""
     if spread > CLOCK_SKEW_LIMIT_S:
         return Finding(
             "cluster.clock_skew",
