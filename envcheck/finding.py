@@ -19,7 +19,6 @@ AREA_TITLES = {
     "storage": "Storage",
     "workload": "Workload",
     "bench": "Training benchmark",
-    "cluster": "Cluster",
 }
 
 
