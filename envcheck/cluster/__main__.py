@@ -4,4 +4,7 @@ import sys
 
 from envcheck.cluster.main import main
 
-sys.exit(main(sys.argv[1:]))
+# Guarded, unlike envcheck/__main__.py: tools that import every module (benchmarks/fuzz_harness.py) must not start a
+# rank with their own argv.
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
