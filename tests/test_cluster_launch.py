@@ -4,6 +4,7 @@ rank that never joins the rendezvous. Each run is bounded; the ranks run with on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -18,7 +19,9 @@ import pytest
 from envcheck.snapshot import to_json
 from tests import factories
 
-pytest.importorskip("torch")
+# find_spec, not importorskip: importing torch into the pytest process at collection would grow every process the
+# suite forks later (the fuzz harness caps its children's memory)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the ranks need torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_SWEEP = ("--max-size-mib", "1", "--iterations", "2")
