@@ -15,8 +15,8 @@ from envcheck.cluster.facts import AllReduceCheck, MatmulTiming, Sweep
 MATMUL_SIZE_CPU = 512  # ~10 ms on one core: long enough that scheduling noise stays under the 10% margin
 MATMUL_SIZE_GPU = 4096
 MATMUL_RUNS = 7
-# Test seam (docs/cluster.md): the rank named here sleeps inside its timed GEMM as long as the GEMM took, so it
-# shows up as a straggler twice as slow as its siblings on any machine.
+# Test seam (docs/cluster.md): the rank named here sleeps inside its timed GEMM four times as long as the GEMM took,
+# so it shows up as a straggler five times as slow as its siblings, even on a loaded machine.
 SLOW_RANK_VARIABLE = "ENVCHECK_CLUSTER_TEST_SLOW_RANK"
 
 
@@ -53,7 +53,7 @@ def time_matmul(device: Any, is_slowed: bool) -> MatmulTiming:
         (a @ b).sum().item()  # .item() waits for the device
         elapsed = time.perf_counter() - started
         if is_slowed:
-            time.sleep(max(elapsed, 0.005))
+            time.sleep(max(4 * elapsed, 0.02))
             elapsed = time.perf_counter() - started
         if run > 0:
             times.append(elapsed)
