@@ -2,8 +2,9 @@
 # Everything only a real GPU can give, in one run on a lent GPU machine (about 5 minutes on an H200):
 #   nvidia-smi -q -x and an NVML recording (test fixtures), doctor and info as JSON, doctor's speed against
 #   collect_env, bench of each preset with its calibration row and device ceiling (matmul / copy % of spec),
-#   and the tests marked gpu. Every step runs even if an earlier one failed; each step's exit status is in
-#   $OUT/steps.txt. Tested on the CPU with: DEVICE=cpu PRESETS=tutorial-cnn OUT=/tmp/capture bash benchmarks/gpu_capture.sh
+#   envcheck cluster with NCCL (and with NCCL_P2P_DISABLE=1) on every GPU, and the tests marked gpu. Every step
+#   runs even if an earlier one failed; each step's exit status is in $OUT/steps.txt. Tested on the CPU with:
+#   DEVICE=cpu PRESETS=tutorial-cnn OUT=/tmp/capture bash benchmarks/gpu_capture.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-capture}
@@ -32,5 +33,16 @@ for preset in $presets; do
   step "bench-$preset" "$bin/envcheck" bench --preset "$preset" --device "$device" --synthetic --no-save --json \
     --save-reference "$out/calibration.toml"
 done
+# envcheck cluster on the GPU(s): NCCL for the collectives (up to 1 GiB), gloo for the facts; the NCCL transport
+# lines (NCCL_DEBUG=INFO) go to the step's .err for the parser still to be written (docs/cluster.md, "Not yet")
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+gpus=${gpus:-1}
+[ "$gpus" -ge 1 ] || gpus=1
+step cluster-nccl env NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,NET "$bin/python" -m torch.distributed.run --standalone \
+  --nproc-per-node "$gpus" -m envcheck.cluster --backend nccl --timeout 60 --json
+step cluster-nccl-p2p-off env NCCL_P2P_DISABLE=1 "$bin/python" -m torch.distributed.run --standalone \
+  --nproc-per-node "$gpus" -m envcheck.cluster --backend nccl --timeout 60 --json
+step cluster-gloo-2 env OMP_NUM_THREADS=1 "$bin/python" -m torch.distributed.run --standalone --nproc-per-node 2 \
+  -m envcheck.cluster --backend gloo --timeout 60 --json
 step pytest-gpu "$bin/python" -m pytest -q -p no:cacheprovider -m gpu
 cat "$out/steps.txt"

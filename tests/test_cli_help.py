@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["info", "doctor", "bench", "recommend", "setup"]
+COMMANDS = ["info", "doctor", "bench", "recommend", "setup", "cluster"]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])

@@ -25,6 +25,11 @@ RULES: dict[str, tuple[str, ...]] = {
     "advise/": ("envcheck.probes", "envcheck.render", "rich", *HARDWARE),
     # bench/ imports torch inside functions only (ruff TID253) and reports progress through a callback
     "bench/": ("envcheck.render", "rich"),
+    # the cluster's facts and checks are pure (torch only in collectives.py, group.py and probe.py, inside functions)
+    **{
+        f"cluster/{name}.py": ("envcheck.probes", "envcheck.render", "envcheck.collect", "rich", *HARDWARE)
+        for name in ("facts", "consistency", "timing", "report", "bandwidth", "ranks", "options")
+    },
     # the one reader of input files is used by every layer, so it uses none
     "input_files.py": ("envcheck", "rich", *HARDWARE),
 }

@@ -1,0 +1,131 @@
+"""`python -m envcheck.cluster` end to end under a real torchrun with gloo on this CPU: a passing run, ranks whose
+facts differ (through the documented snapshot seam) with a slowed rank, a rank that never reaches the barrier, and a
+rank that never joins the rendezvous. Each run is bounded; the ranks run with one thread each."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envcheck.snapshot import to_json
+from tests import factories
+
+# find_spec, not importorskip: importing torch into the pytest process at collection would grow every process the
+# suite forks later (the fuzz harness caps its children's memory)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the ranks need torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_SWEEP = ("--max-size-mib", "1", "--iterations", "2")
+
+
+def _environment(**extra: str) -> dict[str, str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("ENVCHECK_CLUSTER_", "NCCL_"))}
+    environ.update(OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), **extra)
+    return environ
+
+
+def _torchrun(*arguments: str, timeout_s: float = 90, **extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    return _run([*argv, "-m", "envcheck.cluster", "--backend", "gloo", *arguments], timeout_s, _environment(**extra))
+
+
+def _run(argv: list[str], timeout_s: float, environ: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True, env=environ, cwd=ROOT, timeout=timeout_s, check=False)
+    return result, time.monotonic() - started
+
+
+def _report(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """Rank 0's JSON: the whole of stdout (the other rank prints nothing there)."""
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        pytest.fail(f"stdout is not one JSON report:\n{result.stdout}\n--- stderr ---\n{result.stderr[-3000:]}")
+    return data
+
+
+def _finding(report: dict[str, Any], finding_id: str) -> dict[str, Any]:
+    return next(finding for finding in report["findings"] if finding["id"] == finding_id)
+
+
+def test_two_ranks_pass_with_a_correct_all_reduce_and_busbw() -> None:
+    result, _ = _torchrun("--json", "--timeout", "30", *SMALL_SWEEP)
+    report = _report(result)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert report["schema"] == "envcheck.cluster/1"
+    assert [row["rank"] for row in report["ranks"]] == [0, 1]
+    assert all(row["all_reduce_correct"] for row in report["ranks"])
+    assert _finding(report, "cluster.allreduce_wrong")["severity"] == "ok"
+    assert _finding(report, "cluster.version_mismatch")["severity"] == "ok"
+    rows = report["sweep"]["rows"]
+    assert {row["collective"] for row in rows} == {"all_reduce", "all_gather"}
+    assert all(row["busbw_gb_s"] > 0 for row in rows)
+    assert report["sweep"]["expectation"].startswith("no expected bandwidth for gloo on CPU")
+
+
+def test_injected_facts_that_differ_and_a_slowed_rank_are_reported(tmp_path: Path) -> None:
+    mine = factories.snapshot(environment=factories.environment(NCCL_SOCKET_IFNAME="eth0"))
+    theirs = factories.snapshot(
+        environment=factories.environment(NCCL_SOCKET_IFNAME="ib0"),
+        framework=factories.framework(torch=factories.torch(version="2.4.0+cu121")),
+    )
+    (tmp_path / "rank0.json").write_text(to_json(mine))
+    (tmp_path / "rank1.json").write_text(to_json(theirs))
+    result, _ = _torchrun(
+        "--json",
+        "--timeout",
+        "30",
+        *SMALL_SWEEP,
+        ENVCHECK_CLUSTER_SNAPSHOT_0=str(tmp_path / "rank0.json"),
+        ENVCHECK_CLUSTER_SNAPSHOT_1=str(tmp_path / "rank1.json"),
+        ENVCHECK_CLUSTER_TEST_SLOW_RANK="1",
+    )
+    report = _report(result)
+    assert result.returncode == 1, result.stderr[-3000:]
+    versions = _finding(report, "cluster.version_mismatch")
+    assert versions["severity"] == "fail"
+    assert "2.4.0+cu121 on rank 1" in versions["detail"]
+    environment = _finding(report, "cluster.env_mismatch")
+    assert "NCCL_SOCKET_IFNAME: eth0 on rank 0" in environment["detail"]
+    straggler = _finding(report, "cluster.straggler")
+    assert straggler["severity"] == "warn"
+    assert straggler["detail"].startswith("rank 1 ")
+
+
+def test_a_rank_that_never_reaches_the_barrier_is_named_within_the_timeout() -> None:
+    result, elapsed = _torchrun("--json", "--timeout", "10", ENVCHECK_CLUSTER_TEST_ABSENT_RANK="1")
+    report = _report(result)
+    assert result.returncode == 1
+    missing = _finding(report, "cluster.rank_missing")
+    assert missing["severity"] == "fail"
+    assert "rank 1 (node 0, local rank 1, host " in missing["title"]
+    assert "first barrier within 10 s" in missing["title"]
+    assert elapsed < 10 + 25  # the timeout, plus starting torchrun and importing torch twice on a loaded machine
+
+
+def test_a_rank_that_never_joins_is_named_and_rank_zero_exits_one() -> None:
+    """Rank 0 alone, told the world has two ranks: the rendezvous times out and names rank 1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = _environment(
+        WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    argv = [sys.executable, "-m", "envcheck.cluster", "--backend", "gloo", "--json", "--timeout", "5"]
+    result, elapsed = _run(argv, 60, environ)
+    report = _report(result)
+    assert result.returncode == 1
+    assert report["ranks_reported"] == 0
+    missing = _finding(report, "cluster.rank_missing")
+    assert "rank 1 (node 0, local rank 1, host " in missing["title"]
+    assert "rendezvous" in missing["title"]
+    assert elapsed < 5 + 20
