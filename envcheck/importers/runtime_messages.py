@@ -27,8 +27,9 @@ MAX_SOURCE_CHARS = 300
 _DRIVER_TOO_OLD = re.compile(r"The NVIDIA driver on your system is too old \(found version (\d{4,6})\)\.?", re.I)
 _NO_DRIVER = re.compile(r"Found no NVIDIA driver on your system\.?", re.I)
 _ARCH = r"(?:sm|compute)_\d+[a-z]?"
+_NAME_CHARS = 200  # how far before "with CUDA capability" the GPU's name may start (it runs from the last colon)
 _UNSUPPORTED_ARCH = re.compile(
-    r"([^:]{0,200}?)\s*with CUDA capability sm_(\d{2,3})[a-z]? is not compatible"
+    r"\s*with CUDA capability sm_(\d{2,3})[a-z]? is not compatible"
     r" with the current PyTorch installation\.?"
     rf"(?:\s*The current PyTorch install supports CUDA capabilities\s*((?:{_ARCH}\s*)+)\.?)?",
     re.I,
@@ -95,13 +96,19 @@ def _capability_of_sm(digits: str) -> str:
 
 def _unsupported_archs(text: str) -> tuple[UnsupportedArch, ...]:
     found: dict[str, UnsupportedArch] = {}
+    previous_end = 0
+    # The anchor is searched, then the name looked for behind it: a pattern that starts with the name tries
+    # 200 characters at every position and took a minute on a 6 MB paste.
     for match in _UNSUPPORTED_ARCH.finditer(text):
+        before = text[max(previous_end, match.start() - _NAME_CHARS) : match.start()].rsplit(":", 1)[-1]
+        previous_end = match.end()
+        whole = before + match.group(0)
         # the name runs from the previous colon ("UserWarning:"); a wrapped path or "warnings.warn(" is not part of it
-        name = re.split(r"\s(?:warnings\.warn\(|return\s)", match.group(1))[-1].strip()
+        name = re.split(r"\s(?:warnings\.warn\(|return\s)", before.strip())[-1].strip()
         name = re.sub(r"^UserWarning\s*", "", name).strip()
-        arches = tuple(match.group(3).split()) if match.group(3) else ()
-        quoted = source_line(match.group(0)[match.group(0).find(name) if name else 0 :])
-        found.setdefault(name, UnsupportedArch(name, _capability_of_sm(match.group(2)), arches, quoted))
+        arches = tuple(match.group(2).split()) if match.group(2) else ()
+        quoted = source_line(whole[whole.find(name) if name else 0 :])
+        found.setdefault(name, UnsupportedArch(name, _capability_of_sm(match.group(1)), arches, quoted))
     return tuple(found.values())
 
 
