@@ -141,7 +141,7 @@ def _bench_findings() -> list[Any]:
                 Severity.SKIP,
                 "training benchmark not run",
                 detail=f"torch is not importable by envcheck itself: {error}",
-                fix="pip install 'envcheck[bench]'",
+                fix="install torch and torchvision for this machine: `envcheck setup` prints the command",
             )
         ]
     dataset = resolve_dataset(None, False, False, (QUICK_SYNTHETIC_TRAIN_IMAGES, QUICK_SYNTHETIC_TEST_IMAGES))
