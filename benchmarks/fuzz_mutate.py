@@ -23,6 +23,14 @@ HUGE_INT_TEXT = "1" + "0" * 400  # 10**400: past float range, so int -> float co
 DEEP = 500  # levels of nesting: enough to exhaust a recursive parser or walker, 1 KB of text
 LONG = 100_000  # characters of a "very long string"
 MAX_FILE_BYTES = 24 * 1024 * 1024  # mutated files are cut here: big enough to find runaways, small for the disk
+
+
+def _fitting(times: int, unit_bytes: int) -> int:
+    """At most `times` copies of a `unit_bytes` piece that still fit in MAX_FILE_BYTES: multiplying an
+    already large file first and cutting after ran the fuzzing parent out of memory (24 GB)."""
+    return max(1, min(times, MAX_FILE_BYTES // max(1, unit_bytes)))
+
+
 ESCAPES = "line1\nline2\r\x1b[2J\x1b]0;title\x07\x00\x08tail"
 
 # Hostile values as each format writes them. (label, literal text)
@@ -112,7 +120,7 @@ def delete_range(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 def duplicate_range(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     start = rng.randrange(len(data) + 1)
     end = min(len(data), start + rng.randint(1, 256))
-    times = rng.choice((1, 2, 10, 1000))
+    times = _fitting(rng.choice((1, 2, 10, 1000)), end - start)
     return data[:end] + data[start:end] * times + data[end:], f"duplicate bytes {start}:{end} x{times}"
 
 
@@ -123,7 +131,7 @@ def insert_bytes(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 
 def repeat_whole(data: bytes, rng: random.Random) -> tuple[bytes, str]:
-    times = rng.choice((2, 3, 50))
+    times = _fitting(rng.choice((2, 3, 50)), len(data))
     return data * times, f"whole file x{times}"
 
 
@@ -187,7 +195,8 @@ def _mutate_json_tree(document: Any, rng: random.Random) -> tuple[bytes, str]:
         del container[key]
         return _dump(document).encode(), f"delete {path}"
     if action < 0.22 and isinstance(container, list):
-        times = rng.choice((100, 5000)) if len(_dump(container[key])) < 1000 else 20  # files stay below ~5 MB
+        piece = len(_dump(container[key]))
+        times = _fitting(rng.choice((100, 5000)) if piece < 1000 else 20, piece)  # files stay below ~5 MB
         container.extend([container[key]] * times)
         return _dump(document).encode(), f"{path} repeated x{times}"
     label, text = rng.choice(JSON_VALUES)
@@ -239,7 +248,7 @@ def mutate_csv(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         rows = [row[:column] + row[column + 1 :] for row in rows]
         label = f"drop column {header[column]}"
     elif action < 0.17:
-        times = rng.choice((100, 20000))
+        times = _fitting(rng.choice((100, 20000)), len(data))
         rows = [header, *body * times]
         label = f"rows x{times}"
     elif action < 0.22:
@@ -280,7 +289,7 @@ def mutate_xml(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         gpus = list(_XML_GPU.finditer(data))
         if gpus:
             gpu = rng.choice(gpus)
-            times = rng.choice((50, 2000))
+            times = _fitting(rng.choice((50, 2000)), len(gpu.group(0)))
             return data[: gpu.end()] + gpu.group(0) * times + data[gpu.end() :], f"<gpu> x{times}"
     if action < 0.08:
         at = data.find(b"<nvidia_smi_log>")
@@ -313,7 +322,7 @@ def mutate_text(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         del lines[row]
         return b"\n".join(lines), f"delete line {row + 1}"
     if action < 0.22:
-        times = rng.choice((3, 1000))
+        times = _fitting(rng.choice((3, 1000)), len(lines[row]))
         lines[row:row] = [lines[row]] * times
         return b"\n".join(lines), f"line {row + 1} x{times}"
     if action < 0.27:
