@@ -70,8 +70,8 @@ def test_dockerfile_parses(plan: SetupPlan) -> None:
     assert all(f"{name}=={version}" in run for name, version in plan.packages)
     shlex.split(run)  # the RUN line is valid shell words
     # "envcheck" on PyPI is an unrelated project: the image installs envcheck's own wheel, never that name
-    assert "uv pip install /tmp/envcheck-*.whl" in run and not re.search(r"install\s+envcheck\b", run)
-    assert [args for name, args in instructions if name == "COPY"][-1] == "envcheck-*.whl /tmp/"
+    assert "uv pip install /tmp/envcheck_ml-*.whl" in run and not re.search(r"install\s+envcheck\b", run)
+    assert [args for name, args in instructions if name == "COPY"][-1] == "envcheck_ml-*.whl /tmp/"
 
 
 def test_base_image_cuda_is_supported_by_the_driver_itself() -> None:

@@ -32,7 +32,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    (built,) = out.glob("envcheck-*.whl")
+    (built,) = out.glob("envcheck_ml-*.whl")
     return built
 
 

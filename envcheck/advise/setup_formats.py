@@ -136,11 +136,11 @@ def format_dockerfile(plan: SetupPlan, knowledge: Knowledge) -> str:
         "# envcheck for the health check: `pip wheel --no-deps -w . /path/to/envcheck` next to this file",
         f"FROM {image}",
         "COPY --from=ghcr.io/astral-sh/uv:latest /uv /usr/local/bin/uv",
-        "COPY envcheck-*.whl /tmp/",
+        "COPY envcheck_ml-*.whl /tmp/",
         "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH UV_PYTHON_INSTALL_DIR=/opt/python",
         f"RUN uv venv --python {plan.target.python} /opt/venv \\",
         f"    && uv pip {install} \\",
-        "    && uv pip install /tmp/envcheck-*.whl && rm /tmp/envcheck-*.whl",
+        "    && uv pip install /tmp/envcheck_ml-*.whl && rm /tmp/envcheck_ml-*.whl",
     ]
     if plan.cuda:
         # what nvidia/cuda images set; on a plain Python image these make the container toolkit mount the driver
