@@ -16,17 +16,11 @@ from envcheck.codec import encode
 from envcheck.facts.gpu import GpuFacts
 from envcheck.finding import Severity
 from envcheck.render.summary import count_line
+from envcheck.render.terminal import SEVERITY_MARKS
 from envcheck.render.values import visible
 
 SCHEMA = "envcheck.cluster/1"
 _COLUMNS = ("Python", "torch", "torch CUDA", "cuDNN", "NCCL", "NVIDIA driver")
-_MARKS = {
-    Severity.OK: ("✓", "green"),
-    Severity.INFO: ("i", "cyan"),
-    Severity.WARN: ("!", "yellow"),
-    Severity.FAIL: ("✗", "bold red"),
-    Severity.SKIP: ("-", "dim"),
-}
 
 
 def _gpus(facts: RankFacts) -> str | None:
@@ -87,7 +81,7 @@ def render_cluster_terminal(report: ClusterReport, file: TextIO) -> None:
     if report.ranks:
         console.print(_ranks_table(report))
     for finding in report.findings:
-        mark, style = _MARKS[finding.severity]
+        mark, style = SEVERITY_MARKS[finding.severity]
         console.print(Text.assemble((f"{mark} ", style), visible(finding.title)))
         if finding.detail and finding.severity is not Severity.OK:
             console.print(Text("    " + visible(finding.detail).replace("\n", "\n    "), style="dim"))

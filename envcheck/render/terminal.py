@@ -17,7 +17,8 @@ from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
 from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields, visible
 
-_MARKS = {
+# The mark and colour of each severity in every terminal report (doctor, info, cluster).
+SEVERITY_MARKS = {
     Severity.OK: ("✓", "green"),
     Severity.INFO: ("i", "cyan"),
     Severity.WARN: ("!", "yellow"),
@@ -154,12 +155,12 @@ def render_doctor(snapshot: Any, findings: Sequence[Finding], console: Console, 
     """One line per area with its worst mark, the findings that matter under it, fixes beneath."""
     console.print(Text(headline(snapshot), style="bold"))
     for area, area_findings in findings_by_area(findings).items():
-        mark, style = _MARKS[max((f.severity for f in area_findings), key=lambda s: s.rank)]
+        mark, style = SEVERITY_MARKS[max((f.severity for f in area_findings), key=lambda s: s.rank)]
         console.print(Text.assemble((f"[{mark}] ", style), (AREA_TITLES.get(area, area), "bold")))
         for finding in area_findings:
             if finding.severity in (Severity.OK, Severity.SKIP) and not verbose:
                 continue
-            finding_mark, finding_style = _MARKS[finding.severity]
+            finding_mark, finding_style = SEVERITY_MARKS[finding.severity]
             line = Text.assemble((f"{finding_mark} ", finding_style), visible(finding.title))
             console.print(Padding(line, (0, 0, 0, 4), expand=False))
             if finding.detail and (verbose or finding.severity is not Severity.OK):
