@@ -4,6 +4,7 @@ parsers of torch's timeout texts, the rank facts' JSON, and the report's JSON en
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +21,7 @@ from envcheck.cluster.timing import (
     rank_missing,
 )
 from envcheck.facts.common import Unavailable
+from envcheck.facts.gpu import GpuFacts
 from envcheck.finding import Severity
 from envcheck.render.cluster import SCHEMA, render_cluster_json
 from tests import factories
@@ -71,6 +73,17 @@ def test_nodes_with_other_gpus_are_named() -> None:
     assert "model" in finding.title and "count" in finding.title
     versions = check_versions([rank(0, h100), rank(8, a100, world_size=16, host="node-b")])
     assert "550.54.15 on rank 0 (node-a); 535.129.03 on rank 8 (node-b)" in versions.detail
+
+
+def test_a_node_with_a_lowered_power_limit_is_named() -> None:
+    h100 = factories.gpu_machine(factories.nvml_gpu("h100-sxm5-80gb-x8-driver550.54.15-foreign-processes"))
+    gpu = h100.gpu
+    assert isinstance(gpu, GpuFacts)
+    capped = replace(gpu, gpus=tuple(replace(device, power_limit_watts=350.0) for device in gpu.gpus))
+    finding = check_gpus([rank(0, h100), rank(8, replace(h100, gpu=capped), world_size=16, host="node-b")])
+    assert finding.severity is Severity.FAIL
+    assert finding.title.endswith("power limit (W)")
+    assert "350.0 x8 on rank 8 (node-b)" in finding.detail
 
 
 def test_nccl_variables_that_differ_are_shown_redacted() -> None:

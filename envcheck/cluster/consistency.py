@@ -7,6 +7,7 @@ the comparison, never counted as a difference.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from envcheck.cluster.facts import RankFacts
 from envcheck.facts.common import Unavailable
@@ -127,6 +128,17 @@ def _package_version(name: str) -> Reader:
     return read
 
 
+# per-GPU facts compared node against node; a lowered power limit or clock cap makes one node the straggler
+_GPU_FIELDS: dict[str, Callable[[Any], object]] = {
+    "model": lambda device: device.name,
+    "memory": lambda device: device.memory_total_bytes,
+    "ECC": lambda device: device.ecc.is_enabled,
+    "MIG": lambda device: device.is_mig_enabled,
+    "power limit (W)": lambda device: device.power_limit_watts,
+    "max SM clock (MHz)": lambda device: device.sm_clock_max_mhz,
+}
+
+
 def _gpu_summary(field: str) -> Reader:
     """A per-node GPU fact over all its GPUs, e.g. the models "NVIDIA H100 80GB HBM3 x8"."""
 
@@ -136,27 +148,20 @@ def _gpu_summary(field: str) -> Reader:
             return None
         if field == "count":
             return str(gpu.gpu_count)
-        values: list[str] = []
-        for device in gpu.gpus:
-            if field == "model":
-                value: object = device.name
-            elif field == "memory":
-                value = device.memory_total_bytes
-            elif field == "ECC":
-                value = device.ecc.is_enabled
-            else:
-                value = device.is_mig_enabled
-            values.append("unknown" if isinstance(value, Unavailable) else str(value))
+        values = [
+            "unknown" if isinstance(value := _GPU_FIELDS[field](device), Unavailable) else str(value)
+            for device in gpu.gpus
+        ]
         return ", ".join(f"{value} x{values.count(value)}" for value in sorted(set(values))) or "none"
 
     return read
 
 
 def check_gpus(ranks: Sequence[RankFacts]) -> Finding:
-    """GPU model, count, memory, ECC and MIG mode, the same on every node that probed its GPUs."""
+    """GPU model, count, memory, ECC, MIG, power limit and clock cap: the same on every node that probed its GPUs."""
     differing = [
         f"GPU {field}: {_spread(groups)}"
-        for field in ("model", "count", "memory", "ECC", "MIG")
+        for field in ("count", *_GPU_FIELDS)
         if len(groups := differences(ranks, _gpu_summary(field))) > 1
     ]
     if differing:
@@ -165,7 +170,7 @@ def check_gpus(ranks: Sequence[RankFacts]) -> Finding:
             Severity.FAIL,
             "the GPUs differ between nodes: " + ", ".join(line.split(":", 1)[0] for line in differing),
             detail="\n".join(differing),
-            fix="run the job on identical nodes (one instance type; the same ECC and MIG settings: nvidia-smi -e/-mig)",
+            fix="run the job on identical nodes (one instance type; the same ECC, MIG, power: nvidia-smi -e/-mig/-pl)",
             evidence=("gpu.gpus",),
         )
     models = differences(ranks, _gpu_summary("model"))
