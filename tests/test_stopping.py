@@ -5,6 +5,7 @@ stdout ends envcheck quietly with 0."""
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.test_bounded import wait_gone
@@ -121,3 +123,32 @@ def test_a_command_line_run_in_process_leaves_the_process_as_it_found_it(monkeyp
         run_bounded(["true"], 5.0, os.environ)
     allow_starts()
     assert run_bounded(["true"], 5.0, os.environ).returncode == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch (the bench extra)")
+@pytest.mark.parametrize(("signal_number", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_bench_stops_its_dataloader_workers(signal_number: int, code: int) -> None:
+    """Persistent DataLoader workers are forked children that hold /dev/shm: none may outlive a stopped bench."""
+    process = envcheck(
+        *("bench", "--synthetic", "--loader", "dataloader", "--workers", "2", "--device", "cpu"),
+        *("--steps", "100000", "--no-ceiling", "--no-save"),
+    )
+    workers = wait_for_children(process, count=2, within_s=120)
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert all(wait_gone(worker) for worker in workers), "a DataLoader worker outlived the bench"
+
+
+def wait_for_children(process: subprocess.Popen[str], count: int, within_s: float) -> list[int]:
+    """The pids of the process's children once it has `count` of them (the DataLoader workers have started)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        parent = psutil.Process(process.pid)
+        # Forked workers keep the parent's command line; the short-lived NVML and probe children do not.
+        workers = [child.pid for child in parent.children() if child.cmdline() == parent.cmdline()]
+        if len(workers) >= count:
+            return workers
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"the bench never started {count} worker processes")
