@@ -82,7 +82,7 @@ def cluster_to_dict(report: ClusterReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "exit_code": report.exit_code,
-        "summary": count_line(report.findings),
+        "summary": count_line(_every_finding(report)),
         "world_size": report.world_size,
         "ranks_reported": len(report.ranks),
         "backend": report.backend,
