@@ -63,7 +63,8 @@ def test_a_pcie_gpu_expects_its_links_max_generation_and_width_from_the_snapshot
     assert expected.busbw_gb_s == 15.75  # PCIe 3.0 x16, per direction
     assert expected.link.startswith("PCIe 3.0 x16") and expected.source == "the snapshot's PCIe link"
     narrow = replace(t4, gpu=replace(t4.gpu, gpus=(replace(t4.gpu.gpus[0], pcie_width_max=8),)))  # type: ignore[arg-type, union-attr]
-    expected, _ = expect_busbw([rank(0, narrow, gpu_uuid=_uuids(t4)[0])], "nccl", load_knowledge(), {})
+    pair = [rank(n, narrow, gpu_uuid=_uuids(t4)[0]) for n in (0, 1)]
+    expected, _ = expect_busbw(pair, "nccl", load_knowledge(), {})
     assert expected is not None and expected.busbw_gb_s == pytest.approx(7.875)
 
 
@@ -72,12 +73,13 @@ def test_no_expectation_for_gloo_nor_across_nodes_but_the_seam_sets_one() -> Non
     assert expect_busbw([rank(0, h100)], "gloo", None, {}) == (None, NO_EXPECTATION_GLOO)
     two_nodes = [rank(0, h100, world_size=16), rank(8, h100, world_size=16, host="node-b")]
     assert expect_busbw(two_nodes, "nccl", load_knowledge(), {}) == (None, NO_EXPECTATION_NODES)
+    assert expect_busbw(_node_ranks(h100, 1), "nccl", load_knowledge(), {})[0] is None  # one rank: busbw is 0
     expected, _ = expect_busbw([rank(0)], "gloo", None, {EXPECTED_VARIABLE: "12.5"})
     assert expected is not None and expected.busbw_gb_s == 12.5
 
 
 def test_gpus_the_node_did_not_list_give_no_expectation() -> None:
-    ranks = [rank(0, _machine(H100), gpu_uuid="GPU-not-there")]
+    ranks = [rank(n, _machine(H100), gpu_uuid="GPU-not-there") for n in (0, 1)]
     expected, sentence = expect_busbw(ranks, "nccl", load_knowledge(), {})
     assert expected is None and "not in their node's snapshot" in sentence
 

@@ -3,6 +3,11 @@ issue it was pasted in is named beside it), with only the host names of the line
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from envcheck.cluster.group import prepare_nccl, read_nccl_transport
 from envcheck.cluster.nccl_log import MAX_LINES, describe_transport, parse_nccl_lines, transport_kinds
 
 # NVIDIA/nccl#226 (NCCL 2.4, AWS): IB absent, sockets on ens3
@@ -74,3 +79,30 @@ def test_a_log_without_transport_lines_is_none_and_lines_are_capped() -> None:
     many = [f"h:1:2 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/IPC/path{n}" for n in range(100)]
     transport = parse_nccl_lines(many)
     assert transport is not None and len(transport.lines) == MAX_LINES and len(transport.channels) == 100
+
+
+def test_nccl_runs_log_into_a_file_per_rank_and_switch_the_flight_recorder_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ: dict[str, str] = {}
+    files = prepare_nccl(environ, 3, str(tmp_path))
+    assert files.debug_file == str(tmp_path / "envcheck-nccl-debug-rank3.log")
+    assert environ["NCCL_DEBUG"] == "INFO" and environ["NCCL_DEBUG_FILE"] == files.debug_file
+    assert environ["NCCL_DEBUG_SUBSYS"] == "INIT,NET"
+    assert environ["TORCH_NCCL_DUMP_ON_TIMEOUT"] == "1" and environ["TORCH_NCCL_TRACE_BUFFER_SIZE"] == "2000"
+    assert (
+        files.trace_prefix == environ["TORCH_NCCL_DEBUG_INFO_TEMP_FILE"] == str(tmp_path / "envcheck_nccl_trace_rank_")
+    )
+    warning = "host:1:2 [0] misc/socket.cc:441 NCCL WARN socketFinalizeAccept: wrong type 4 != 3"
+    Path(files.debug_file).write_text(SOCKET_FALLBACK + warning + "\n")
+    transport = read_nccl_transport(files)
+    assert transport is not None and transport.network == "Socket"
+    assert capsys.readouterr().err == warning + "\n"  # NCCL's warnings still reach the rank's stderr
+
+
+def test_the_users_own_nccl_debug_settings_are_left_alone(tmp_path: Path) -> None:
+    environ = {"NCCL_DEBUG": "WARN", "TORCH_NCCL_DEBUG_INFO_TEMP_FILE": "/scratch/fr_"}
+    files = prepare_nccl(environ, 0, str(tmp_path))
+    assert files.debug_file is None and environ["NCCL_DEBUG"] == "WARN" and "NCCL_DEBUG_FILE" not in environ
+    assert files.trace_prefix == "/scratch/fr_"
+    assert read_nccl_transport(files) is None

@@ -56,6 +56,8 @@ def expect_busbw(
         return seamed, _sentence(seamed)
     if backend != "nccl":
         return None, NO_EXPECTATION_GLOO
+    if len(ranks) < 2:
+        return None, "one rank: the collectives cross no link (busbw is 0 by definition)"
     nodes = node_snapshots(ranks)
     if len(nodes) != 1:
         return None, NO_EXPECTATION_NODES

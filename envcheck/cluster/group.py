@@ -12,6 +12,7 @@ from typing import Any
 
 from envcheck.cluster.facts import NcclTransport
 from envcheck.cluster.nccl_log import parse_nccl_lines
+from envcheck.cluster.ranks import LaunchError
 
 # Test seam (docs/cluster.md): the rank named here joins the process group, then never arrives at the barrier, as a
 # rank stuck in a hung CUDA init would; it waits until the launcher ends it.
@@ -38,11 +39,14 @@ class PhaseFailed(Exception):
 
 
 def resolve_backend(requested: str) -> str:
+    """gloo or nccl; LaunchError for NCCL without a CUDA device (a usage error, not a traceback)."""
     import torch
 
-    if requested != "auto":
-        return requested
-    return "nccl" if torch.cuda.is_available() else "gloo"
+    if requested == "auto":
+        return "nccl" if torch.cuda.is_available() else "gloo"
+    if requested == "nccl" and not torch.cuda.is_available():
+        raise LaunchError("--backend nccl needs a CUDA device and torch sees none here: use --backend gloo")
+    return requested
 
 
 def start_group(backend: str, local_rank: int, timeout_s: float) -> tuple[Any, Any]:

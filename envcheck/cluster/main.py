@@ -35,11 +35,11 @@ def main(argv: list[str], environ: Mapping[str, str] = os.environ) -> int:
         place = place_from_environment(environ)
         from envcheck.cluster.probe import probe_rank
 
+        backend = group.resolve_backend(options.backend)
         snapshot, source = probe_rank(place, environ)
     except (LaunchError, InputError) as error:
         sys.stderr.write(f"envcheck: error: {error}\n")
         return EXIT_USAGE
-    backend = group.resolve_backend(options.backend)
     nccl = group.prepare_nccl(os.environ, place.rank, tempfile.gettempdir()) if backend == "nccl" else None
     try:
         ranks, sweep = _run_phases(options, place, backend, snapshot, source, nccl)
