@@ -199,7 +199,8 @@ def test_the_markdown_report_marks_differing_cells_and_lists_the_reruns() -> Non
     ranks = [rank(0, transport=transport), rank(1, other, transport=replace(transport, network="Socket"))]
     report = build_report(2, "nccl", 60.0, ranks, _sweep(100.0, Rerun("repeat", 101.0, None)), (), None)
     text = render_cluster_markdown(report)
-    assert "| 1 | 0.1 | node-a | - | 3.11.9 | **2.4.0 ≠** |" in text
+    assert "| 1 | 0.1 | node-a | - | **2.4.0 ≠** | **Socket ≠** | 10.00 | 0.0 |" in text
+    assert "the same on every rank: Python 3.11.9, torch CUDA 12.1, cuDNN 8902, NCCL 2.20.5" in text
     assert "**Socket ≠**" in text
     assert "| all_reduce, repeat | 1 GiB |  |  | 101.000 | 22% |" in text
     assert "`cluster.nccl_transport` NCCL chose another network on some ranks: NCCL network" in text
@@ -207,3 +208,38 @@ def test_the_markdown_report_marks_differing_cells_and_lists_the_reruns() -> Non
     assert data["differing"] == ["NCCL network", "torch"]
     assert data["ranks"][0]["nccl_transport"]["kinds"] == ["P2P"]
     assert data["sweep"]["reruns"] == [{"label": "repeat", "busbw_gb_s": 101.0, "error": None}]
+
+
+def test_the_terminal_report_matches_its_golden_text() -> None:
+    """8 ranks on an H100 node: GPU 3 a straggler, rank 5's NCCL on sockets, busbw short with its re-runs. The
+    report people read, as a diff to review (refresh: ENVCHECK_UPDATE_GOLDEN=1, as tests/test_golden.py)."""
+    import io
+    import os
+
+    from envcheck.render.cluster import render_cluster_terminal
+    from tests.test_golden import GOLDEN
+
+    transport = NcclTransport("IB", ("mlx5_0:1/IB",), False, ("P2P/IPC/read",), ("line",))
+    ranks = [
+        replace(
+            facts,
+            transport=replace(transport, network="Socket", interfaces=("eth0:10.0.0.5",))
+            if facts.place.rank == 5
+            else transport,
+        )
+        for facts in _node_ranks(_machine(H100), 8, matmul_s=0.010, copy_gb_s=2000.0)
+    ]
+    ranks[3] = replace(ranks[3], matmul=replace(ranks[3].matmul, median_s=0.0125))
+    reruns = (
+        Rerun("repeat", 200.0, None),
+        Rerun("NCCL_P2P_DISABLE=1", 330.0, None),
+        Rerun("NCCL_SHM_DISABLE=1", 201.0, None),
+    )
+    report = build_report(8, "nccl", 120.0, ranks, _sweep(190.0, *reruns), (), load_knowledge())
+    output = io.StringIO()
+    render_cluster_terminal(report, output)
+    text = "".join(line.rstrip() + "\n" for line in output.getvalue().splitlines())
+    path = GOLDEN / "cluster-h100x8-straggler.txt"
+    if os.environ.get("ENVCHECK_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")

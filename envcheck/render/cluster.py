@@ -122,6 +122,7 @@ def render_cluster_terminal(report: ClusterReport, file: TextIO) -> None:
         console.width = 160
     console.print(Text(_headline(report), "bold"))
     if report.ranks:
+        console.print(Text(_shared_line(_rows(report), _differing(_rows(report)))))
         console.print(_ranks_table(report))
     for finding in report.findings:
         _print_finding(console, finding, "")
@@ -158,28 +159,51 @@ def _print_node(console: Any, node: NodeChecks) -> None:
 
 
 def _gpu_cell(row: dict[str, Any]) -> str:
+    """The GPU's index in its node's snapshot (its UUID is in the JSON and in a straggler's finding)."""
     if row["gpu_index"] is not None:
-        return f"{row['gpu_index']} {str(row['gpu_uuid'])[:12]}"
-    return str(row["gpu_uuid"])[:12] if row["gpu_uuid"] else "-"
+        return str(row["gpu_index"])
+    return "?" if row["gpu_uuid"] else "-"
+
+
+def _shared_line(rows: Sequence[dict[str, Any]], differing: set[str]) -> str:
+    """The compared columns every rank agrees on, in one line above the table: the table keeps what differs."""
+    agreed = []
+    for column in _COMPARED:
+        values = {row[column] for row in rows if row[column] is not None}
+        if column not in differing and values:
+            agreed.append(f"{column} {next(iter(values))}")
+    return "the same on every rank: " + (", ".join(agreed) or "nothing compared")
+
+
+def _table_columns(differing: set[str]) -> list[str]:
+    return ["rank", "node.local", "host", "GPU", *(c for c in _COMPARED if c in differing), "GEMM ms", "copy GB/s"]
+
+
+def _cells(row: dict[str, Any], columns: Sequence[str], mark: Any) -> list[Any]:
+    """A row's cells for COLUMNS; MARK(text) renders a compared value that differs between ranks."""
+    fixed = {
+        "rank": str(row["rank"]),
+        "node.local": f"{row['node_rank']}.{row['local_rank']}",
+        "host": visible(row["host"]),
+        "GPU": _gpu_cell(row),
+        "GEMM ms": f"{row['gemm_ms']:.2f}",
+        "copy GB/s": f"{row['copy_gb_s']:.1f}",
+    }
+    return [
+        fixed[column] if column in fixed else ("-" if row[column] is None else mark(visible(str(row[column]))))
+        for column in columns
+    ]
 
 
 def _ranks_table(report: ClusterReport) -> Table:
-    """A row per rank, grouped by node; a cell whose value is not the same on every rank that has one is marked ≠."""
+    """A row per rank, in node order; the compared columns that differ between ranks, their values marked ≠."""
     rows = _rows(report)
-    differing = _differing(rows)
+    columns = _table_columns(_differing(rows))
     table = Table(show_edge=False, pad_edge=False)
-    headers = ("rank", "node.local", "host", "GPU", *_COLUMNS, "GPUs", "NCCL network", "GEMM ms", "copy GB/s")
-    for header in headers:
+    for header in columns:
         table.add_column(header)
     for row in rows:
-        cells = [Text(str(row["rank"])), Text(f"{row['node_rank']}.{row['local_rank']}"), Text(visible(row["host"]))]
-        cells.append(Text(visible(_gpu_cell(row))))
-        for column in _COMPARED:
-            value = row[column]
-            text = "-" if value is None else visible(str(value))
-            cells.append(Text(f"{text} ≠", "bold red") if column in differing and value is not None else Text(text))
-        cells += [Text(f"{row['gemm_ms']:.2f}"), Text(f"{row['copy_gb_s']:.1f}")]
-        table.add_row(*cells)
+        table.add_row(*_cells(row, columns, lambda text: Text(f"{text} ≠", "bold red")))
     return table
 
 
@@ -231,16 +255,9 @@ def render_cluster_markdown(report: ClusterReport) -> str:
     rows = _rows(report)
     differing = _differing(rows)
     if rows:
-        header = ["rank", "node.local", "host", "GPU", *_COMPARED, "GEMM ms", "copy GB/s"]
-        table_rows = []
-        for row in rows:
-            cells = [str(row["rank"]), f"{row['node_rank']}.{row['local_rank']}", row["host"], _gpu_cell(row)]
-            for column in _COMPARED:
-                value = "-" if row[column] is None else str(row[column])
-                cells.append(f"**{value} ≠**" if column in differing and row[column] is not None else value)
-            cells += [f"{row['gemm_ms']:.2f}", f"{row['copy_gb_s']:.1f}"]
-            table_rows.append(cells)
-        lines += [*markdown_table(header, table_rows), ""]
+        columns = _table_columns(differing)
+        lines += [_shared_line(rows, differing), ""]
+        lines += [*markdown_table(columns, [_cells(row, columns, lambda text: f"**{text} ≠**") for row in rows]), ""]
     lines += [_markdown_finding(finding) for finding in report.findings]
     for node in report.nodes:
         lines += ["", f"**node {node.node_rank} ({visible(node.hostname)})**, doctor on rank {node.rank}: "
