@@ -94,7 +94,9 @@ def check_stragglers(ranks: Sequence[RankFacts]) -> Finding:
             f"{len(slow)} rank(s) more than {STRAGGLER_MARGIN:.0%} slower than identical devices",
             detail="\n".join(slow),
             fix="look at the slow GPU's clocks, throttle reasons and temperature: nvidia-smi -q -d CLOCK,PERFORMANCE"
-            " -i <index>",
+            " -i <index>"
+            if any(facts.matmul.gpu_uuid for facts in ranks)
+            else "on a CPU the ranks share cores and memory: rerun on an idle machine (uptime) before suspecting one",
             evidence=("matmul",),
         )
     if compared == 0:
