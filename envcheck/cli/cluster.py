@@ -38,7 +38,8 @@ def cluster(
     """Pre-flight of a distributed job: doctor on every node, every rank's versions, GPUs and NCCL variables
     compared, the all-reduce checked, busbw as % of NVLink / PCIe, NCCL transports, stragglers by GPU. Prints the
     launch lines; other options go to the ranks (--backend, --timeout, --json, --markdown, --max-size-mib,
-    --iterations). Exit 1 on failures."""
+    --iterations). On a CPU: torchrun --standalone --nproc-per-node 2 -m envcheck.cluster --backend gloo.
+    Exit 1 on failures."""
     if nproc_per_node is None:
         typer.echo(LAUNCH_LINES)
         raise typer.Exit(0)

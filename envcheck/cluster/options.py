@@ -13,7 +13,8 @@ Rank 0 prints one report (the others print nothing but errors): versions, GPUs a
 across ranks, doctor's checks per node, clock skew, an all-reduce checked, the all-reduce and all-gather bandwidth
 (algbw, busbw; the largest as % of the NVLink / PCIe rate on NCCL, re-run without P2P / SHM when short),
 stragglers named with host, GPU index and UUID, each rank's NCCL transport (NCCL_DEBUG=INFO lines).
-Exit codes: 0 healthy, 1 a failure (a missing rank, a mismatch, a wrong all-reduce), 2 usage. See docs/cluster.md."""
+Exit codes: 0 healthy, 1 a failure (a missing rank, a mismatch, a wrong all-reduce, doctor's on a node), 2 usage.
+See docs/cluster.md."""
 
 
 @dataclass(frozen=True, slots=True)
