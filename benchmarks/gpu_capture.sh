@@ -2,7 +2,8 @@
 # Everything only a real GPU can give, in one run on a lent GPU machine (about 5 minutes on an H200):
 #   nvidia-smi -q -x and an NVML recording (test fixtures), doctor and info as JSON, doctor's speed against
 #   collect_env, bench of each preset with its calibration row and device ceiling (matmul / copy % of spec),
-#   envcheck cluster with NCCL (and with NCCL_P2P_DISABLE=1) on every GPU, and the tests marked gpu. Every step
+#   envcheck cluster with NCCL on every GPU (transports, busbw % of NVLink / PCIe, the P2P / SHM re-runs; the
+#   NCCL INFO logs kept in $OUT/cluster-tmp), and the tests marked gpu. Every step
 #   runs even if an earlier one failed; each step's exit status is in $OUT/steps.txt. Tested on the CPU with:
 #   DEVICE=cpu PRESETS=tutorial-cnn OUT=/tmp/capture bash benchmarks/gpu_capture.sh
 set -uo pipefail
@@ -33,15 +34,29 @@ for preset in $presets; do
   step "bench-$preset" "$bin/envcheck" bench --preset "$preset" --device "$device" --synthetic --no-save --json \
     --save-reference "$out/calibration.toml"
 done
-# envcheck cluster on the GPU(s): NCCL for the collectives (up to 1 GiB), gloo for the facts; the NCCL transport
-# lines (NCCL_DEBUG=INFO) go to the step's .err for the parser still to be written (docs/cluster.md, "Not yet")
+# envcheck cluster on the GPU(s): NCCL for the collectives (up to 1 GiB), gloo for the facts. Each rank writes its
+# NCCL_DEBUG=INFO lines to $TMPDIR/envcheck-nccl-debug-rank<R>.log itself (so NCCL_DEBUG is not set here: a user's
+# setting wins and the parser would get nothing); TMPDIR=$out/cluster-tmp keeps those logs and any flight-recorder
+# dump for the parser's fixtures. Steps: the plain run (busbw as % of NVLink / PCIe, transports per rank), the
+# Markdown report, P2P off by the user, and a shortfall forced by the test seam so the repeat and the fresh-process
+# re-runs with NCCL_P2P_DISABLE=1 / NCCL_SHM_DISABLE=1 run on real NCCL (exit 1 expected there).
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 gpus=${gpus:-1}
 [ "$gpus" -ge 1 ] || gpus=1
-step cluster-nccl env NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,NET "$bin/python" -m torch.distributed.run --standalone \
-  --nproc-per-node "$gpus" -m envcheck.cluster --backend nccl --timeout 60 --json
-step cluster-nccl-p2p-off env NCCL_P2P_DISABLE=1 "$bin/python" -m torch.distributed.run --standalone \
-  --nproc-per-node "$gpus" -m envcheck.cluster --backend nccl --timeout 60 --json
+mkdir -p "$out/cluster-tmp"
+cluster() {  # cluster STEP [VAR=VALUE...] -- [OPTIONS...]
+  local name=$1
+  shift
+  local vars=()
+  while [ "$1" != "--" ]; do vars+=("$1"); shift; done
+  shift
+  step "$name" env TMPDIR="$out/cluster-tmp" "${vars[@]}" "$bin/python" -m torch.distributed.run --standalone \
+    --nproc-per-node "$gpus" -m envcheck.cluster --backend nccl --timeout 60 "$@"
+}
+cluster cluster-nccl -- --json
+cluster cluster-nccl-markdown -- --markdown
+cluster cluster-nccl-p2p-off NCCL_P2P_DISABLE=1 -- --json
+cluster cluster-nccl-shortfall ENVCHECK_CLUSTER_TEST_EXPECTED_GB_S=100000 -- --json --max-size-mib 256
 step cluster-gloo-2 env OMP_NUM_THREADS=1 "$bin/python" -m torch.distributed.run --standalone --nproc-per-node 2 \
   -m envcheck.cluster --backend gloo --timeout 60 --json
 step pytest-gpu "$bin/python" -m pytest -q -p no:cacheprovider -m gpu

@@ -18,6 +18,8 @@ def rank(
     matmul_s: float = 0.010,
     device: str = "NVIDIA H100 80GB HBM3",
     clock_s: float = 1_800_000_000.0,
+    copy_gb_s: float = 0.0,
+    gpu_uuid: str | None = None,
     **changes: Any,
 ) -> RankFacts:
     facts = RankFacts(
@@ -26,7 +28,7 @@ def rank(
         snapshot_source="live",
         clock_s=clock_s,
         all_reduce=AllReduceCheck(world_size * (world_size + 1) // 2, 0, 0.0, True),
-        matmul=MatmulTiming(device, 4096, matmul_s),
+        matmul=MatmulTiming(device, 4096, matmul_s, copy_gb_s, gpu_uuid),
     )
     expected = facts.all_reduce.expected
     facts = replace(facts, all_reduce=AllReduceCheck(expected, expected, float(expected), True))

@@ -265,3 +265,24 @@ def test_outside_a_launcher_the_rank_program_is_a_one_line_usage_error() -> None
     assert result.stderr.startswith("envcheck: error: WORLD_SIZE is not set: start this under torchrun")
     assert result.stderr.count("\n") == 1
     assert result.stdout == ""
+
+
+def test_nccl_without_a_cuda_device_is_a_one_line_usage_error() -> None:
+    """This machine has no GPU: --backend nccl must say so and exit 2 on every rank, before any process group."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None:  # not importorskip: torch stays out of the pytest process
+        pytest.skip("the rank needs torch")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("RANK", "CUDA_VISIBLE"))}
+    environ.update(WORLD_SIZE="1", RANK="0", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", "envcheck.cluster", "--backend", "nccl"],
+        capture_output=True, text=True, env=environ, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "envcheck: error: --backend nccl needs a CUDA device and torch sees none here: use --backend gloo\n"
+    )

@@ -33,8 +33,10 @@ def _environment(**extra: str) -> dict[str, str]:
     return environ
 
 
-def _torchrun(*arguments: str, timeout_s: float = 90, **extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+def _torchrun(
+    *arguments: str, timeout_s: float = 90, ranks: int = 2, **extra: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
     return _run([*argv, "-m", "envcheck.cluster", "--backend", "gloo", *arguments], timeout_s, _environment(**extra))
 
 
@@ -70,6 +72,41 @@ def test_two_ranks_pass_with_a_correct_all_reduce_and_busbw() -> None:
     assert {row["collective"] for row in rows} == {"all_reduce", "all_gather"}
     assert all(row["busbw_gb_s"] > 0 for row in rows)
     assert report["sweep"]["expectation"].startswith("no expected bandwidth for gloo on CPU")
+    assert report["sweep"]["reruns"] == []
+    assert [(node["node_rank"], node["rank"]) for node in report["nodes"]] == [(0, 0)]  # doctor on local rank 0's
+    assert any(finding["id"] == "system.shm_size" for finding in report["nodes"][0]["findings"])
+    assert all(row["copy_gb_s"] > 0 for row in report["ranks"])
+
+
+def test_three_ranks_pass_and_print_markdown() -> None:
+    result, _ = _torchrun("--markdown", "--timeout", "30", *SMALL_SWEEP, ranks=3, timeout_s=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout
+    assert text.startswith("**envcheck cluster: 3 of 3 ranks reported on 1 node(s), gloo**")
+    rows = [line for line in text.splitlines() if line.startswith(("| 0 | 0.0 |", "| 1 | 0.1 |", "| 2 | 0.2 |"))]
+    assert len(rows) == 3, text
+    assert "all-reduce correct on all 3 ranks (sum 6, int64 and float32)" in text
+    assert "| all_reduce | 1024 KiB |" in text  # 1 MiB rounded down to whole floats per rank: 3 x 87381
+    assert "doctor on rank 0:" in text
+
+
+def test_a_shortfall_is_repeated_then_rerun_in_fresh_processes_per_transport() -> None:
+    """The seam sets an expectation gloo cannot meet: the repeat runs in a fresh subgroup, then each rank starts a
+    child per NCCL_*_DISABLE variable and the children's own process group measures again. gloo ignores the
+    variables, so no transport is named."""
+    result, elapsed = _torchrun(
+        "--json", "--timeout", "30", *SMALL_SWEEP, ENVCHECK_CLUSTER_TEST_EXPECTED_GB_S="1000", timeout_s=150
+    )
+    report = _report(result)
+    assert result.returncode == 1, result.stderr[-3000:]
+    bandwidth = _finding(report, "cluster.bandwidth")
+    assert bandwidth["severity"] == "fail"  # far below 25% of 1000 GB/s
+    assert "of 1000 GB/s (set by a test): below 80%" in bandwidth["title"]
+    reruns = report["sweep"]["reruns"]
+    assert [rerun["label"] for rerun in reruns] == ["repeat", "NCCL_P2P_DISABLE=1", "NCCL_SHM_DISABLE=1"]
+    assert all(rerun["error"] is None and rerun["busbw_gb_s"] > 0 for rerun in reruns), reruns
+    assert "gloo reads no NCCL_* variable" in bandwidth["detail"]
+    assert elapsed < 120
 
 
 def test_injected_facts_that_differ_and_a_slowed_rank_are_reported(tmp_path: Path) -> None:

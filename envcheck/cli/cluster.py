@@ -21,7 +21,8 @@ Run `envcheck cluster` inside the job's launcher, one process per GPU (docs/clus
   Slurm:      srun --ntasks-per-node 1 torchrun --nnodes $SLURM_NNODES --nproc-per-node 8 --rdzv-backend c10d \\
                 --rdzv-endpoint $(scontrol show hostnames $SLURM_NODELIST | head -1):29500 -m envcheck.cluster
   CPU only:   torchrun --standalone --nproc-per-node 2 -m envcheck.cluster --backend gloo
-Or here, on this machine: envcheck cluster --nproc-per-node 2 --backend gloo"""
+Or here, on this machine: envcheck cluster --nproc-per-node 2 --backend gloo
+Rank 0 prints the report (--json, --markdown); python -m envcheck.cluster --help lists the options."""
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -34,9 +35,11 @@ def cluster(
         ),
     ] = None,
 ) -> None:
-    """Pre-flight of a distributed job: every rank's versions, GPUs and NCCL variables compared, the all-reduce
-    checked, bandwidth and stragglers measured. Prints the launch lines; other options go to the ranks
-    (--backend, --timeout, --json, --max-size-mib, --iterations). Exit 1 on failures."""
+    """Pre-flight of a distributed job: doctor on every node, every rank's versions, GPUs and NCCL variables
+    compared, the all-reduce checked, busbw as % of NVLink / PCIe, NCCL transports, stragglers by GPU. Prints the
+    launch lines; other options go to the ranks (--backend, --timeout, --json, --markdown, --max-size-mib,
+    --iterations). On a CPU: torchrun --standalone --nproc-per-node 2 -m envcheck.cluster --backend gloo.
+    Exit 1 on failures."""
     if nproc_per_node is None:
         typer.echo(LAUNCH_LINES)
         raise typer.Exit(0)

@@ -57,7 +57,9 @@ def elements_for(size_bytes: int, world_size: int, element_bytes: int = 4) -> in
 
 
 def format_size(size_bytes: int) -> str:
-    """1 KiB, 256 KiB, 64 MiB: the sizes of a sweep as nccl-tests' readers know them."""
+    """1 KiB, 256 KiB, 64 MiB, 1 GiB: the sizes of a sweep as nccl-tests' readers know them."""
+    if size_bytes >= 1024 * MIB:
+        return f"{size_bytes / (1024 * MIB):g} GiB"
     if size_bytes >= MIB:
         return f"{size_bytes / MIB:g} MiB"
     return f"{size_bytes / KIB:g} KiB" if size_bytes >= KIB else f"{size_bytes} B"

@@ -18,6 +18,8 @@ MATMUL_RUNS = 7
 # Test seam (docs/cluster.md): the rank named here sleeps inside its timed GEMM four times as long as the GEMM took,
 # so it shows up as a straggler five times as slow as its siblings, even on a loaded machine.
 SLOW_RANK_VARIABLE = "ENVCHECK_CLUSTER_TEST_SLOW_RANK"
+# The quick bench step besides the GEMM: a copy this large runs from memory, not cache, on CPUs and GPUs alike.
+COPY_BYTES = 64 * 1024 * 1024
 
 
 def check_all_reduce(rank: int, world_size: int, device: Any) -> AllReduceCheck:
@@ -41,24 +43,60 @@ def check_all_reduce(rank: int, world_size: int, device: Any) -> AllReduceCheck:
 
 
 def time_matmul(device: Any, is_slowed: bool) -> MatmulTiming:
-    """The median of MATMUL_RUNS float32 GEMMs after one warm-up; the caller starts all ranks at one barrier."""
+    """The median of MATMUL_RUNS float32 GEMMs after one warm-up, then the quick bench step: a device-memory copy
+    (COPY_BYTES read and written), its median bandwidth; the caller starts all ranks at one barrier."""
     import torch
 
     size = MATMUL_SIZE_GPU if device.type == "cuda" else MATMUL_SIZE_CPU
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
+    gemm_s = _median_time(lambda: (a @ b).sum().item(), is_slowed)  # .item() waits for the device
+    source = torch.ones(COPY_BYTES // 4, dtype=torch.float32, device=device)
+    target = torch.empty_like(source)
+
+    def copy() -> None:
+        target.copy_(source)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    copy_s = _median_time(copy, is_slowed)
+    name, uuid = "cpu", None
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        uuid = f"GPU-{torch.cuda.get_device_properties(device).uuid}"  # NVML's spelling of the same UUID
+    return MatmulTiming(name, size, gemm_s, 2 * COPY_BYTES / copy_s / 1e9 if copy_s > 0 else 0.0, uuid)
+
+
+def _median_time(work: Callable[[], object], is_slowed: bool) -> float:
     times: list[float] = []
     for run in range(MATMUL_RUNS + 1):
         started = time.perf_counter()
-        (a @ b).sum().item()  # .item() waits for the device
+        work()
         elapsed = time.perf_counter() - started
         if is_slowed:
             time.sleep(max(4 * elapsed, 0.02))
             elapsed = time.perf_counter() - started
         if run > 0:
             times.append(elapsed)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return MatmulTiming(name, size, statistics.median(times))
+    return statistics.median(times)
+
+
+def time_all_reduce(tensor: Any, iterations: int, group: Any = None) -> float:
+    """The median time of ITERATIONS all-reduces of TENSOR (after one warm-up), on GROUP (the default group)."""
+    import torch
+    import torch.distributed as dist
+
+    times = []
+    for iteration in range(iterations + 1):
+        if tensor.device.type == "cuda":
+            torch.cuda.synchronize(tensor.device)
+        started = time.perf_counter()
+        dist.all_reduce(tensor, group=group)
+        if tensor.device.type == "cuda":
+            torch.cuda.synchronize(tensor.device)
+        if iteration > 0:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def run_sweep(

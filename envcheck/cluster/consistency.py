@@ -7,6 +7,7 @@ the comparison, never counted as a difference.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from envcheck.cluster.facts import RankFacts
@@ -81,29 +82,41 @@ def _spread(groups: dict[str, list[str]]) -> str:
     return "; ".join(f"{value} on {', '.join(labels)}" for value, labels in groups.items())
 
 
+def compare(
+    finding_id: str,
+    ranks: Sequence[RankFacts],
+    readers: dict[str, Reader],
+    severity: Severity,
+    title: str,
+    fix: str,
+    evidence: tuple[str, ...],
+) -> Finding | None:
+    """Each fact (label -> reader) compared over the ranks that collected it: a finding naming the facts that
+    differ, with each value and its ranks ("torch: 2.3.1 on rank 0 (a); 2.4.0 on rank 1 (b)"), or None."""  # fmt: skip
+    differing = [
+        f"{label}: {_spread(groups)}" for label, read in readers.items() if len(groups := differences(ranks, read)) > 1
+    ]
+    if not differing:
+        return None
+    names = ", ".join(line.split(":", 1)[0] for line in differing)
+    return Finding(finding_id, severity, f"{title}: {names}", "\n".join(differing), fix, evidence)
+
+
 def check_versions(ranks: Sequence[RankFacts]) -> Finding:
     """Driver, CUDA, torch, cuDNN, NCCL, Python and every ML package's version, the same on every rank."""
     readers = dict(VERSION_FACTS)
     for name in sorted({package.name for facts in ranks for package in _packages(facts)}):
         readers[f"package {name}"] = _package_version(name)
-    differing: list[str] = []
-    agreed: list[str] = []
-    for label, read in readers.items():
-        groups = differences(ranks, read)
-        if len(groups) > 1:
-            differing.append(f"{label}: {_spread(groups)}")
-        elif groups and not label.startswith("package "):
-            agreed.append(f"{label} {next(iter(groups))}")
-    if differing:
-        names = ", ".join(line.split(":", 1)[0] for line in differing)
-        return Finding(
-            "cluster.version_mismatch",
-            Severity.FAIL,
-            f"versions differ between ranks: {names}",
-            detail="\n".join(differing),
-            fix="install the same driver, CUDA, torch and packages on every node (one container image or lock file)",
-            evidence=("gpu.driver_version", "framework.torch", "python.packages"),
-        )
+    mismatch = compare(
+        "cluster.version_mismatch", ranks, readers, Severity.FAIL, "versions differ between ranks",
+        "install the same driver, CUDA, torch and packages on every node (one container image or lock file)",
+        ("gpu.driver_version", "framework.torch", "python.packages"),
+    )  # fmt: skip
+    if mismatch:
+        return mismatch
+    agreed = [
+        f"{label} {next(iter(groups))}" for label, read in VERSION_FACTS.items() if (groups := differences(ranks, read))
+    ]
     return Finding(
         "cluster.version_mismatch",
         Severity.OK,
@@ -159,20 +172,14 @@ def _gpu_summary(field: str) -> Reader:
 
 def check_gpus(ranks: Sequence[RankFacts]) -> Finding:
     """GPU model, count, memory, ECC, MIG, power limit and clock cap: the same on every node that probed its GPUs."""
-    differing = [
-        f"GPU {field}: {_spread(groups)}"
-        for field in ("count", *_GPU_FIELDS)
-        if len(groups := differences(ranks, _gpu_summary(field))) > 1
-    ]
-    if differing:
-        return Finding(
-            "cluster.gpu_mismatch",
-            Severity.FAIL,
-            "the GPUs differ between nodes: " + ", ".join(line.split(":", 1)[0] for line in differing),
-            detail="\n".join(differing),
-            fix="run the job on identical nodes (one instance type; the same ECC, MIG, power: nvidia-smi -e/-mig/-pl)",
-            evidence=("gpu.gpus",),
-        )
+    readers = {f"GPU {field}": _gpu_summary(field) for field in ("count", *_GPU_FIELDS)}
+    mismatch = compare(
+        "cluster.gpu_mismatch", ranks, readers, Severity.FAIL, "the GPUs differ between nodes",
+        "run the job on identical nodes (one instance type; the same ECC, MIG, power: nvidia-smi -e/-mig/-pl)",
+        ("gpu.gpus",),
+    )  # fmt: skip
+    if mismatch:
+        return mismatch
     models = differences(ranks, _gpu_summary("model"))
     return Finding(
         "cluster.gpu_mismatch",
@@ -193,29 +200,69 @@ def _environment(facts: RankFacts) -> dict[str, str] | None:
     }
 
 
+def _variable(name: str) -> Reader:
+    def read(facts: RankFacts) -> str | None:
+        environment = _environment(facts)
+        return None if environment is None else environment.get(name, "(not set)")
+
+    return read
+
+
 def check_environment(ranks: Sequence[RankFacts]) -> Finding:
     """NCCL_* and CUDA_* variables set on some ranks and not others, or with other values (shown redacted)."""
-    environments = [(facts, env) for facts in ranks if (env := _environment(facts)) is not None]
-    names = sorted({name for _, env in environments for name in env})
-    differing: list[str] = []
-    for name in names:
-        groups: dict[str, list[str]] = {}
-        for facts, env in environments:
-            groups.setdefault(env.get(name, "(not set)"), []).append(rank_label(facts))
-        if len(groups) > 1:
-            differing.append(f"{name}: {_spread(groups)}")
-    if differing:
-        return Finding(
-            "cluster.env_mismatch",
-            Severity.WARN,
-            "NCCL/CUDA variables differ between ranks: " + ", ".join(line.split(":", 1)[0] for line in differing),
-            detail="\n".join(differing),
-            fix="set NCCL_* and CUDA_* the same way for every rank (in the job script, not in a node's profile)",
-            evidence=("environment.variables",),
-        )
+    environments = [env for facts in ranks if (env := _environment(facts)) is not None]
+    names = sorted({name for env in environments for name in env})
+    mismatch = compare(
+        "cluster.env_mismatch", ranks, {name: _variable(name) for name in names}, Severity.WARN,
+        "NCCL/CUDA variables differ between ranks",
+        "set NCCL_* and CUDA_* the same way for every rank (in the job script, not in a node's profile)",
+        ("environment.variables",),
+    )  # fmt: skip
+    if mismatch:
+        return mismatch
     return Finding(
         "cluster.env_mismatch",
         Severity.OK,
         f"NCCL_*/CUDA_* variables agree on all {len(environments)} ranks",
         detail=", ".join(names) or "none set",
+    )
+
+
+def _network(facts: RankFacts) -> str | None:
+    transport = facts.transport
+    if transport is None:
+        return None
+    if transport.network:
+        return transport.network
+    return "none (NET/IB: no device found)" if transport.is_ib_missing else None
+
+
+def check_transports(ranks: Sequence[RankFacts]) -> Finding:
+    """The network each rank's NCCL chose (IB, sockets, a plugin), the same on every rank; each rank's transports
+    as NCCL_DEBUG=INFO named them."""
+    from envcheck.cluster.nccl_log import describe_transport
+
+    logged = [facts for facts in ranks if facts.transport is not None]
+    if not logged:
+        return Finding(
+            "cluster.nccl_transport",
+            Severity.SKIP,
+            "no NCCL transport lines",
+            detail="gloo, or NCCL_DEBUG / NCCL_DEBUG_FILE set by the user (the lines went where they said)",
+        )
+    mismatch = compare(
+        "cluster.nccl_transport", logged, {"NCCL network": _network}, Severity.WARN,
+        "NCCL chose another network on some ranks",
+        "set NCCL_SOCKET_IFNAME / NCCL_IB_HCA the same on every node; check the IB devices (ibstat) where it fell"
+        " back to sockets",
+        ("transport",),
+    )  # fmt: skip
+    detail = "\n".join(f"{rank_label(facts)}: {describe_transport(facts.transport)}" for facts in logged)
+    if mismatch:
+        return replace(mismatch, detail=f"{mismatch.detail}\n{detail}")
+    return Finding(
+        "cluster.nccl_transport",
+        Severity.INFO,
+        f"NCCL transport on {len(logged)} ranks: {describe_transport(logged[0].transport)}",
+        detail=detail,
     )

@@ -1,7 +1,8 @@
 """What one rank tells rank 0, and what rank 0 measured: frozen facts with a JSON form, no I/O.
 
-A rank's facts travel as JSON text (the snapshot in its own versioned form inside), so rank 0 decodes them with
-the same code that reads a saved snapshot, and a rank running another envcheck version fails loudly, not oddly.
+A rank's facts travel as JSON text in one versioned envelope, encoded and decoded by the same codec as a saved
+snapshot (envcheck/codec.py), so a rank running another envcheck version fails loudly with the path of the field
+that does not fit, not oddly.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from envcheck.snapshot import Snapshot, snapshot_from_dict, snapshot_to_dict
+from envcheck.codec import DecodeError, decode, encode
+from envcheck.snapshot import Snapshot
 
 RANK_SCHEMA = "envcheck.cluster.rank/1"
 
@@ -39,11 +41,24 @@ class AllReduceCheck:
 
 @dataclass(frozen=True, slots=True)
 class MatmulTiming:
-    """The same short GEMM on every rank at once; the median of a few runs after a warm-up."""
+    """The same short GEMM and a device-memory copy on every rank at once; medians of a few runs after a warm-up."""
 
     device: str  # "cpu" or the CUDA device name: only identical devices are compared
     size: int  # the matrices are size x size, float32
-    median_s: float
+    median_s: float  # the GEMM
+    copy_gb_s: float = 0.0  # the quick bench step: bytes read + written per second by a device-to-device copy
+    gpu_uuid: str | None = None  # CUDA: the device's UUID as NVML writes it ("GPU-..."); None on the CPU
+
+
+@dataclass(frozen=True, slots=True)
+class NcclTransport:
+    """What this rank's NCCL said it uses (NCCL_DEBUG=INFO lines, parsed by cluster/nccl_log.py)."""
+
+    network: str | None  # "IB", "Socket", a plugin's name ("IBext"); None when no line said
+    interfaces: tuple[str, ...]  # "mlx5_0:1/IB", "eth0:10.0.0.2": the devices the network transport uses
+    is_ib_missing: bool  # "NET/IB : No device found."
+    channels: tuple[str, ...]  # the distinct paths of its channels: "P2P/IPC/read", "SHM/direct/direct", ...
+    lines: tuple[str, ...]  # the lines these came from, verbatim (at most a few dozen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class RankFacts:
     clock_s: float  # time.time() as the rank left a barrier all ranks entered together
     all_reduce: AllReduceCheck
     matmul: MatmulTiming
+    # NCCL jobs: the transport lines of the communicator's start; None on gloo or when NCCL_DEBUG went elsewhere
+    transport: NcclTransport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,38 +85,37 @@ class BandwidthRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the largest all-reduce's busbw should reach on this fabric (cluster/fabric.py)."""
+
+    busbw_gb_s: float  # the link's rate per direction, GB/s
+    link: str  # "NVLink 900 GB/s (450 per direction)", "PCIe 4.0 x16": what the figure is
+    source: str  # where the figure comes from: the snapshot's fields, profiles/gpus.toml, a test seam
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    """The largest all-reduce run again after a shortfall: once as it was, then in fresh processes with one NCCL
+    transport switched off, to name the transport at fault."""
+
+    label: str  # "repeat", "NCCL_P2P_DISABLE=1", "NCCL_SHM_DISABLE=1"
+    busbw_gb_s: float | None  # None when it failed
+    error: str | None  # why it failed (a timeout, a crash), else None
+
+
+@dataclass(frozen=True, slots=True)
 class Sweep:
     backend: str
     device: str
     iterations: int
     rows: tuple[BandwidthRow, ...]
     expectation: str  # what the largest size is compared with, or why nothing is
+    expected: Expectation | None = None
+    reruns: tuple[Rerun, ...] = ()
 
 
 def rank_facts_to_json(facts: RankFacts) -> str:
-    place = facts.place
-    data = {
-        "schema": RANK_SCHEMA,
-        "place": {
-            "rank": place.rank,
-            "local_rank": place.local_rank,
-            "world_size": place.world_size,
-            "local_world_size": place.local_world_size,
-            "node_rank": place.node_rank,
-            "hostname": place.hostname,
-        },
-        "snapshot": snapshot_to_dict(facts.snapshot),
-        "snapshot_source": facts.snapshot_source,
-        "clock_s": facts.clock_s,
-        "all_reduce": {
-            "expected": facts.all_reduce.expected,
-            "int_result": facts.all_reduce.int_result,
-            "float_result": facts.all_reduce.float_result,
-            "is_correct": facts.all_reduce.is_correct,
-        },
-        "matmul": {"device": facts.matmul.device, "size": facts.matmul.size, "median_s": facts.matmul.median_s},
-    }
-    return json.dumps(data, allow_nan=False)
+    return json.dumps({"schema": RANK_SCHEMA, **encode(facts)}, allow_nan=False)
 
 
 def rank_facts_from_json(text: str) -> RankFacts:
@@ -109,16 +125,19 @@ def rank_facts_from_json(text: str) -> RankFacts:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"a rank sent {found!r}, not {RANK_SCHEMA!r} (another envcheck version on that node?)")
     try:
-        return RankFacts(
-            place=Place(**data["place"]),
-            snapshot=snapshot_from_dict(data["snapshot"]),
-            snapshot_source=str(data["snapshot_source"]),
-            clock_s=float(data["clock_s"]),
-            all_reduce=AllReduceCheck(**data["all_reduce"]),
-            matmul=MatmulTiming(**data["matmul"]),
-        )
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"a rank sent facts envcheck cannot read: {type(error).__name__}: {error}") from None
+        return decode(RankFacts, {key: value for key, value in data.items() if key != "schema"})
+    except DecodeError as error:
+        raise ValueError(f"a rank sent facts envcheck cannot read: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChecks:
+    """doctor's checks on one node's snapshot (the one its local rank 0 took with the host sections)."""
+
+    node_rank: int
+    hostname: str
+    rank: int  # the rank whose snapshot it is
+    findings: tuple[Any, ...]  # envcheck.finding.Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,5 +149,6 @@ class ClusterReport:
     timeout_s: float
     ranks: tuple[RankFacts, ...]
     sweep: Sweep | None  # None when a phase before it failed
-    findings: tuple[Any, ...]  # envcheck.finding.Finding
+    findings: tuple[Any, ...]  # envcheck.finding.Finding: the cross-node ones
     exit_code: int
+    nodes: tuple[NodeChecks, ...] = ()

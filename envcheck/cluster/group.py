@@ -3,13 +3,30 @@ facts gathered to rank 0 over gloo (also on NCCL jobs: objects travel on the CPU
 
 from __future__ import annotations
 
-import os
+import sys
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+from envcheck.cluster.facts import NcclTransport
+from envcheck.cluster.nccl_log import parse_nccl_lines
+from envcheck.cluster.ranks import LaunchError
 
 # Test seam (docs/cluster.md): the rank named here joins the process group, then never arrives at the barrier, as a
 # rank stuck in a hung CUDA init would; it waits until the launcher ends it.
 ABSENT_RANK_VARIABLE = "ENVCHECK_CLUSTER_TEST_ABSENT_RANK"
+
+
+# the flight recorder's ring of collectives per rank: torch's documented example size
+TRACE_BUFFER_ENTRIES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class NcclFiles:
+    debug_file: str | None  # where this rank's NCCL INFO lines go; None when the user sent them elsewhere
+    trace_prefix: str  # TORCH_NCCL_DEBUG_INFO_TEMP_FILE: each rank's flight-recorder dump is this + its rank
 
 
 class PhaseFailed(Exception):
@@ -22,11 +39,14 @@ class PhaseFailed(Exception):
 
 
 def resolve_backend(requested: str) -> str:
+    """gloo or nccl; LaunchError for NCCL without a CUDA device (a usage error, not a traceback)."""
     import torch
 
-    if requested != "auto":
-        return requested
-    return "nccl" if torch.cuda.is_available() else "gloo"
+    if requested == "auto":
+        return "nccl" if torch.cuda.is_available() else "gloo"
+    if requested == "nccl" and not torch.cuda.is_available():
+        raise LaunchError("--backend nccl needs a CUDA device and torch sees none here: use --backend gloo")
+    return requested
 
 
 def start_group(backend: str, local_rank: int, timeout_s: float) -> tuple[Any, Any]:
@@ -40,15 +60,47 @@ def start_group(backend: str, local_rank: int, timeout_s: float) -> tuple[Any, A
     if backend == "nccl":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-        # the flight recorder (torch >= 2.5) dumps each rank's last collectives when one times out
-        os.environ.setdefault("TORCH_NCCL_TRACE_BUFFER_SIZE", "2000")
-        os.environ.setdefault("TORCH_NCCL_DUMP_ON_TIMEOUT", "1")
     try:
         dist.init_process_group(backend=backend, timeout=timeout)
         gloo = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
     except RuntimeError as error:  # DistStoreError, DistBackendError: timeouts of the rendezvous
         raise PhaseFailed("rendezvous", str(error)) from None
     return device, gloo
+
+
+def prepare_nccl(environ: MutableMapping[str, str], rank: int, directory: str) -> NcclFiles:
+    """Before NCCL starts: its INFO lines into a file of this rank's (parsed for the transports, WARN lines copied
+    to stderr), and the flight recorder (torch >= 2.5) switched on, dumping each rank's last collectives on a
+    timeout. A variable the user set is left as it is (then the lines go where the user sent them)."""
+    debug_file = None
+    if "NCCL_DEBUG" not in environ and "NCCL_DEBUG_FILE" not in environ:
+        debug_file = str(Path(directory) / f"envcheck-nccl-debug-rank{rank}.log")
+        environ.update(NCCL_DEBUG="INFO", NCCL_DEBUG_FILE=debug_file)
+        environ.setdefault("NCCL_DEBUG_SUBSYS", "INIT,NET")
+    environ.setdefault("TORCH_NCCL_TRACE_BUFFER_SIZE", str(TRACE_BUFFER_ENTRIES))
+    environ.setdefault("TORCH_NCCL_DUMP_ON_TIMEOUT", "1")
+    environ.setdefault("TORCH_NCCL_DEBUG_INFO_TEMP_FILE", str(Path(directory) / "envcheck_nccl_trace_rank_"))
+    return NcclFiles(debug_file, environ["TORCH_NCCL_DEBUG_INFO_TEMP_FILE"])
+
+
+def read_nccl_transport(files: NcclFiles) -> NcclTransport | None:
+    """This rank's transport lines, parsed; NCCL's WARN lines go on to stderr, where they would have gone."""
+    if files.debug_file is None or not Path(files.debug_file).exists():
+        return None
+    lines = Path(files.debug_file).read_text(encoding="utf-8", errors="replace").splitlines()
+    for line in lines:
+        if " NCCL WARN " in line:
+            sys.stderr.write(line + "\n")
+    return parse_nccl_lines(lines)
+
+
+def broadcast_from_rank_zero(value: Any, gloo_group: Any, phase: str) -> Any:
+    """Rank 0's VALUE on every rank (a decision only rank 0 can take: it alone holds every rank's facts)."""
+    import torch.distributed as dist
+
+    objects = [value]
+    run_phase(phase, lambda: dist.broadcast_object_list(objects, src=0, group=gloo_group))
+    return objects[0]
 
 
 def run_phase(phase: str, work: Any) -> Any:

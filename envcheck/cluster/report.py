@@ -1,11 +1,15 @@
-"""Rank 0's judgement: the cross-rank checks run over the gathered facts, in the order the report shows them."""
+"""Rank 0's verdict: doctor's checks on each node's snapshot, the cross-node checks over the facts that arrived, in
+the order the report shows them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from envcheck.cluster.consistency import check_environment, check_gpus, check_versions
-from envcheck.cluster.facts import ClusterReport, RankFacts, Sweep
+from envcheck.checks.registry import CheckInput, run_checks
+from envcheck.cluster.consistency import check_environment, check_gpus, check_transports, check_versions
+from envcheck.cluster.fabric import node_snapshots
+from envcheck.cluster.facts import ClusterReport, NodeChecks, RankFacts, Sweep
 from envcheck.cluster.timing import check_all_reduce, check_clock_skew, check_stragglers, check_sweep
 from envcheck.finding import Finding, exit_code
 
@@ -20,10 +24,19 @@ def cluster_findings(ranks: Sequence[RankFacts], sweep: Sweep | None) -> tuple[F
         check_clock_skew(ranks),
         check_all_reduce(ranks),
         check_stragglers(ranks),
+        check_transports(ranks),
     ]
     if sweep is not None:
         findings.append(check_sweep(sweep))
     return tuple(findings)
+
+
+def node_checks(ranks: Sequence[RankFacts], knowledge: Any) -> tuple[NodeChecks, ...]:
+    """doctor's checks (the same registry, the same knowledge) on the snapshot of each node's host-probing rank."""
+    return tuple(
+        NodeChecks(node, facts.place.hostname, facts.place.rank, run_checks(CheckInput(facts.snapshot, knowledge)))
+        for node, facts in node_snapshots(ranks).items()
+    )
 
 
 def build_report(
@@ -33,7 +46,11 @@ def build_report(
     ranks: Sequence[RankFacts],
     sweep: Sweep | None,
     extra: Sequence[Finding] = (),
+    knowledge: Any = None,
 ) -> ClusterReport:
-    """The report; EXTRA holds the findings of a phase that failed (a rank missing), shown first."""
+    """The report; EXTRA holds the findings of a phase that failed (a rank missing), shown first. The exit code
+    counts every node's doctor findings too, as doctor's would."""
     findings = (*extra, *cluster_findings(ranks, sweep))
-    return ClusterReport(world_size, backend, timeout_s, tuple(ranks), sweep, findings, exit_code(findings))
+    nodes = node_checks(ranks, knowledge)
+    every = (*findings, *(finding for node in nodes for finding in node.findings))
+    return ClusterReport(world_size, backend, timeout_s, tuple(ranks), sweep, findings, exit_code(every), nodes)

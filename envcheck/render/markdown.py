@@ -71,3 +71,8 @@ def render_doctor_markdown(snapshot: Any, findings: Sequence[Finding], verbose: 
                 lines.append(f"    - fix: {code_span(visible(finding.fix))}")
     lines += ["", count_line(findings)]
     return "\n".join(lines) + "\n"
+
+
+# for the other Markdown reports (render/cluster.py): one set of marks, one table writer
+MARKDOWN_MARKS = _MARKS
+markdown_table = _table
