@@ -39,7 +39,7 @@ class NoFitError(ValueError):
 
 
 def requirement_lines(plan: SetupPlan) -> tuple[str, ...]:
-    return tuple(f"{name}=={version}" for name, version in plan.packages)
+    return tuple(f"{name}=={version}" for name, version in plan.pins)
 
 
 def _index_args(plan: SetupPlan) -> tuple[str, ...]:
