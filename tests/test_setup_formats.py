@@ -142,3 +142,16 @@ def test_dockerfile_checker_rejects_broken_files() -> None:
         parse_dockerfile("FROM python:3.11-slim\nINSTALL torch\n")
     with pytest.raises(AssertionError, match="continuation"):
         parse_dockerfile("FROM python:3.11-slim\nRUN pip install \\\n")
+
+
+def test_commands_name_the_target_interpreter() -> None:
+    # `setup --python /usr/bin/python3` must not print another interpreter's `python -m pip` (issue 13)
+    real = replace(CPU_PLAN, target=replace(CPU_PLAN.target, interpreter="/opt/my env/bin/python3"))
+    pip = shlex.split(format_plan(real, "pip", KNOWLEDGE))
+    assert pip[:4] == ["/opt/my env/bin/python3", "-m", "pip", "install"]
+    uv = shlex.split(format_plan(real, "uv", KNOWLEDGE))
+    assert uv[:5] == ["uv", "pip", "install", "--python", "/opt/my env/bin/python3"]
+    document = json.loads(format_plan(real, "json", KNOWLEDGE))
+    assert document["commands"][0].startswith("'/opt/my env/bin/python3' -m pip install torch==")
+    assert document["target"]["interpreter"] == "/opt/my env/bin/python3"
+    assert document["requirements"] == [f"torch=={real.torch}+cpu", f"torchvision=={real.torchvision}+cpu"]
