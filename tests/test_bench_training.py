@@ -168,11 +168,18 @@ def test_full_run_below_target_fails_and_forecasts_through_the_callback() -> Non
     # shuffled labels: the target is out of reach, so the run is not passed although its numbers are right
     assert not recipe.is_target_reached and result.correctness.passed and not result.is_passed
     assert recipe.total_s >= recipe.training_s > 0
-    # one forecast, after the third (last) warm-up step, for every step left: 4 timed + 10 epochs of
-    # 5 training steps and 1 test batch at a third of a step = 57.3
+    # forecasts before the long part: from the correctness steps, for the whole run (3 warm-up + 4 timed +
+    # 10 epochs of 5 training steps and 1 test batch at a third of a step = 60.3), then after the third (last)
+    # warm-up step for what is left (57.3)
     estimates = [event for event in seen if event[0].startswith(ESTIMATE)]
-    assert [(phase, steps) for phase, _, steps in estimates] == [(f"{ESTIMATE} from the first 3 steps", 57)]
-    assert estimates[0][1] >= 0 and seen.index(estimates[0]) == seen.index(("warm-up", 3, 3)) + 1
+    assert [(phase, steps) for phase, _, steps in estimates] == [
+        (f"{ESTIMATE} from the 5 correctness steps", 60),
+        (f"{ESTIMATE} from the first 3 steps", 57),
+    ]
+    assert all(seconds >= 0 for _, seconds, _ in estimates)
+    assert seen.index(estimates[0]) == seen.index(("correctness", 5, 5)) + 1
+    assert seen.index(estimates[1]) == seen.index(("warm-up", 3, 3)) + 1
+    assert result.correctness.device_s > 0
     # the recipe is one bar, so its time remaining is the run's
     recipe_events = [event for event in seen if event[0] == "10 epochs"]
     assert recipe_events[-1] == ("10 epochs", 50, 50)
@@ -194,3 +201,21 @@ def test_forecast_from_a_reference_and_its_text() -> None:
     assert estimate_line("estimate from the first 3 steps", 380, 1180) == (
         "this run should take about 6 min 20 s more (1,180 steps, estimate from the first 3 steps)"
     )
+
+
+def test_progress_bars_print_a_long_forecast_and_show_the_time_remaining() -> None:
+    import io
+
+    from rich.console import Console
+
+    from envcheck.render.bench import progress_bars
+
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True, color_system=None)
+    with progress_bars(console) as on_progress:
+        on_progress("estimate from the first 3 steps", 20, 10)  # short: nothing printed
+        on_progress("estimate from the first 3 steps", 3725, 1000)
+        on_progress("30 epochs", 10, 1000)
+    text = out.getvalue()
+    assert "this run should take about 1 h 02 min more (1,000 steps, estimate from the first 3 steps)" in text
+    assert text.count("this run should take") == 1 and "ETA" in text

@@ -35,6 +35,7 @@ class Correctness:
     max_rel_deviation: float
     tolerance: float
     passed: bool
+    device_s: float = 0.0  # wall time of the device's steps (the first run's one-time costs included)
 
 
 @dataclass(frozen=True, slots=True)

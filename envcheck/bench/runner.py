@@ -212,7 +212,7 @@ def _train_recipe(
 
 
 def _measure_throughput(
-    options: RunOptions, batches: Any, model: Any, device: Any, on_progress: Progress
+    options: RunOptions, batches: Any, model: Any, device: Any, on_progress: Progress, plan: RunPlan | None = None
 ) -> tuple[Any, Trainer, Any, Telemetry | None]:
     """The correctness check and the timed windows, on one stream of batches: (correctness, trainer, timing,
     telemetry)."""
@@ -221,6 +221,13 @@ def _measure_throughput(
     on_progress("correctness", 0, CORRECTNESS_STEPS)
     correctness = check_correctness(preset, model, [next(stream) for _ in range(CORRECTNESS_STEPS)], device)
     on_progress("correctness", CORRECTNESS_STEPS, CORRECTNESS_STEPS)
+    if plan is not None:  # the first measured steps: a forecast before the long part starts
+        per_step = correctness.device_s / CORRECTNESS_STEPS
+        on_progress(
+            f"{ESTIMATE} from the {CORRECTNESS_STEPS} correctness steps",
+            round(per_step * plan.total),
+            round(plan.total),
+        )
     windows = options.windows or preset.quick_windows
     steps = options.steps or preset.quick_steps
     warmup = preset.warmup_steps if options.warmup_steps is None else options.warmup_steps
@@ -262,7 +269,9 @@ def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress
     on_progress = forecasting(on_progress, plan)
     batches = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
     try:
-        correctness, trainer, timing, telemetry = _measure_throughput(options, batches, model, device, on_progress)
+        correctness, trainer, timing, telemetry = _measure_throughput(
+            options, batches, model, device, on_progress, plan
+        )
     finally:  # DataLoader workers must not outlive an interrupted run
         batches.close()
     recipe = run_recipe(options, dataset, initial, device, on_progress) if options.is_full else None
