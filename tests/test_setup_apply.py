@@ -123,7 +123,7 @@ def _pip_list(python: Path) -> dict[str, str]:
     return parse_pip_list(listed.stdout)
 
 
-def test_apply_installs_verifies_and_check_passes(env_python: Path, tmp_path: Path) -> None:
+def test_apply_installs_verifies_and_check_finds_no_drift(env_python: Path, tmp_path: Path) -> None:
     plan = _live_plan(env_python)
     wheels = tmp_path / "wheels"
     _wheels_for(plan, wheels)
