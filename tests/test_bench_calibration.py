@@ -76,6 +76,41 @@ def test_measured_reference_gives_a_score() -> None:
     assert calibrate("tutorial-cnn", "Other CPU", False, 6000.0, (cpu,), load_knowledge(), False, ()).kind == "none"
 
 
+def test_references_key_on_preset_loader_and_device(tmp_path: Path) -> None:
+    day = datetime.date(2026, 11, 28)
+    device_row = Reference("tutorial-cnn", "AMD EPYC, 2 threads", 10000.0, 0.02, "2.14.1", "0.1.0", day, "m")
+    knowledge = load_knowledge()
+    # a DataLoader run is not scored against the device-loader row: "not scored", with the reason
+    loader_run = calibrate(
+        "tutorial-cnn", "AMD EPYC, 2 threads", False, 3000.0, (device_row,), knowledge, False, (), "dataloader"
+    )
+    assert (loader_run.kind, loader_run.score, loader_run.verdict) == ("none", None, "not scored")
+    assert loader_run.basis == (
+        "no reference for tutorial-cnn with the dataloader loader on AMD EPYC, 2 threads"
+        " (this device has one for the device loader only); record one with --save-reference"
+    )
+    # with a row of its own loader it is scored against that row, not the other
+    loader_row = dataclasses.replace(device_row, images_per_s=4000.0, loader="dataloader")
+    scored = calibrate(
+        "tutorial-cnn", "AMD EPYC, 2 threads", False, 3000.0, (device_row, loader_row), knowledge, False, (),
+        "dataloader",
+    )  # fmt: skip
+    assert (scored.score, scored.reference_images_per_s) == (0.75, 4000.0)
+    assert "dataloader loader" in scored.basis
+    # GPU predictions use only references of the same loader
+    gpu_loader = calibrate("resnet18", "NVIDIA H100 80GB HBM3", True, 1.0, (H200_FOR_TESTS,), knowledge, True, (),
+                           "dataloader")  # fmt: skip
+    assert gpu_loader.verdict == "not scored" and "with the dataloader loader" in gpu_loader.basis
+    # a row written before the loader field: its method says which loader it ran with
+    path = tmp_path / "old.toml"
+    text = reference_toml(dataclasses.replace(device_row, method="envcheck bench --quick --loader dataloader: x"))
+    path.write_text(text.replace('loader = "device"\n', ""))
+    assert load_references(path)[0].loader == "dataloader"
+    path.write_text(reference_toml(device_row).replace('loader = "device"', 'loader = "fast"'))
+    with pytest.raises(InputError, match="field 'loader': expected device or dataloader"):
+        load_references(path)
+
+
 def test_uncalibrated_gpu_is_predicted_from_spec_sheets() -> None:
     knowledge = load_knowledge()
     h100 = calibrate("resnet18", "NVIDIA H100 80GB HBM3", True, 15000.0, (H200_FOR_TESTS,), knowledge, True, ())
@@ -116,7 +151,7 @@ def test_sampler_thread_samples_until_stopped_and_survives_unsupported_fields() 
 def _result(
     images_per_s: float, device: str = "cuda:0", passed: bool = True, verdict: str = "as expected"
 ) -> BenchResult:
-    score = None if verdict == "uncalibrated" else 1.0
+    score = None if verdict == "not scored" else 1.0
     return BenchResult(
         "tutorial-cnn", device, "NVIDIA H200", "synthetic", "synthetic", None, "device", 0, "quick",
         Timing(images_per_s, (images_per_s,), 0.01, 1.0, 1.2, 5, 10, 64),
@@ -138,7 +173,7 @@ def test_findings_from_a_verdict() -> None:
     bad = bench_findings(_result(1000, passed=False, verdict="much slower"), slow_siblings(()))
     assert [f.severity for f in bad] == [Severity.FAIL, Severity.FAIL] and bad[0].fix
     assert "likely: thermal slowdown" in bad[1].detail
-    assert bench_findings(_result(1000, verdict="uncalibrated"))[1].severity is Severity.INFO
+    assert bench_findings(_result(1000, verdict="not scored"))[1].severity is Severity.INFO
 
 
 def test_json_has_the_issue_keys() -> None:

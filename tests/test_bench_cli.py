@@ -126,3 +126,25 @@ def test_without_torch_bench_is_one_line_and_exit_2() -> None:
     assert (
         len(lines) == 1 and "envcheck bench needs torch and torchvision" in lines[0] and "Traceback" not in ran.stderr
     )
+
+
+def test_full_run_that_misses_its_target_exits_1_with_the_total_time(tmp_path: Path) -> None:
+    write_small_cifar10(tmp_path, is_learnable=False)  # shuffled labels: 54% cannot be reached
+    result = invoke("--data-dir", str(tmp_path), "--full", "--no-save", "--no-ceiling")
+    assert result.exit_code == 1, result.output
+    assert "target 54% NOT reached after 10 epochs: FAILED" in result.stdout
+    assert "total time" in result.stdout and "training, the rest testing" in result.stdout
+    document = json.loads(invoke("--data-dir", str(tmp_path), "--full", "--no-save", "--no-ceiling", "--json").stdout)
+    assert document["recipe"]["target_reached"] is False
+    assert document["recipe"]["total_s"] >= document["recipe"]["training_s"] > 0
+
+
+def test_a_dataloader_run_is_not_scored_against_a_device_loader_reference(tmp_path: Path) -> None:
+    references = tmp_path / "mine.toml"
+    assert invoke("--synthetic", "--no-save", "--save-reference", str(references)).exit_code == 0
+    assert 'loader = "device"' in references.read_text()
+    other = invoke("--synthetic", "--no-save", "--json", "--loader", "dataloader", "--workers", "0",
+                   "--calibration", str(references))  # fmt: skip
+    calibration = json.loads(other.stdout)["calibration"]
+    assert (calibration["verdict"], calibration["score"]) == ("not scored", None)
+    assert "this device has one for the device loader only" in calibration["basis"]

@@ -16,7 +16,7 @@ from envcheck.bench.loop import build_trainer, measure, percentile, summarise
 from envcheck.bench.models import build_model
 from envcheck.bench.pipeline import PADDING_PX, DeviceBatches, LoaderBatches
 from envcheck.bench.presets import PRESETS
-from tests.bench_helpers import write_small_cifar10
+from tests.bench_helpers import small_cifar10, write_small_cifar10
 
 TUTORIAL = PRESETS["tutorial-cnn"]
 
@@ -153,3 +153,69 @@ def test_closing_the_classic_loader_stops_its_workers() -> None:
     classic.close()
     assert all(wait_gone(pid) for pid in workers)
     classic.close()  # twice is harmless: the finally may run after an error in close's caller
+
+
+def test_full_run_below_target_fails_and_forecasts_through_the_callback() -> None:
+    from envcheck.bench.loop import ESTIMATE
+    from envcheck.bench.runner import RunOptions, run_bench
+    from envcheck.knowledge import load_knowledge
+
+    seen: list[tuple[str, int, int]] = []
+    options = RunOptions(TUTORIAL, "cpu", is_full=True, steps=4, windows=2, warmup_steps=3, is_measuring_ceiling=False)
+    result = run_bench(options, small_cifar10(320, 64, is_learnable=False), load_knowledge(), lambda *e: seen.append(e))
+    recipe = result.recipe
+    assert recipe is not None and len(recipe.epoch_accuracies) == TUTORIAL.epochs
+    # shuffled labels: the target is out of reach, so the run is not passed although its numbers are right
+    assert not recipe.is_target_reached and result.correctness.passed and not result.is_passed
+    assert recipe.total_s >= recipe.training_s > 0
+    # forecasts before the long part: from the correctness steps, for the whole run (3 warm-up + 4 timed +
+    # 10 epochs of 5 training steps and 1 test batch at a third of a step = 60.3), then after the third (last)
+    # warm-up step for what is left (57.3)
+    estimates = [event for event in seen if event[0].startswith(ESTIMATE)]
+    assert [(phase, steps) for phase, _, steps in estimates] == [
+        (f"{ESTIMATE} from the 5 correctness steps", 60),
+        (f"{ESTIMATE} from the first 3 steps", 57),
+    ]
+    assert all(seconds >= 0 for _, seconds, _ in estimates)
+    assert seen.index(estimates[0]) == seen.index(("correctness", 5, 5)) + 1
+    assert seen.index(estimates[1]) == seen.index(("warm-up", 3, 3)) + 1
+    assert result.correctness.device_s > 0
+    # the recipe is one bar, so its time remaining is the run's
+    recipe_events = [event for event in seen if event[0] == "10 epochs"]
+    assert recipe_events[-1] == ("10 epochs", 50, 50)
+
+
+def test_forecast_from_a_reference_and_its_text() -> None:
+    import datetime
+
+    from envcheck.bench.calibration import Reference
+    from envcheck.bench.runner import RunPlan, calibrated_estimate
+    from envcheck.render.bench import estimate_line
+
+    resnet = PRESETS["resnet18"]
+    cpu = Reference("resnet18", "Some CPU, 2 threads", 100.0, 0.02, "2.15.0", "0.1.0", datetime.date(2026, 12, 6), "m")
+    plan = RunPlan(warmup=8, timed=40, recipe=0.0)
+    assert calibrated_estimate(plan, resnet, "device", "some cpu, 2 threads", (cpu,)) == (round(48 * 512 / 100), 48)
+    assert calibrated_estimate(plan, resnet, "dataloader", "Some CPU, 2 threads", (cpu,)) is None
+    assert estimate_line("estimate from the first 3 steps", 59, 100) is None  # a short run needs no warning
+    assert estimate_line("estimate from the first 3 steps", 380, 1180) == (
+        "this run should take about 6 min 20 s more (1,180 steps, estimate from the first 3 steps)"
+    )
+
+
+def test_progress_bars_print_a_long_forecast_and_show_the_time_remaining() -> None:
+    import io
+
+    from rich.console import Console
+
+    from envcheck.render.bench import progress_bars
+
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True, color_system=None)
+    with progress_bars(console) as on_progress:
+        on_progress("estimate from the first 3 steps", 20, 10)  # short: nothing printed
+        on_progress("estimate from the first 3 steps", 3725, 1000)
+        on_progress("30 epochs", 10, 1000)
+    text = out.getvalue()
+    assert "this run should take about 1 h 02 min more (1,000 steps, estimate from the first 3 steps)" in text
+    assert text.count("this run should take") == 1 and "ETA" in text

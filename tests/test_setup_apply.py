@@ -14,6 +14,7 @@ import subprocess
 import sys
 import venv
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,16 @@ from envcheck.loaders import InputError
 KNOWLEDGE = load_knowledge()
 # a fake torch just real enough for the framework probe: a version, no CUDA
 TORCH_MODULE = {
-    "torch/__init__.py": "from torch import cuda, version\n__version__ = {version!r}\n",
+    "torch/__init__.py": (
+        "from torch import cuda, version\nfrom torch.tensors import float32, tensor\n__version__ = {version!r}\n"
+    ),
+    # torch.tensor(...).to(device): enough for the install probe to reach torchvision.ops.nms
+    "torch/tensors.py": (
+        "float32 = 'float32'\n\n"
+        "class Tensor(list):\n"
+        "    def to(self, device):\n        return self\n\n"
+        "def tensor(data, dtype=None):\n    return Tensor(data)\n"
+    ),
     "torch/version.py": "cuda = None\nhip = None\n",
     "torch/cuda.py": "def is_available():\n    return False\n\ndef device_count():\n    return 0\n",
 }
@@ -41,12 +51,23 @@ def _record_line(path: str, data: bytes) -> str:
     return f"{path},sha256={digest},{len(data)}"
 
 
-def write_wheel(directory: Path, name: str, version: str) -> Path:
+# a torchvision built for another torch: it imports, and its compiled operator is missing, with the real error
+TORCHVISION_FOREIGN = {
+    "torchvision/__init__.py": "from torchvision import ops\n__version__ = {version!r}\n",
+    "torchvision/ops.py": (
+        "def nms(boxes, scores, iou_threshold):\n    raise RuntimeError('operator torchvision::nms does not exist')\n"
+    ),
+}
+
+
+def write_wheel(directory: Path, name: str, version: str, modules: dict[str, str] | None = None) -> Path:
     """A pure-Python wheel of distribution ``name`` at ``version`` (PEP 427), with no dependencies."""
     dist_info = f"{name}-{version}.dist-info"
     files = {f"{name}/__init__.py": f"__version__ = {version!r}\n"}
     if name == "torch":
         files = {path: text.format(version=version) for path, text in TORCH_MODULE.items()}
+    if modules is not None:
+        files = {path: text.replace("{version!r}", repr(version)) for path, text in modules.items()}
     files[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     files[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: envcheck-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -102,13 +123,14 @@ def _pip_list(python: Path) -> dict[str, str]:
     return parse_pip_list(listed.stdout)
 
 
-def test_apply_installs_verifies_and_check_passes(env_python: Path, tmp_path: Path) -> None:
+def test_apply_installs_verifies_and_check_finds_no_drift(env_python: Path, tmp_path: Path) -> None:
     plan = _live_plan(env_python)
     wheels = tmp_path / "wheels"
     _wheels_for(plan, wheels)
     command = ["setup", "--apply", "--yes", "--python", str(env_python), "--find-links", str(wheels)]
     result = CliRunner().invoke(app, command)
     assert "--no-index --find-links" in result.output
+    assert plan["commands"][0].startswith(f"{env_python} -m pip install torch==")  # the target's own pip
     assert f"installed torch {plan['torch']}+{plan['variant']}" in result.output, result.output
     assert "verifying with the doctor's install and CUDA checks" in result.output
     # the doctor then imports the installed (fake) torch in that interpreter: its smoke test cannot pass
@@ -116,12 +138,14 @@ def test_apply_installs_verifies_and_check_passes(env_python: Path, tmp_path: Pa
     assert f"torch {plan['torch']}+{plan['variant']}" in verification
     assert "PyTorch install" in verification
     assert result.exit_code == 1
+    # the install probe then finds no torchvision.ops in the fake torchvision: not verified
+    assert "not verified" in verification
     installed = _pip_list(env_python)
     assert installed["torch"] == f"{plan['torch']}+{plan['variant']}"
-    # --check against the environment just installed: no drift, exit 0
+    # --check against the environment just installed: no drift, but the fake torch does not compute: exit 1
     check = CliRunner().invoke(app, ["setup", "--check", "--python", str(env_python)])
-    assert check.exit_code == 0, check.output
     assert "installed packages match the plan" in check.output
+    assert "not verified" in check.output and check.exit_code == 1
 
 
 def test_failed_install_reports_pip_error_and_changes_nothing(env_python: Path, tmp_path: Path) -> None:
@@ -176,7 +200,7 @@ def test_install_argv_replaces_the_index_with_the_directory() -> None:
     target = hypothetical_target(KNOWLEDGE, gpus=(), driver=None, python="3.11", os="linux", arch="x86_64")
     plan = plan_setup(KNOWLEDGE, target)
     argv = install_argv(("py", "-m", "pip"), plan, "/wheels")
-    assert argv == ("py", "-m", "pip", "install", f"torch=={plan.torch}", f"torchvision=={plan.torchvision}",
+    assert argv == ("py", "-m", "pip", "install", f"torch=={plan.torch}+cpu", f"torchvision=={plan.torchvision}+cpu",
                     "--no-index", "--find-links", "/wheels")  # fmt: skip
     assert "--index-url" in install_argv(("pip",), plan)
 
@@ -211,3 +235,83 @@ def test_a_pip_that_hangs_or_is_missing_is_one_line_not_a_traceback(
         setup_command._installed((str(hanging), "-m", "pip"))
     with pytest.raises(InputError, match=r"cannot run"):
         setup_command._installed((str(tmp_path / "missing"), "-m", "pip"))
+
+
+# issue 13: torch 2.13.0+cpu with torchvision 0.28.0+cu126, the pair an untagged plan let pip install
+MISMATCH = (("torch", "2.13.0+cpu", None), ("torchvision", "0.28.0+cu126", TORCHVISION_FOREIGN))
+
+
+def _mismatched_wheels(directory: Path) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name, version, modules in MISMATCH:
+        write_wheel(directory, name, version, modules)
+    return directory
+
+
+@pytest.mark.slow
+def test_pinned_plan_refuses_a_cuda_torchvision_beside_a_cpu_torch(tmp_path: Path) -> None:
+    root = tmp_path / "venv"
+    venv.create(root, with_pip=False)
+    python = root / "bin" / "python"
+    wheels = _mismatched_wheels(tmp_path / "wheels")
+    command = ["setup", "--apply", "--yes", "--python", str(python), "--find-links", str(wheels), "--torch", "2.13"]
+    result = CliRunner().invoke(app, command)
+    # the plan pins torchvision==0.28.0+cpu: pip finds only +cu126 and installs nothing
+    assert "torch==2.13.0+cpu torchvision==0.28.0+cpu" in result.output
+    assert result.exit_code == 1
+    assert "No matching distribution found for torchvision==0.28.0+cpu" in result.stderr
+    assert ": nothing" in result.stderr and "torchvision" not in _pip_list(python)
+
+
+@pytest.mark.slow
+def test_check_and_apply_never_call_the_mismatched_pair_verified(tmp_path: Path) -> None:
+    root = tmp_path / "venv"
+    venv.create(root, with_pip=False)
+    python = root / "bin" / "python"
+    wheels = _mismatched_wheels(tmp_path / "wheels")
+    # installed as an unpinned plan would have it (torch==2.13.0 torchvision==0.28.0 from mixed sources)
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--find-links"]
+    subprocess.run([*install, str(wheels), "torch==2.13.0", "torchvision==0.28.0"], check=True, capture_output=True)
+    check = CliRunner().invoke(app, ["setup", "--check", "--python", str(python), "--torch", "2.13", "--json"])
+    assert check.exit_code == 1, check.output
+    document = json.loads(check.stdout)
+    assert document["verified"] is False
+    assert "torchvision 0.28.0+cu126 installed; plan says 0.28.0+cpu" in document["drift"]
+    titles = {finding["title"] for finding in document["verification"]}
+    assert "torchvision 0.28.0+cu126 is a cu126 build; the plan installs 0.28.0+cpu" in titles
+    assert "torch 2.13.0+cpu and torchvision 0.28.0+cu126 are different builds (cpu and cu126)" in titles
+    nms = next(f for f in document["verification"] if f["id"] == "setup.torchvision_ops")
+    assert nms["severity"] == "fail" and nms["detail"] == "RuntimeError: operator torchvision::nms does not exist"
+    # --apply with a directory whose torchvision is tagged +cpu but is still the foreign build: pip installs it,
+    # the verification runs nms and refuses it
+    relabelled = tmp_path / "relabelled"
+    relabelled.mkdir()
+    write_wheel(relabelled, "torch", "2.13.0+cpu")
+    write_wheel(relabelled, "torchvision", "0.28.0+cpu", TORCHVISION_FOREIGN)
+    command = ["setup", "--apply", "--yes", "--python", str(python), "--find-links", str(relabelled), "--torch", "2.13"]
+    result = CliRunner().invoke(app, command)
+    assert "changed torchvision 0.28.0+cu126 -> 0.28.0+cpu" in result.output, result.output
+    assert "torchvision.ops.nms fails on cpu" in result.output
+    assert "operator torchvision::nms does not exist" in result.output
+    assert "not verified" in result.output and "✓ verified" not in result.output
+    assert result.exit_code == 1
+
+
+def test_install_probe_on_this_interpreters_real_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from envcheck.advise.setup_verify import is_verified, verify_plan
+    from envcheck.probes.install import probe_install
+
+    facts = probe_install(sys.executable, "cpu", 300.0, os.environ)
+    assert facts.torch.version == torch.__version__ and facts.torchvision.import_error is None
+    assert facts.matmul is not None and facts.matmul.passed
+    assert facts.nms is not None and facts.nms.passed, facts.nms
+    # against a plan for exactly these builds it is verified; against another variant it is not
+    base, _, tag = torch.__version__.partition("+")
+    target = hypothetical_target(KNOWLEDGE, gpus=(), driver=None, python="3.11", os="linux", arch="x86_64")
+    plan = plan_setup(KNOWLEDGE, target, base)
+    same = verify_plan(replace(plan, variant=tag or "cpu"), facts)
+    assert is_verified(same), same
+    other = verify_plan(replace(plan, variant="cu999"), facts)
+    assert not is_verified(other)
+    assert any(f.title.startswith(f"torch {torch.__version__} is a") for f in other)

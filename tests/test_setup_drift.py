@@ -93,6 +93,19 @@ def test_untagged_linux_torch_is_pypis_default_cuda_build() -> None:
     assert check_drift(plan, matching, KNOWLEDGE) == ()
 
 
+def test_untagged_torchvision_beside_a_cpu_torch_is_drift() -> None:
+    # issue 13: torch 2.13.0+cpu from the CPU index with torchvision 0.28.0 from PyPI (a CUDA build)
+    plan = plan_setup(KNOWLEDGE, replace(_cpu_plan().target), "2.13")
+    release = KNOWLEDGE.torch_release("2.13.0")
+    assert release is not None and release.pypi_default_cuda is not None and plan.torchvision == release.torchvision
+    pypi = "cu" + release.pypi_default_cuda.replace(".", "")
+    drifts = check_drift(plan, factories.packages(torch="2.13.0+cpu", torchvision=release.torchvision), KNOWLEDGE)
+    assert [d.message for d in drifts] == [
+        f"torchvision {release.torchvision} installed; plan says {release.torchvision}+cpu"
+        f" (an untagged torchvision {release.torchvision} is PyPI's {pypi} build)"
+    ]
+
+
 def _write(tmp_path: Path, snapshot) -> Path:  # type: ignore[no-untyped-def]
     path = tmp_path / "snapshot.json"
     path.write_text(to_json(snapshot))
@@ -131,8 +144,8 @@ def test_hypothetical_target_on_the_command_line() -> None:
     terminal = CliRunner().invoke(app, argv[:-2])
     assert "torch 2.14.1 cu130: needs driver >= 580, you have 535.104.05" in terminal.output
     assert (
-        "python -m pip install torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cu126"
-        in terminal.output
+        "python -m pip install torch==2.14.1+cu126 torchvision==0.29.1+cu126"
+        " --index-url https://download.pytorch.org/whl/cu126" in terminal.output
     )
 
 

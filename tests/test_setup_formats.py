@@ -90,12 +90,12 @@ def test_base_image_cuda_is_supported_by_the_driver_itself() -> None:
 def test_pip_and_uv_commands() -> None:
     pip = shlex.split(format_plan(CUDA_PLAN, "pip", KNOWLEDGE))
     assert pip == [
-        "python", "-m", "pip", "install", "torch==2.14.1", "torchvision==0.29.1",
+        "python", "-m", "pip", "install", "torch==2.14.1+cu126", "torchvision==0.29.1+cu126",
         "--index-url", "https://download.pytorch.org/whl/cu126",
     ]  # fmt: skip
     uv = shlex.split(format_plan(OLD_PLAN, "uv", KNOWLEDGE))
     assert uv[:3] == ["uv", "pip", "install"]
-    assert "torchaudio==2.7.1" in uv
+    assert "torchaudio==2.7.1+cu118" in uv
     assert uv[-2:] == ["--index-url", "https://download.pytorch.org/whl/cu118"]
     assert "--index-url" not in format_plan(MAC_PLAN, "pip", KNOWLEDGE)  # PyPI's macOS wheels
 
@@ -113,9 +113,9 @@ def test_requirements_file() -> None:
     assert lines[0].startswith("# envcheck setup: torch 2.7.1 (cu118)")
     assert lines[1:] == [
         "--index-url https://download.pytorch.org/whl/cu118",
-        "torch==2.7.1",
-        "torchvision==0.22.1",
-        "torchaudio==2.7.1",
+        "torch==2.7.1+cu118",
+        "torchvision==0.22.1+cu118",
+        "torchaudio==2.7.1+cu118",
     ]
 
 
@@ -142,3 +142,16 @@ def test_dockerfile_checker_rejects_broken_files() -> None:
         parse_dockerfile("FROM python:3.11-slim\nINSTALL torch\n")
     with pytest.raises(AssertionError, match="continuation"):
         parse_dockerfile("FROM python:3.11-slim\nRUN pip install \\\n")
+
+
+def test_commands_name_the_target_interpreter() -> None:
+    # `setup --python /usr/bin/python3` must not print another interpreter's `python -m pip` (issue 13)
+    real = replace(CPU_PLAN, target=replace(CPU_PLAN.target, interpreter="/opt/my env/bin/python3"))
+    pip = shlex.split(format_plan(real, "pip", KNOWLEDGE))
+    assert pip[:4] == ["/opt/my env/bin/python3", "-m", "pip", "install"]
+    uv = shlex.split(format_plan(real, "uv", KNOWLEDGE))
+    assert uv[:5] == ["uv", "pip", "install", "--python", "/opt/my env/bin/python3"]
+    document = json.loads(format_plan(real, "json", KNOWLEDGE))
+    assert document["commands"][0].startswith("'/opt/my env/bin/python3' -m pip install torch==")
+    assert document["target"]["interpreter"] == "/opt/my env/bin/python3"
+    assert document["requirements"] == [f"torch=={real.torch}+cpu", f"torchvision=={real.torchvision}+cpu"]

@@ -14,10 +14,11 @@ from envcheck.loaders import InputError
 
 KNOWLEDGE = load_knowledge()
 L4, A100, H100, B200 = "NVIDIA L4", "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3", "NVIDIA B200"
-K80, GTX1080, V100, RTX4090, RTX5090 = (
+K80, GTX1080, V100, RTX3090, RTX4090, RTX5090 = (
     "Tesla K80",
     "GeForce GTX 1080 Ti",
     "Tesla V100-SXM2-16GB",
+    "NVIDIA GeForce RTX 3090",
     "NVIDIA GeForce RTX 4090",
     "NVIDIA GeForce RTX 5090",
 )
@@ -57,7 +58,12 @@ TARGETS = [
     # Windows: 2.15 cu13x have no known Windows floor; 2.14.1 Windows cu126 (527.41) has sm_86
     ("win-rtx4090-560-py312", (RTX4090,), "560.94", "3.12", "windows", "x86_64", None, ("2.14.1", "cu126")),
     # Windows, driver below 527.41: no cu12x wheel; the cu118 wheels (Windows rows to 2.7) need 452.39
-    ("win-rtx4090-516-py312", (RTX4090,), "516.94", "3.12", "windows", "x86_64", None, ("2.7.1", "cu118")),
+    ("win-rtx3090-516-py312", (RTX3090,), "516.94", "3.12", "windows", "x86_64", None, ("2.7.1", "cu118")),
+    # the GPUs' own first driver branch (profiles/compat/driver_floors.toml): the 4090 needs R520, the
+    # 5090 R570, however little the wheel's CUDA asks (cu126's minor-version floor 525.60.13 on 535)
+    ("win-rtx4090-516-py312", (RTX4090,), "516.94", "3.12", "windows", "x86_64", None, None),
+    ("rtx5090-535-py311", (RTX5090,), "535.104.05", "3.11", "linux", "x86_64", None, None),
+    ("b200-560-py311", (B200,), "560.35.03", "3.11", "linux", "x86_64", None, None),
     # no NVIDIA GPU: newest release for the Python
     ("linux-cpu-py313", (), None, "3.13", "linux", "x86_64", None, ("2.15.0", "cpu")),
     ("linux-aarch64-cpu-py310", (), None, "3.10", "linux", "aarch64", None, ("2.14.1", "cpu")),
@@ -185,3 +191,32 @@ def test_ptx_only_gpu_is_named_in_the_reasons() -> None:
     plan = _plan(("NVIDIA A100-SXM4-80GB",), "418.39", "3.8", "linux", "x86_64", None)
     assert (plan.torch, plan.variant) == ("1.5.1", "cu101")
     assert any("JIT-compiles compute_37 PTX" in reason for reason in plan.reasons)
+
+
+def test_a_driver_below_the_gpus_own_branch_is_nothing_fits_with_the_driver_to_install() -> None:
+    plan = _plan((RTX5090,), "535.104.05", "3.11", "linux", "x86_64", None)
+    assert not plan.fits and plan.ruled_out == ()
+    assert plan.reasons == (
+        "driver 535.104.05 cannot drive NVIDIA GeForce RTX 5090: Blackwell (GeForce RTX 50 / RTX PRO) GPUs need "
+        "driver branch R570 or newer, so no PyTorch wheel runs there whatever its CUDA version",
+    )
+    # cu129 on driver 535 would pass the wheel's own minor-compat floor (525.60.13): the GPU's branch is advised,
+    # and no older Python is offered (no wheel runs on this driver at all)
+    assert plan.upgrades == (
+        "upgrade the NVIDIA driver to >= 580 to run torch 2.15.0 cu130; >= 570 is enough for torch 2.13.0 cu129",
+    )
+
+
+def test_plans_pin_the_local_tag_of_their_wheels() -> None:
+    cuda = _plan((L4,), "535.104.05", "3.10", "linux", "x86_64", None)
+    assert cuda.pins == (("torch", "2.14.1+cu126"), ("torchvision", "0.29.1+cu126"))
+    assert _plan((), None, "3.13", "linux", "x86_64", None).pins[1][1].endswith("+cpu")
+    assert _plan((), None, "3.12", "windows", "x86_64", "2.5").pins[0] == ("torch", "2.5.1+cpu")
+    # PyPI's macOS wheels and the index's Linux aarch64 CPU wheels carry no tag
+    assert "+" not in "".join(v for _, v in _plan((), None, "3.12", "macos", "arm64", None).pins)
+    assert "+" not in "".join(v for _, v in _plan((), None, "3.10", "linux", "aarch64", None).pins)
+    # torchaudio's wheels carry the tag from 2.0; torch 1.x plans pin it untagged, as pytorch.org's own commands do
+    kepler = _plan((K80,), "470.82.01", "3.9", "linux", "x86_64", None)
+    assert kepler.pins == (("torch", "2.7.1+cu118"), ("torchvision", "0.22.1+cu118"), ("torchaudio", "2.7.1+cu118"))
+    pascal = _plan((GTX1080,), "418.39", "3.9", "linux", "x86_64", None)
+    assert pascal.pins[0] == ("torch", "1.8.1+cu101") and "+" not in pascal.pins[2][1]

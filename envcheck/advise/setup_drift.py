@@ -8,7 +8,7 @@ from packaging.version import InvalidVersion, Version
 
 from envcheck.advise.setup_plan import SetupPlan
 from envcheck.facts.python import InstalledPackage
-from envcheck.knowledge.model import Knowledge
+from envcheck.knowledge.model import Knowledge, TorchRelease
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +25,24 @@ def _variant_of(name: str, version: str, plan: SetupPlan, knowledge: Knowledge) 
         return version.split("+", 1)[1].lower()
     if plan.target.os == "macos":
         return "cpu"
-    release = knowledge.torch_release(version) if name == "torch" else None
+    release = _release_of(name, version, knowledge)
     if release is None or release.pypi_default_cuda is None or plan.target.platform != "linux-x86_64":
-        return None  # torchvision/torchaudio and other platforms: the untagged wheel's variant is not recorded
-    # an untagged Linux x86_64 torch is PyPI's, built with pypi_default_cuda (e.g. 2.5.1 -> cu124)
+        return None  # other platforms: the untagged wheel's variant is not recorded
+    # an untagged Linux x86_64 torch is PyPI's, built with pypi_default_cuda (e.g. 2.5.1 -> cu124), and so are
+    # the torchvision and torchaudio PyPI ships for it: a CUDA torchvision beside a +cpu torch is drift
     major, minor = release.pypi_default_cuda.split(".")[:2]
     return f"cu{major}{minor}"
+
+
+def _release_of(name: str, version: str, knowledge: Knowledge) -> TorchRelease | None:
+    """The torch release an installed torch, torchvision or torchaudio version belongs to."""
+    if name == "torch":
+        return knowledge.torch_release(version)
+    base = version.split("+", 1)[0]
+    for release in knowledge.torch_releases:
+        if base == (release.torchvision if name == "torchvision" else release.torchaudio):
+            return release
+    return None
 
 
 def _same_release(installed: str, planned: str) -> bool:
@@ -44,8 +56,9 @@ def check_drift(plan: SetupPlan, installed: tuple[InstalledPackage, ...], knowle
     """Every planned package that is missing, at another release, or of another variant; () means no drift."""
     by_name = {package.name.lower().replace("_", "-"): package for package in installed}
     drifts: list[Drift] = []
+    pins = dict(plan.pins)
     for name, version in plan.packages:
-        planned = f"{version}+{plan.variant}" if plan.variant else version
+        planned = pins[name]
         package = by_name.get(name)
         if package is None:
             drifts.append(Drift(name, None, planned, f"{name} is not installed; plan says {planned}"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from packaging.version import Version
@@ -39,7 +40,7 @@ class NoFitError(ValueError):
 
 
 def requirement_lines(plan: SetupPlan) -> tuple[str, ...]:
-    return tuple(f"{name}=={version}" for name, version in plan.packages)
+    return tuple(f"{name}=={version}" for name, version in plan.pins)
 
 
 def _index_args(plan: SetupPlan) -> tuple[str, ...]:
@@ -59,8 +60,15 @@ def commands(plan: SetupPlan, tool: str = "pip") -> tuple[str, ...]:
         return ()
     if tool == "conda":
         return (format_conda(plan).rstrip("\n"),)
-    prefix = "uv pip" if tool == "uv" else "python -m pip"
-    return (f"{prefix} {' '.join(pip_arguments(plan))}",)
+    arguments = pip_arguments(plan)
+    interpreter = plan.target.interpreter
+    if tool == "uv":
+        # uv installs into the active venv unless told which interpreter: name it when the target is a real one
+        where = ("--python", shlex.quote(interpreter)) if interpreter else ()
+        return (" ".join(("uv", "pip", arguments[0], *where, *arguments[1:])),)
+    # the target interpreter's own pip: a bare `python` may be another interpreter's (issue 13)
+    python = shlex.quote(interpreter) if interpreter else "python"
+    return (f"{python} -m pip {' '.join(arguments)}",)
 
 
 def format_pip(plan: SetupPlan) -> str:
@@ -161,6 +169,7 @@ def plan_to_dict(plan: SetupPlan) -> dict[str, Any]:
         "accelerator": plan.accelerator,
         "cuda": plan.cuda,
         "index_url": plan.index_url,
+        "requirements": list(requirement_lines(plan)) if plan.fits else [],
         "commands": list(commands(plan)),
         "reasons": list(plan.reasons),
         "ruled_out": [{"torch": r.torch, "variant": r.variant, "reason": r.reason} for r in plan.ruled_out],
@@ -172,6 +181,7 @@ def plan_to_dict(plan: SetupPlan) -> dict[str, Any]:
             "driver": target.driver,
             "gpus": [{"name": g.name, "compute_capability": g.compute_capability} for g in target.gpus],
             "source": target.source,
+            "interpreter": target.interpreter,
         },
     }
 

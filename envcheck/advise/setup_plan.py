@@ -13,7 +13,7 @@ from typing import Literal
 from packaging.version import Version
 
 from envcheck.advise.target import Target
-from envcheck.knowledge.model import DriverCeiling, Knowledge, TorchRelease
+from envcheck.knowledge.model import DriverCeiling, DriverFloor, Knowledge, TorchRelease
 from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
 from envcheck.loaders import InputError
 
@@ -24,6 +24,12 @@ MACOS_X86_LAST = Version("2.2.99")
 # Apple silicon: the MPS backend arrived in 1.12 (pytorch.org/blog/introducing-accelerated-pytorch-training-on-mac).
 # Older releases are not offered there: which of them had arm64 wheels is not recorded in profiles/.
 MPS_FIRST = Version("1.12.0")
+# Local version tags (+cu124, +cpu) on download.pytorch.org: torch and torchvision since 1.2.0 / 0.4.0
+# (reference torch_releases.csv: "first release with local version tags"); torchaudio's wheels carry them
+# since 2.0 (pytorch.org/get-started/previous-versions pins torchaudio untagged up to 0.13). The index's Linux
+# aarch64 CPU wheels are left untagged here: which releases tag them is not recorded in profiles/.
+LOCAL_TAGS_FIRST = Version("1.2.0")
+TORCHAUDIO_TAGS_FIRST = Version("2.0.0")
 
 Accelerator = Literal["cuda", "mps", "cpu"]
 
@@ -63,6 +69,28 @@ class SetupPlan:
         """(name, version) of every package the plan installs, torch first."""
         named = (("torch", self.torch), ("torchvision", self.torchvision), ("torchaudio", self.torchaudio))
         return tuple((name, version) for name, version in named if version is not None)
+
+    def local_tag(self, name: str) -> str | None:
+        """The local version tag the index's wheel of ``name`` carries (``cu124``, ``cpu``); None: untagged.
+
+        Pinning it (``torch==2.5.1+cu124``) is what keeps pip from mixing a CPU torch with a CUDA torchvision
+        that another index or a cached wheel offers under the same release number.
+        """
+        if self.variant is None or self.index_url is None or self.torch is None:
+            return None  # nothing fits, or PyPI (macOS), whose wheels carry no tag
+        torch = Version(self.torch)
+        if torch < LOCAL_TAGS_FIRST or (name == "torchaudio" and torch < TORCHAUDIO_TAGS_FIRST):
+            return None
+        if self.variant == "cpu" and self.target.platform == "linux-aarch64":
+            return None
+        return self.variant
+
+    @property
+    def pins(self) -> tuple[tuple[str, str], ...]:
+        """(name, exact version with its local tag where the wheel has one) of every package, torch first."""
+        return tuple(
+            (name, f"{version}+{tag}" if (tag := self.local_tag(name)) else version) for name, version in self.packages
+        )
 
 
 def _py(text: str) -> Version:
@@ -129,6 +157,27 @@ def _cuda_rule_out(knowledge: Knowledge, release: TorchRelease, variant: str, ta
     return None
 
 
+def _floor(knowledge: Knowledge, target: Target) -> DriverFloor | None:
+    """The first driver branch the target's GPUs need (Blackwell: R570), None when no floor is known."""
+    return knowledge.driver_floor(tuple(gpu.compute_capability for gpu in target.gpus if gpu.compute_capability))
+
+
+def _below_floor(knowledge: Knowledge, target: Target) -> str | None:
+    """Why no wheel can run: the driver is older than the GPUs' own first driver branch; None when it is not."""
+    floor = _floor(knowledge, target)
+    if floor is None or target.driver is None or floor.allows(target.driver) is not False:
+        return None
+    names = ", ".join(
+        dict.fromkeys(
+            gpu.name for gpu in target.gpus if gpu.compute_capability and floor.covers(gpu.compute_capability)
+        )
+    )
+    return (
+        f"driver {target.driver} cannot drive {names}: {floor.summary}, "
+        "so no PyTorch wheel runs there whatever its CUDA version"
+    )
+
+
 def _ceiling(knowledge: Knowledge, target: Target) -> DriverCeiling | None:
     """The last driver branch the target's GPUs get (Kepler: R470), None when no ceiling is known."""
     return knowledge.driver_ceiling(tuple(gpu.compute_capability for gpu in target.gpus if gpu.compute_capability))
@@ -153,6 +202,12 @@ def _chosen(
 def plan_setup(knowledge: Knowledge, target: Target, pin: str | None = None) -> SetupPlan:
     """The plan for ``target``: CUDA wheels when it has NVIDIA GPUs, else CPU (MPS on Apple silicon)."""
     releases = _candidates(knowledge, pin)
+    below_floor = _below_floor(knowledge, target)
+    if below_floor is not None:
+        return SetupPlan(
+            target, False, None, None, None, None, None, None,
+            reasons=(below_floor,), ruled_out=(), upgrades=_upgrades(knowledge, target, releases),
+        )  # fmt: skip
     ruled_out: list[RuledOut] = []
     for release in releases:
         python_reason = _python_reason(release, target)
@@ -264,6 +319,8 @@ def _upgrades(knowledge: Knowledge, target: Target, releases: tuple[TorchRelease
 def _fits_ignoring_python(knowledge: Knowledge, release: TorchRelease, target: Target) -> bool:
     if not target.gpus:
         return _cpu_platform_reason(release, target) is None
+    if _below_floor(knowledge, target) is not None:
+        return False
     return any(_cuda_rule_out(knowledge, release, variant, target) is None for variant in release.cuda_variants)
 
 
@@ -274,6 +331,7 @@ def _driver_floors(
     floors: list[tuple[str, str, str]] = []
     newer_driver = replace(target, driver="99999")
     ceiling = _ceiling(knowledge, target)
+    floor = _floor(knowledge, target)
     for release in releases:
         if _python_reason(release, target) is not None:
             continue
@@ -292,7 +350,11 @@ def _driver_floors(
                 continue
             # a driver past the GPUs' last branch does not exist for them: never advise it
             if ceiling is None or ceiling.allows(requirement.minimum, _driver_os(target)) is True:
-                options.append((requirement.minimum, release.version, variant))
+                # the GPUs' own first branch when it is above the wheel's CUDA minimum (an RTX 5090 and cu128)
+                minimum = requirement.minimum
+                if floor is not None and floor.allows(minimum) is False:
+                    minimum = str(floor.first_branch)
+                options.append((minimum, release.version, variant))
         if options:
             floors.append(min(options, key=lambda option: Version(option[0])))
     return floors

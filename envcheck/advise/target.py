@@ -42,6 +42,8 @@ class Target:
     driver: str | None  # the NVIDIA driver version; None: no NVIDIA driver (CPU or Apple GPU)
     gpus: tuple[TargetGpu, ...]
     source: str  # "this machine", "FILE", or "hypothetical"
+    # the interpreter's path when the target is a real one on this machine: printed commands run its pip
+    interpreter: str | None = None
 
     @property
     def platform(self) -> str:

@@ -19,6 +19,8 @@ from envcheck.validation import InvalidValue, non_negative_number, positive_numb
 AS_EXPECTED = 0.90  # within 10%: the run-to-run spread of a busy machine (see docs/bench.md)
 SLOWER = 0.70  # 70-90%: slower than expected; below: much slower
 _FIELDS = ("preset", "device", "images_per_s", "spread_cv", "torch", "envcheck", "date", "method")
+LOADERS = ("device", "dataloader")
+NOT_SCORED = "not scored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class Reference:
     envcheck: str
     date: datetime.date
     method: str  # how it was measured: command, runs, conditions
+    # the input pipeline (`--loader`): a DataLoader run and a device-loader run measure different things
+    loader: str = "device"
 
 
 def calibration_path() -> Path:
@@ -74,7 +78,18 @@ def _reference(row: object, where: str) -> Reference:
         spread_cv = non_negative_number(row["spread_cv"], f"{where}: field 'spread_cv'", maximum=MAX_SPREAD_CV)
     except InvalidValue as error:
         raise InputError(str(error)) from None
-    return Reference(images_per_s=images_per_s, spread_cv=spread_cv, date=_date(row["date"], where), **texts)
+    loader = row.get("loader", _loader_of_method(texts["method"]))
+    if loader not in LOADERS:
+        raise InputError(f"{where}: field 'loader': expected device or dataloader, got {quoted(loader)}")
+    return Reference(
+        images_per_s=images_per_s, spread_cv=spread_cv, date=_date(row["date"], where), loader=loader, **texts
+    )
+
+
+def _loader_of_method(method: str) -> str:
+    """A row written before the ``loader`` field: its method names ``--loader X`` (--save-reference wrote it);
+    without one it ran with the default, the device loader."""
+    return "dataloader" if "--loader dataloader" in method else "device"
 
 
 def _date(value: object, where: str) -> datetime.date:
@@ -99,6 +114,7 @@ def reference_toml(reference: Reference) -> str:
         "\n[[reference]]\n"
         f"preset = {quoted(reference.preset)}\n"
         f"device = {quoted(reference.device)}\n"
+        f"loader = {quoted(reference.loader)}\n"
         f"images_per_s = {reference.images_per_s:.1f}\n"
         f"spread_cv = {reference.spread_cv:.4f}\n"
         f"torch = {quoted(reference.torch)}\n"
@@ -124,20 +140,29 @@ def _spec_ratio(gpu: Any, other: Any, is_bf16: bool) -> float | None:
 
 
 def predict(
-    preset: str, device_name: str, references: tuple[Reference, ...], knowledge: Any, is_bf16: bool
+    preset: str,
+    device_name: str,
+    references: tuple[Reference, ...],
+    knowledge: Any,
+    is_bf16: bool,
+    loader: str = "device",
 ) -> tuple[Reference, float, str] | str:
-    """(nearest calibrated GPU, predicted images/s, basis) for an uncalibrated GPU, or why there is no prediction."""
+    """(nearest calibrated GPU, predicted images/s, basis) for an uncalibrated GPU, or why there is no prediction.
+
+    Only references of the same preset and loader count: a DataLoader run is bound by other things than the GPU.
+    """
     gpu = knowledge.gpu_by_name(device_name)
     if gpu is None:
         return f"{device_name} is not in the GPU specifications (profiles/gpus.toml)"
     candidates = []
     for reference in references:
-        other = knowledge.gpu_by_name(reference.device) if reference.preset == preset else None
+        is_same_run = reference.preset == preset and reference.loader == loader
+        other = knowledge.gpu_by_name(reference.device) if is_same_run else None
         ratio = None if other is None else _spec_ratio(gpu, other, is_bf16)
         if ratio is not None:
             candidates.append((abs(math.log(ratio)), ratio, reference))
     if not candidates:
-        return f"no calibrated GPU with known specifications for preset {preset}"
+        return f"no calibrated GPU with known specifications for preset {preset} with the {loader} loader"
     _, ratio, nearest = min(candidates, key=lambda candidate: candidate[0])
     basis = (
         f"predicted from {nearest.device} ({nearest.images_per_s:.0f} images/s measured) x {ratio:.2f}, the geometric"
@@ -176,21 +201,30 @@ def calibrate(
     knowledge: Any,
     is_bf16: bool,
     reasons: tuple[str, ...],
+    loader: str = "device",
 ) -> Calibration:
-    exact = [r for r in references if r.preset == preset and r.device.lower() == device_name.lower()]
+    """The run against the reference of the same preset, loader and device; without one, against a prediction
+    (GPUs), else "not scored" with the reason: a score against another combination would be a wrong score."""
+    same_device = [r for r in references if r.preset == preset and r.device.lower() == device_name.lower()]
+    exact = [r for r in same_device if r.loader == loader]
     if exact:
         reference = max(exact, key=lambda r: r.date)
         kind, expected, spread, basis = (
             "measured",
             reference.images_per_s,
             reference.spread_cv,
-            f"measured {reference.date.isoformat()} with torch {reference.torch}: {reference.method}",
+            f"measured {reference.date.isoformat()} with torch {reference.torch}, {reference.loader} loader:"
+            f" {reference.method}",
         )
     else:
-        predicted = predict(preset, device_name, references, knowledge, is_bf16) if is_gpu else None
+        predicted = predict(preset, device_name, references, knowledge, is_bf16, loader) if is_gpu else None
         if predicted is None or isinstance(predicted, str):
-            why = predicted or f"no reference for {preset} on {device_name} (record one with --save-reference)"
-            return Calibration("none", None, None, None, why, None, "uncalibrated", reasons)
+            why = predicted or f"no reference for {preset} with the {loader} loader on {device_name}"
+            others = sorted({r.loader for r in same_device})
+            if others:
+                why += f" (this device has one for the {' and '.join(others)} loader only)"
+            why += "; record one with --save-reference"
+            return Calibration("none", None, None, None, why, None, NOT_SCORED, reasons)
         reference, expected, basis = predicted
         kind, spread = "predicted", None
     score = measured_images_per_s / expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from typing import Any
 
 from envcheck.bench.loop import build_trainer
@@ -56,7 +57,9 @@ def check_correctness(preset: Preset, model: Any, batches: list[tuple[Any, Any]]
     reference = build_trainer(preset, copy.deepcopy(model).double(), torch.device("cpu"), len(batches))
     reference.is_bf16 = False
     reference.channels_last = False
-    device_losses = tuple(float(trainer.step(images, labels)) for images, labels in batches)
+    started = time.perf_counter()
+    device_losses = tuple(float(trainer.step(images, labels)) for images, labels in batches)  # float() waits
+    device_s = time.perf_counter() - started
     reference_losses = tuple(
         float(reference.step(images.detach().to("cpu", torch.float64), labels.detach().to("cpu")))
         for images, labels in batches
@@ -72,4 +75,5 @@ def check_correctness(preset: Preset, model: Any, batches: list[tuple[Any, Any]]
         max_rel_deviation=deviation,
         tolerance=tolerance,
         passed=deviation <= tolerance,
+        device_s=device_s,
     )

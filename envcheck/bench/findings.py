@@ -34,7 +34,7 @@ def bench_findings(result: BenchResult, slow_siblings: tuple[SiblingFlag, ...] =
             Finding(
                 "bench.speed",
                 Severity.INFO,
-                f"{rate} (uncalibrated: {calibration.basis})",
+                f"{rate} (speed {calibration.verdict}: {calibration.basis})",
                 detail=where,
                 evidence=("bench.images_per_s",),
             )

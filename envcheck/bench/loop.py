@@ -15,6 +15,9 @@ from envcheck.bench.result import Timing
 
 # on_progress(phase, done, total): how progress leaves bench/ (the CLI turns it into progress bars)
 Progress = Callable[[str, int, int], None]
+# A phase starting with ESTIMATE is no bar but a forecast: on_progress("estimate from ...", seconds, steps) says
+# the run's remaining `steps` training steps should take about `seconds`; the rest of the phase names the basis.
+ESTIMATE = "estimate"
 
 
 def synchronize(device: Any) -> None:

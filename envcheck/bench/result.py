@@ -35,6 +35,7 @@ class Correctness:
     max_rel_deviation: float
     tolerance: float
     passed: bool
+    device_s: float = 0.0  # wall time of the device's steps (the first run's one-time costs included)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class Calibration:
     reference_device: str | None
     basis: str  # how the reference was measured or predicted, or why there is none
     score: float | None  # measured / reference
-    verdict: str  # "as expected", "slower than expected", "much slower", "uncalibrated"
+    verdict: str  # "as expected", "slower than expected", "much slower", "not scored" (basis says why)
     reasons: tuple[str, ...]  # likely causes of a slow result, from telemetry and the run's conditions
 
 
@@ -75,6 +76,12 @@ class RecipeRun:
     target_accuracy: float
     time_to_target_s: float | None  # training time (evaluation excluded) until the target was reached
     training_s: float
+    total_s: float = 0.0  # the whole recipe, test evaluations included: what the user waited for
+
+    @property
+    def is_target_reached(self) -> bool:
+        """A --full run that ends below its target accuracy failed: the stack trains, but not to the result."""
+        return self.time_to_target_s is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,11 @@ class BenchResult:
     date: str  # ISO 8601 UTC
     ceiling: Ceiling | None = None  # None: not measured (--no-ceiling)
 
+    @property
+    def is_passed(self) -> bool:
+        """Correct numbers, and for a --full run the target accuracy reached: what exit 0 means."""
+        return self.correctness.passed and (self.recipe is None or self.recipe.is_target_reached)
+
 
 def result_to_json(result: BenchResult) -> dict[str, Any]:
     """The JSON form: the issue's keys at the top (preset, device, data, images_per_s, cv, correctness, ...)."""
@@ -122,7 +134,9 @@ def result_to_json(result: BenchResult) -> dict[str, Any]:
         "correctness": asdict(result.correctness),
         "calibration": asdict(result.calibration),
         "telemetry": None if result.telemetry is None else asdict(result.telemetry),
-        "recipe": None if result.recipe is None else asdict(result.recipe),
+        "recipe": None
+        if result.recipe is None
+        else asdict(result.recipe) | {"target_reached": result.recipe.is_target_reached},
         "load_average_before": result.load_average_before,
         "cpu_count": result.cpu_count,
         "versions": dict(result.versions),

@@ -13,7 +13,7 @@ from envcheck.bench.calibration import calibrate, likely_reasons, load_reference
 from envcheck.bench.ceiling import measure_ceiling
 from envcheck.bench.correctness import CORRECTNESS_STEPS, check_correctness
 from envcheck.bench.data import Dataset
-from envcheck.bench.loop import Progress, Trainer, build_trainer, measure, synchronize
+from envcheck.bench.loop import ESTIMATE, Progress, Trainer, build_trainer, measure, synchronize
 from envcheck.bench.presets import Preset
 from envcheck.bench.result import BenchResult, RecipeRun, Telemetry
 from envcheck.bench.telemetry import TelemetrySampler, open_nvml_for, unavailable
@@ -100,6 +100,68 @@ def make_batches(options: RunOptions, images: Any, labels: Any, device: Any, aug
     return DeviceBatches(*common, seed=options.seed)
 
 
+# Evaluating a test batch (forward only, no gradients) costs about a third of a training step.
+EVAL_STEP_COST = 1 / 3
+ESTIMATE_AFTER_STEPS = 3  # warm-up steps measured before the forecast; the first one carries one-time costs
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """How many training steps a run has left after each phase, for forecasts."""
+
+    warmup: int
+    timed: int
+    recipe: float  # the --full recipe's training steps plus its test batches at EVAL_STEP_COST; 0 for --quick
+
+    @property
+    def total(self) -> float:
+        return self.warmup + self.timed + self.recipe
+
+
+def run_plan(options: RunOptions, dataset: Dataset) -> RunPlan:
+    preset = options.preset
+    windows = options.windows or preset.quick_windows
+    steps = options.steps or preset.quick_steps
+    warmup = preset.warmup_steps if options.warmup_steps is None else options.warmup_steps
+    recipe = 0.0
+    if options.is_full:
+        train_steps = len(dataset.train_labels) // preset.batch_size
+        test_steps = -(-len(dataset.test_labels) // preset.batch_size)
+        recipe = preset.epochs * (train_steps + EVAL_STEP_COST * test_steps)
+    return RunPlan(warmup, max(1, steps // windows) * windows, recipe)
+
+
+def calibrated_estimate(
+    plan: RunPlan, preset: Preset, loader: str, name: str, references: Any
+) -> tuple[int, int] | None:
+    """(seconds, steps) for the whole run from a measured reference of this preset, loader and device, if any."""
+    same = [
+        r for r in references if r.preset == preset.name and r.loader == loader and r.device.lower() == name.lower()
+    ]
+    if not same:
+        return None
+    reference = max(same, key=lambda r: r.date)
+    return round(plan.total * preset.batch_size / reference.images_per_s), round(plan.total)
+
+
+def forecasting(on_progress: Progress, plan: RunPlan) -> Progress:
+    """``on_progress`` that also forecasts the rest of the run, once, from the first measured warm-up steps."""
+    seen: list[float] = []
+    after = min(ESTIMATE_AFTER_STEPS, plan.warmup)
+
+    def forward(phase: str, done: int, total: int) -> None:
+        on_progress(phase, done, total)
+        if phase != "warm-up" or len(seen) >= after:
+            return
+        seen.append(time.perf_counter())
+        if len(seen) == after >= 2:
+            per_step = (seen[-1] - seen[0]) / (len(seen) - 1)  # from the second step: the first has one-time costs
+            left = plan.total - len(seen)
+            on_progress(f"{ESTIMATE} from the first {len(seen)} steps", round(per_step * left), round(left))
+
+    return forward
+
+
 def _telemetry_sampler(device: Any) -> TelemetrySampler | Telemetry | None:
     import torch
 
@@ -132,22 +194,25 @@ def _train_recipe(
     trainer = build_trainer(preset, model, device, total)
     accuracies: list[float] = []
     training_s, to_target = 0.0, None
+    began = time.perf_counter()
+    phase = f"{preset.epochs} epochs"  # one bar for the whole recipe: its time remaining is the run's
     for epoch in range(preset.epochs):
         synchronize(device)
         start = time.perf_counter()
         for done, (images, labels) in enumerate(train.epoch(), 1):
             trainer.step(images, labels)
-            on_progress(f"epoch {epoch + 1}/{preset.epochs}", done, train.steps_per_epoch)
+            on_progress(phase, epoch * train.steps_per_epoch + done, total)
         synchronize(device)
         training_s += time.perf_counter() - start
         accuracies.append(trainer.accuracy(test.epoch()))
         if to_target is None and accuracies[-1] >= preset.target_accuracy:
             to_target = training_s
-    return RecipeRun(preset.epochs, tuple(accuracies), preset.target_accuracy, to_target, training_s)
+    total_s = time.perf_counter() - began
+    return RecipeRun(preset.epochs, tuple(accuracies), preset.target_accuracy, to_target, training_s, total_s)
 
 
 def _measure_throughput(
-    options: RunOptions, batches: Any, model: Any, device: Any, on_progress: Progress
+    options: RunOptions, batches: Any, model: Any, device: Any, on_progress: Progress, plan: RunPlan | None = None
 ) -> tuple[Any, Trainer, Any, Telemetry | None]:
     """The correctness check and the timed windows, on one stream of batches: (correctness, trainer, timing,
     telemetry)."""
@@ -156,6 +221,13 @@ def _measure_throughput(
     on_progress("correctness", 0, CORRECTNESS_STEPS)
     correctness = check_correctness(preset, model, [next(stream) for _ in range(CORRECTNESS_STEPS)], device)
     on_progress("correctness", CORRECTNESS_STEPS, CORRECTNESS_STEPS)
+    if plan is not None:  # the first measured steps: a forecast before the long part starts
+        per_step = correctness.device_s / CORRECTNESS_STEPS
+        on_progress(
+            f"{ESTIMATE} from the {CORRECTNESS_STEPS} correctness steps",
+            round(per_step * plan.total),
+            round(plan.total),
+        )
     windows = options.windows or preset.quick_windows
     steps = options.steps or preset.quick_steps
     warmup = preset.warmup_steps if options.warmup_steps is None else options.warmup_steps
@@ -188,18 +260,33 @@ def run_bench(options: RunOptions, dataset: Dataset, knowledge: Any, on_progress
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
     model = build_model(preset.model)
     initial = copy.deepcopy(model)
+    name = device_name(device)
+    references = load_references(options.calibration_file)
+    plan = run_plan(options, dataset)
+    before = calibrated_estimate(plan, preset, options.loader, name, references)
+    if before is not None:
+        on_progress(f"{ESTIMATE} from the reference run of {name}", *before)
+    on_progress = forecasting(on_progress, plan)
     batches = make_batches(options, dataset.train_images, dataset.train_labels, device, preset.augment)
     try:
-        correctness, trainer, timing, telemetry = _measure_throughput(options, batches, model, device, on_progress)
+        correctness, trainer, timing, telemetry = _measure_throughput(
+            options, batches, model, device, on_progress, plan
+        )
     finally:  # DataLoader workers must not outlive an interrupted run
         batches.close()
     recipe = run_recipe(options, dataset, initial, device, on_progress) if options.is_full else None
-    name = device_name(device)
     cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     reasons = likely_reasons(telemetry, options.loader, load_average, cpu_count, torch.get_num_threads())
-    references = load_references(options.calibration_file)
     calibration = calibrate(
-        preset.name, name, device.type == "cuda", timing.images_per_s, references, knowledge, trainer.is_bf16, reasons
+        preset.name,
+        name,
+        device.type == "cuda",
+        timing.images_per_s,
+        references,
+        knowledge,
+        trainer.is_bf16,
+        reasons,
+        options.loader,
     )
     versions, flags = versions_and_flags(device, trainer.is_bf16, preset.channels_last)
     ceiling = measure_ceiling(device, name, knowledge) if options.is_measuring_ceiling else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,8 @@ FormatOption = Annotated[
 ]
 _PIP_ERROR_LINES = 20
 _PIP_QUERY_TIMEOUT_S = 120.0  # `pip --version` / `pip list`: a cold pip on a network home can take a while
+# importing torch + torchvision and a first CUDA call (context creation, a PTX JIT of a few kernels)
+_VERIFY_TIMEOUT_S = 300.0
 
 
 @app.command()
@@ -80,7 +83,7 @@ def setup(
             raise InputError("--apply and --check need a real environment, not a hypothetical target")
         plan = plan_setup(knowledge, target, torch)
         if check:
-            _check(plan, snapshot, knowledge, as_json)
+            _check(plan, snapshot, knowledge, as_json, interpreter)
         if apply:
             _apply(plan, knowledge, interpreter, yes, find_links, debug)
         if output_format is not None and not as_markdown:
@@ -140,7 +143,8 @@ def _target(
         return target, None, None
     snapshot = load_or_collect(None, python, None, False, 60.0, debug, skip=("framework",))
     executable = getattr(snapshot.python, "executable", None)
-    return target_from_snapshot(knowledge, snapshot, "this machine"), snapshot, executable
+    target = replace(target_from_snapshot(knowledge, snapshot, "this machine"), interpreter=executable or python)
+    return target, snapshot, executable
 
 
 def _show(plan: Any, knowledge: Any, output: Path | None, as_markdown: bool, verbose: bool) -> None:
@@ -159,14 +163,30 @@ def _show(plan: Any, knowledge: Any, output: Path | None, as_markdown: bool, ver
     render_setup(plan, commands, console(), verbose)
 
 
-def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
+def _verify(plan: Any, interpreter: str) -> tuple[Any, ...]:
+    """The install probe in the target interpreter, judged against the plan; a run that fails is a finding."""
+    from envcheck.advise.setup_verify import plan_device, verify_plan
+    from envcheck.finding import Finding, Severity
+    from envcheck.probes.errors import ProbeError
+    from envcheck.probes.install import probe_install
+
+    try:
+        facts = probe_install(interpreter, plan_device(plan), _VERIFY_TIMEOUT_S, os.environ)
+    except ProbeError as error:
+        return (Finding("setup.verify", Severity.FAIL, "the verification run in the target interpreter failed",
+                        detail=str(error)),)  # fmt: skip
+    return verify_plan(plan, facts)
+
+
+def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool, interpreter: str | None) -> None:
     import json
 
     from envcheck.advise.setup_drift import check_drift
     from envcheck.advise.setup_formats import plan_to_dict
+    from envcheck.advise.setup_verify import is_verified, plan_device
     from envcheck.facts.common import Unavailable
     from envcheck.loaders import InputError
-    from envcheck.render.setup import render_drift
+    from envcheck.render.setup import render_drift, render_verification, verification_to_list
 
     if isinstance(snapshot.python, Unavailable):
         raise InputError(f"the python section was not collected: {snapshot.python.reason}")
@@ -174,12 +194,22 @@ def _check(plan: Any, snapshot: Any, knowledge: Any, as_json: bool) -> None:
         typer.echo(f"envcheck: no plan to compare with: {'; '.join(plan.reasons + plan.upgrades)}", err=True)
         raise typer.Exit(1)
     drifts = check_drift(plan, snapshot.python.packages, knowledge)
+    # a --from file can only be compared: running torch needs the interpreter itself
+    findings = _verify(plan, interpreter) if interpreter is not None else None
+    failed = bool(drifts) or (findings is not None and not is_verified(findings))
     if as_json:
-        document = {"plan": plan_to_dict(plan), "drift": [drift.message for drift in drifts]}
+        document = {
+            "plan": plan_to_dict(plan),
+            "drift": [drift.message for drift in drifts],
+            "verification": None if findings is None else verification_to_list(findings),
+            "verified": None if findings is None else is_verified(findings),
+        }
         sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
     else:
         render_drift(drifts, plan, console())
-    raise typer.Exit(1 if drifts else 0)
+        if findings is not None and interpreter is not None:
+            render_verification(findings, interpreter, plan_device(plan), console())
+    raise typer.Exit(1 if failed else 0)
 
 
 def _pip_prefix(interpreter: str) -> tuple[str, ...]:
@@ -244,9 +274,11 @@ def _stream(argv: tuple[str, ...], interpreter: str) -> tuple[int, list[str]]:
 
 def _apply(plan: Any, knowledge: Any, interpreter: str | None, yes: bool, find_links: Path | None, debug: bool) -> None:
     from envcheck.advise.setup_apply import changes, install_argv, verify_install
+    from envcheck.advise.setup_verify import is_verified, plan_device
     from envcheck.cli.snapshots import load_or_collect
     from envcheck.finding import exit_code
     from envcheck.loaders import InputError
+    from envcheck.render.setup import render_verification
     from envcheck.render.terminal import render_doctor
 
     if interpreter is None:
@@ -276,4 +308,6 @@ def _apply(plan: Any, knowledge: Any, interpreter: str | None, yes: bool, find_l
     snapshot = load_or_collect(None, interpreter, None, False, 120.0, debug)
     findings = verify_install(snapshot, knowledge)
     render_doctor(snapshot, findings, console())
-    raise typer.Exit(exit_code(findings))
+    verification = _verify(plan, interpreter)
+    render_verification(verification, interpreter, plan_device(plan), console())
+    raise typer.Exit(max(exit_code(findings), 0 if is_verified(verification) else 1))

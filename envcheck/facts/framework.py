@@ -64,3 +64,33 @@ class FrameworkFacts:
     torch: TorchFacts | None  # None when torch is missing or failed to import
     import_error: str | None  # the exception line when `import torch` failed
     import_traceback_tail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleImport:
+    """One package imported in the target interpreter after an install (`setup --apply` / `--check`)."""
+
+    distribution_version: str | None  # importlib.metadata's version; None: no such distribution installed
+    version: str | None  # the imported module's __version__ (what actually runs); None when the import failed
+    import_error: str | None  # the exception line, e.g. "RuntimeError: operator torchvision::nms does not exist"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorTest:
+    """torchvision.ops.nms on three boxes on a device: the compiled operators torchvision registers with torch."""
+
+    passed: bool
+    error: str | None  # e.g. "RuntimeError: operator torchvision::nms does not exist"
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class InstallFacts:
+    """What an installed torch + torchvision does in the target interpreter on the device a plan is for."""
+
+    interpreter: str
+    device: str  # "cpu", "cuda", "mps"
+    torch: ModuleImport
+    torchvision: ModuleImport
+    matmul: SmokeTest | None  # None: torch did not import
+    nms: OperatorTest | None  # None: torch or torchvision did not import

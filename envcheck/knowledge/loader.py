@@ -23,6 +23,7 @@ from envcheck.knowledge.model import (
     CudaToolkit,
     CudaToolkitUpdate,
     DriverCeiling,
+    DriverFloor,
     GpuFamily,
     GpuSpec,
     Knowledge,
@@ -172,6 +173,14 @@ def _ceiling(row: Row) -> DriverCeiling:
     return DriverCeiling(row.text("architecture"), lowest, highest, branch, newest, row.provenance())
 
 
+def _floor(row: Row) -> DriverFloor:
+    row.only(("architecture", "compute_capability_min", "compute_capability_max", "first_branch"))
+    lowest, highest = row.compute_capability("compute_capability_min"), row.compute_capability("compute_capability_max")
+    if lowest > highest:
+        row.fail("compute_capability_max", "is below compute_capability_min")
+    return DriverFloor(row.text("architecture"), lowest, highest, row.integer("first_branch"), row.provenance())
+
+
 def _gpu(row: Row) -> GpuSpec:
     row.only(
         (
@@ -298,7 +307,8 @@ def _load(root: Path) -> Knowledge:
     ceilings = _table(root, "compat/driver_branches.toml", "architecture", _ceiling)
     families = _table(root, "gpu_capabilities.toml", "family", _family)
     _check_names_unique(f"{root.name}/gpu_capabilities.toml", families)
-    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings, families)
+    floors = _table(root, "compat/driver_floors.toml", "architecture", _floor)
+    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings, families, floors)
 
 
 @lru_cache(maxsize=1)

@@ -187,6 +187,33 @@ class DriverCeiling:
 
 
 @dataclass(frozen=True, slots=True)
+class DriverFloor:
+    """The first driver branch that drives an architecture's GPUs: an older driver does not load on them,
+    whatever CUDA version a wheel asks for (a GeForce RTX 5090 on R535)."""
+
+    architecture: str  # "Blackwell (GeForce / RTX PRO)"
+    compute_capability_min: tuple[int, int]
+    compute_capability_max: tuple[int, int]
+    first_branch: int  # 570 for R570
+    provenance: Provenance
+
+    def covers(self, compute_capability: tuple[int, int]) -> bool:
+        return self.compute_capability_min <= compute_capability <= self.compute_capability_max
+
+    def allows(self, driver: str) -> bool | None:
+        """Whether ``driver`` is of the first branch or newer; None when it is not a version."""
+        try:
+            return Version(driver.strip()).major >= self.first_branch
+        except InvalidVersion:
+            return None
+
+    @property
+    def summary(self) -> str:
+        """``Blackwell (GeForce / RTX PRO) GPUs need driver branch R570 or newer``."""
+        return f"{self.architecture} GPUs need driver branch R{self.first_branch} or newer"
+
+
+@dataclass(frozen=True, slots=True)
 class WorkloadProfile:
     """What a training or inference job needs from a machine; every number is a floor."""
 
@@ -233,6 +260,7 @@ class Knowledge:
     root: str  # where the profiles were read from, for messages
     driver_ceilings: tuple[DriverCeiling, ...] = ()
     gpu_families: tuple[GpuFamily, ...] = ()  # compute capability of GPUs without a spec row
+    driver_floors: tuple[DriverFloor, ...] = ()
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 
@@ -257,6 +285,11 @@ class Knowledge:
         """The lowest last driver branch among GPUs of these compute capabilities; None: no known ceiling."""
         ceilings = [c for c in self.driver_ceilings for cc in compute_capabilities if c.covers(cc)]
         return min(ceilings, key=lambda ceiling: ceiling.last_branch, default=None)
+
+    def driver_floor(self, compute_capabilities: tuple[tuple[int, int], ...]) -> DriverFloor | None:
+        """The highest first driver branch among GPUs of these compute capabilities; None: no floor is known."""
+        floors = [f for f in self.driver_floors for cc in compute_capabilities if f.covers(cc)]
+        return max(floors, key=lambda floor: floor.first_branch, default=None)
 
     def torch_release(self, version: str) -> TorchRelease | None:
         """The release row for ``version``; local tags, post releases and pre-releases map to their release."""

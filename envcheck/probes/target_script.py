@@ -365,8 +365,84 @@ def matmul_error(torch: Any, device: str) -> float:
     return float((product.cpu().double() - reference).abs().max().item())
 
 
+# The torchvision check after an install: three boxes, the second overlapping the first (IoU 0.68), so nms at
+# IoU 0.5 keeps boxes 0 and 2. A torchvision built for another torch fails here (or at import) with
+# "operator torchvision::nms does not exist".
+NMS_BOXES = [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]]
+NMS_SCORES = [0.9, 0.8, 0.7]
+NMS_KEPT = [0, 2]
+
+
+def collect_install(device: str) -> dict[str, Any]:
+    """InstallFacts: import torch and torchvision, then a matmul and torchvision.ops.nms on `device`."""
+    facts: dict[str, Any] = {"interpreter": sys.executable, "device": device, "matmul": None, "nms": None}
+    torch = facts_of_import("torch", facts)
+    torchvision = facts_of_import("torchvision", facts) if torch is not None else None
+    if torch is None:
+        facts["torchvision"] = {
+            "distribution_version": distribution_version("torchvision"),
+            "version": None,
+            "import_error": "not imported: torch did not import",
+        }
+        return facts
+    on_device = "cuda:0" if device == "cuda" else device
+    facts["matmul"] = smoke_test(torch, on_device)
+    if torchvision is not None:
+        facts["nms"] = nms_test(torch, torchvision, on_device)
+    return facts
+
+
+def distribution_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return str(metadata.version(name))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def facts_of_import(name: str, facts: dict[str, Any]) -> Any:
+    """Import `name`, record ModuleImport facts under facts[name], return the module (None when it failed)."""
+    import importlib
+
+    record: dict[str, Any] = {"distribution_version": distribution_version(name), "version": None, "import_error": None}
+    facts[name] = record
+    try:
+        module = importlib.import_module(name)
+    except (Exception, SystemExit) as error:  # a broken install raises anything: that is the fact
+        record["import_error"] = exception_line(error)
+        return None
+    version = getattr(module, "__version__", None)
+    record["version"] = str(version) if version is not None else None
+    return module
+
+
+def nms_test(torch: Any, torchvision: Any, device: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    result: dict[str, Any] = {"passed": False, "error": None, "duration_s": 0.0}
+    try:
+        boxes = torch.tensor(NMS_BOXES, dtype=torch.float32).to(device)
+        scores = torch.tensor(NMS_SCORES, dtype=torch.float32).to(device)
+        kept = [int(index) for index in torchvision.ops.nms(boxes, scores, 0.5).cpu().tolist()]
+    except Exception as failure:  # "operator torchvision::nms does not exist" is the finding
+        result["error"] = exception_line(failure)
+    else:
+        result["passed"] = kept == NMS_KEPT
+        if not result["passed"]:
+            result["error"] = f"nms kept boxes {kept}, expected {NMS_KEPT}"
+    result["duration_s"] = round(time.perf_counter() - started, 4)
+    return result
+
+
 def main(argv: list[str]) -> int:
-    modes = {"interpreter": collect_interpreter, "framework": collect_framework}
+    modes: dict[str, Callable[[], dict[str, Any]]] = {
+        "interpreter": collect_interpreter,
+        "framework": collect_framework,
+        # install-DEVICE: after `setup --apply`, on the device (cpu, cuda, mps) the plan is for
+        "install-cpu": lambda: collect_install("cpu"),
+        "install-cuda": lambda: collect_install("cuda"),
+        "install-mps": lambda: collect_install("mps"),
+    }
     if len(argv) != 2 or argv[1] not in modes:
         sys.stderr.write(f"usage: {argv[0]} {{{'|'.join(modes)}}}\n")
         return 2
@@ -379,7 +455,7 @@ def main(argv: list[str]) -> int:
     # user's import must break ours too, and show up in the traceback.
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         del sys.path[0]
-    if argv[1] == "framework":
+    if argv[1] == "framework" or argv[1].startswith("install-"):
         sys.path.insert(0, "")
     facts = modes[argv[1]]()
     sys.stdout.flush()

@@ -8,10 +8,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from envcheck.bench.ceiling import Ceiling
+from envcheck.bench.loop import ESTIMATE
 from envcheck.bench.result import BenchResult, SiblingFlag, multi_to_json, result_to_json
 
 
@@ -40,7 +48,7 @@ def bench_rows(result: BenchResult) -> list[tuple[str, str]]:
         ),
     ]
     if calibration.score is None:
-        rows.append(("calibration", f"uncalibrated: {calibration.basis}"))
+        rows.append(("calibration", f"speed {calibration.verdict}: {calibration.basis}"))
     else:
         rows.append(
             (
@@ -59,8 +67,14 @@ def bench_rows(result: BenchResult) -> list[tuple[str, str]]:
     if result.recipe is not None:
         recipe = result.recipe
         accuracies = ", ".join(f"{a:.1%}" for a in recipe.epoch_accuracies)
-        reached = "not reached" if recipe.time_to_target_s is None else f"reached in {recipe.time_to_target_s:.0f} s"
+        if recipe.time_to_target_s is None:
+            reached = f"NOT reached after {recipe.epochs} epochs: FAILED"
+        else:
+            reached = f"reached in {recipe.time_to_target_s:.0f} s of training"
         rows.append(("accuracy", f"per epoch {accuracies}; target {recipe.target_accuracy:.0%} {reached}"))
+        rows.append(
+            ("total time", f"{_duration(recipe.total_s)} ({_duration(recipe.training_s)} training, the rest testing)")
+        )
     versions = dict(result.versions)
     rows.append(
         ("versions", f"torch {versions.get('torch')}, CUDA {versions.get('cuda')}, envcheck {versions.get('envcheck')}")
@@ -124,18 +138,35 @@ def progress_bars(console: Console | None) -> Iterator[Callable[[str, int, int],
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     )
     tasks: dict[str, Any] = {}
 
     def update(phase: str, done: int, total: int) -> None:
+        if phase.startswith(ESTIMATE):
+            line = estimate_line(phase, done, total)
+            if line is not None:
+                bars.console.print(line)
+            return
         if phase not in tasks:
             tasks[phase] = bars.add_task(phase, total=total)
         bars.update(tasks[phase], completed=done, total=total)
 
     with bars:
         yield update
+
+
+LONG_RUN_S = 60  # a forecast is shown for runs longer than this: a quick tutorial-cnn run needs no warning
+
+
+def estimate_line(phase: str, seconds: int, steps: int) -> str | None:
+    """``this run should take about 6 min 20 s more (1,180 steps, estimate from the first 3 steps)``."""
+    if seconds < LONG_RUN_S:
+        return None
+    return f"this run should take about {_duration(seconds)} more ({steps:,} steps, {phase})"
 
 
 def _ceiling_line(ceiling: Ceiling) -> str:
@@ -153,3 +184,13 @@ def _ceiling_line(ceiling: Ceiling) -> str:
     if ceiling.spec_source is None:
         parts.append("no spec sheet to compare with")
     return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``6 min 20 s``, ``2 h 05 min``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"

@@ -8,6 +8,10 @@ from rich.text import Text
 
 from envcheck.advise.setup_drift import Drift
 from envcheck.advise.setup_plan import SetupPlan
+from envcheck.codec import encode
+from envcheck.finding import Finding, Severity
+from envcheck.render.terminal import SEVERITY_MARKS
+from envcheck.render.values import visible
 
 # Ruled-out candidates shown without -v: the newest ones explain the choice; -v and --format json list all.
 _RULED_OUT_SHOWN = 8
@@ -85,3 +89,25 @@ def render_drift(drifts: tuple[Drift, ...], plan: SetupPlan, console: Console) -
     console.print(Text(f"✗ {len(drifts)} package(s) differ from the plan", style="bold red"))
     for drift in drifts:
         console.print(Text(f"  {drift.message}"))
+
+
+def render_verification(findings: tuple[Finding, ...], interpreter: str, device: str, console: Console) -> None:
+    """What the install does in the target interpreter, then one line: verified, or not and why."""
+    console.print(Text(f"Verifying in {interpreter} on {device}", style="bold"))
+    for finding in findings:
+        mark, style = SEVERITY_MARKS[finding.severity]
+        console.print(Text.assemble((f"  {mark} ", style), visible(finding.title)))
+        if finding.detail and finding.severity is not Severity.OK:
+            console.print(Text("      " + visible(finding.detail), style="dim"))
+        if finding.fix and finding.severity is Severity.FAIL:
+            console.print(Text.assemble(("      fix: ", "bold"), visible(finding.fix)), soft_wrap=True)
+    failed = sum(finding.severity is Severity.FAIL for finding in findings)
+    if failed:
+        console.print(Text(f"✗ not verified: {failed} problem(s) in {interpreter}", style="bold red"))
+    else:
+        console.print(Text(f"✓ verified: torch and torchvision work on {device} as planned", style="bold green"))
+
+
+def verification_to_list(findings: tuple[Finding, ...]) -> list[dict[str, object]]:
+    """The verification findings in the JSON form `doctor --json` uses for findings."""
+    return [encode(finding) | {"severity": finding.severity.value} for finding in findings]
