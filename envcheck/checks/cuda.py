@@ -15,6 +15,7 @@ from envcheck.checks.wheels import (
     Wheel,
     driver_os,
     gpu_models,
+    is_pre_release,
     knowledge_of,
     platform_of,
     variant_of,
@@ -295,7 +296,11 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
     knowledge = knowledge_of(given)
     table = wheel_arch_of(torch, knowledge, platform_of(given.snapshot.system))
     if table is None:
-        detail = f"torch reported no arch list and torch {torch.version} is not in the wheel arch tables"
+        detail = f"torch reported no arch list and torch {torch.version} is not in the wheel arch tables" + (
+            " (a nightly or source build: the tables describe official releases only)"
+            if is_pre_release(torch.version)
+            else ""
+        )
         yield Finding(check_id, Severity.SKIP, "GPU architecture in the wheel not checked", detail=detail)
         return
     models = gpu_models(gpu, torch, knowledge)

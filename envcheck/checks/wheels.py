@@ -126,7 +126,19 @@ def wheel_arch_of(torch: TorchFacts, knowledge: Knowledge | None, platform: str)
             provenance=Provenance("torch.cuda.get_arch_list() in the framework probe", datetime.date.min),
         )
     variant = variant_of(torch)
+    if is_pre_release(torch.version):
+        # nightly and source builds are not the release's wheel: the arch tables describe only official releases
+        # (a nightly cu128 had sm_120 before any release did; a source build has whatever TORCH_CUDA_ARCH_LIST said)
+        return None
     return knowledge.arch_list(torch.version, variant, platform) if knowledge and variant else None
+
+
+def is_pre_release(version: str) -> bool:
+    """``2.6.0.dev20241001+cu124`` (a nightly), ``2.1.0a0+git32f93b1`` (a source build), ``2.4.0rc1``."""
+    try:
+        return Version(version.strip()).is_prerelease
+    except InvalidVersion:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

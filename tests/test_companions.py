@@ -1,0 +1,130 @@
+"""The companion and arch rules against the release history they apply to (issue 11 item 6): pure-Python
+torchvision, nightly and source-build version strings and ROCm builds never fail; a companion of another
+build (CPU beside CUDA) does."""
+
+from __future__ import annotations
+
+import pytest
+
+from envcheck.finding import Severity
+from envcheck.snapshot import Snapshot
+from tests import factories
+from tests.test_checks_install import only
+
+NO_ARCH_PROBED = {"arch_list": ()}  # a collect_env paste: torch's arch list is not in it
+BLACKWELL = {"device[0].name": "NVIDIA GeForce RTX 5090", "device[0].compute_capability": [12, 0]}
+
+
+def installed(system_changes: dict[str, str] | None = None, **versions: str) -> Snapshot:
+    return factories.snapshot(
+        python=factories.python(packages=factories.packages(**versions)),
+        system=factories.system(**(system_changes or {})),
+    )
+
+
+@pytest.mark.parametrize(
+    ("torch", "torchvision"),
+    [("1.4.0", "0.2.2.post3"), ("1.2.0", "0.2.1"), ("2.3.1+cu121", "0.2.2"), ("1.0.1", "0.2.2")],
+)
+def test_pure_python_torchvision_fits_any_torch(torch: str, torchvision: str) -> None:
+    assert only("install.companion_versions", installed(torch=torch, torchvision=torchvision)).severity is Severity.OK
+
+
+def test_the_first_torchvision_with_compiled_ops_is_judged() -> None:
+    finding = only("install.companion_versions", installed(torch="1.4.0", torchvision="0.3.0"))
+    assert finding.severity is Severity.FAIL and "made for torch 1.1.0" in finding.title
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [
+        # a nightly trio of one day; torchaudio's nightly numbering does not follow torch's
+        {
+            "torch": "2.6.0.dev20241001+cu124",
+            "torchvision": "0.20.0.dev20241001+cu124",
+            "torchaudio": "2.5.0.dev20241001+cu124",
+        },
+        {
+            "torch": "2.0.0.dev20230101+cu117",
+            "torchvision": "0.15.0.dev20230101+cu117",
+            "torchaudio": "0.14.0.dev20230101+cu117",
+        },
+        # source builds: a git tree, an NGC container (torch 2.0.0a0 never had a release torchvision 0.15.0)
+        {"torch": "2.1.0a0+git32f93b1", "torchvision": "0.16.0a0+c1e2095"},
+        {"torch": "2.0.0a0+fe05266", "torchvision": "0.15.0a0", "torchaudio": "2.0.1+3b40834"},
+        # a release torch with a torchvision built from source against it
+        {"torch": "2.0.1", "torchvision": "0.15.0a0+5850f37"},
+        # ROCm wheels
+        {"torch": "2.5.1+rocm6.2", "torchvision": "0.20.1+rocm6.2", "torchaudio": "2.5.1+rocm6.2"},
+        # an untagged companion beside an untagged torch: a conda build of either kind, not judged on its variant
+        {"torch": "2.2.1", "torchvision": "0.17.1"},
+        # an untagged PyPI torchvision is its default CUDA build (cu121 for 2.2), the same as this torch
+        {"torch": "2.2.1+cu121", "torchvision": "0.17.1"},
+    ],
+)
+def test_no_false_failure_on_nightly_source_and_rocm_builds(versions: dict[str, str]) -> None:
+    finding = only("install.companion_versions", installed(**versions))
+    assert finding.severity is Severity.OK, finding.title
+
+
+def test_a_release_torchvision_beside_a_nightly_torch_is_a_warning_with_the_nightly_to_install() -> None:
+    finding = only("install.companion_versions", installed(torch="2.6.0.dev20241001+cu124", torchvision="0.20.0"))
+    assert finding.severity is Severity.WARN
+    assert finding.fix is not None and "--pre" in finding.fix and "whl/nightly/cu124" in finding.fix
+
+
+def test_a_source_built_companion_of_another_series_is_a_warning() -> None:
+    finding = only("install.companion_versions", installed(torch="2.0.1", torchvision="0.14.0a0+abc1234"))
+    assert finding.severity is Severity.WARN and "source build" in finding.title
+
+
+def test_a_nightly_companion_beside_a_release_torch_fails() -> None:
+    # pytorch/audio#1749: a ROCm nightly torchaudio beside torch 1.9.0+cu111 asks for libtorch_hip.so
+    finding = only(
+        "install.companion_versions", installed(torch="1.9.0+cu111", torchaudio="0.10.0.dev20210902+rocm4.1")
+    )
+    assert finding.severity is Severity.FAIL and "torchaudio==0.9.0" in (finding.fix or "")
+
+
+def test_a_cuda_torchvision_beside_a_cpu_torch_fails_and_reinstalls_the_cpu_build() -> None:
+    # pytorch/pytorch#122494: torch 2.2.1+cpu with PyPI's torchvision 0.17.1 (a CUDA build on Linux x86_64)
+    finding = only("install.companion_versions", installed(torch="2.2.1+cpu", torchvision="0.17.1"))
+    assert finding.severity is Severity.FAIL
+    assert "CUDA 12.1 build" in finding.title and "CPU-only one" in finding.title
+    assert finding.fix is not None and "--force-reinstall" in finding.fix and "torchvision==0.17.1" in finding.fix
+    assert "whl/cpu" in finding.fix
+
+
+def test_untagged_pypi_builds_are_judged_only_on_linux_x86_64() -> None:
+    windows = installed({"os_name": "Windows"}, torch="2.2.1+cpu", torchvision="0.17.1")
+    assert only("install.companion_versions", windows).severity is Severity.OK  # PyPI's Windows build is CPU
+    arm = installed({"architecture": "aarch64"}, torch="2.2.1+cpu", torchvision="0.17.1")
+    assert only("install.companion_versions", arm).severity is Severity.OK
+
+
+@pytest.mark.parametrize(
+    ("torch", "companion", "severity"),
+    [
+        ("2.1.0+cu118", "0.16.0+cpu", Severity.WARN),  # loads; its ops have no CUDA kernels
+        ("2.1.0+cu118", "0.16.0+cu121", Severity.WARN),  # another CUDA runtime
+        ("2.1.0+cpu", "0.16.0+cu121", Severity.FAIL),  # links libtorch_cuda, which a CPU torch lacks
+        ("2.1.0+rocm5.6", "0.16.0+cu121", Severity.FAIL),
+        ("2.1.0+rocm5.6", "0.16.0+rocm5.6", Severity.OK),
+    ],
+)
+def test_a_companion_of_another_build_variant(torch: str, companion: str, severity: Severity) -> None:
+    assert only("install.companion_versions", installed(torch=torch, torchvision=companion)).severity is severity
+
+
+@pytest.mark.parametrize("version", ["2.6.0.dev20241201+cu126", "2.1.0a0+41361538.nv23.06"])
+def test_arch_tables_are_not_applied_to_nightly_or_source_builds(version: str) -> None:
+    rtx5090 = factories.nvml_gpu("rtx4090-driver535.86.05", **BLACKWELL)
+    torch = factories.torch_on(rtx5090, version=version, cuda_version="12.6", **NO_ARCH_PROBED)
+    finding = only("cuda.arch_support", factories.gpu_machine(rtx5090, torch))
+    assert finding.severity is Severity.SKIP and "nightly or source build" in finding.detail
+
+
+def test_arch_tables_still_judge_the_release_wheel() -> None:
+    rtx5090 = factories.nvml_gpu("rtx4090-driver535.86.05", **BLACKWELL)
+    torch = factories.torch_on(rtx5090, version="2.6.0+cu126", cuda_version="12.6", **NO_ARCH_PROBED)
+    assert only("cuda.arch_support", factories.gpu_machine(rtx5090, torch)).severity is Severity.FAIL
