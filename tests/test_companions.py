@@ -38,6 +38,10 @@ def test_the_first_torchvision_with_compiled_ops_is_judged() -> None:
 @pytest.mark.parametrize(
     "versions",
     [
+        # companions the release tables list beside the paired one: a same-day fix release, conda's pairing
+        {"torch": "1.7.0", "torchvision": "0.8.1", "torchaudio": "0.7.0a0+ac17b64"},
+        {"torch": "2.0.0", "torchvision": "0.15.0", "torchaudio": "2.0.0"},
+        {"torch": "2.0.0+cu118", "torchvision": "0.15.1+cu118", "torchaudio": "2.0.1+cu118"},
         # a nightly trio of one day; torchaudio's nightly numbering does not follow torch's
         {
             "torch": "2.6.0.dev20241001+cu124",
@@ -128,3 +132,9 @@ def test_arch_tables_still_judge_the_release_wheel() -> None:
     rtx5090 = factories.nvml_gpu("rtx4090-driver535.86.05", **BLACKWELL)
     torch = factories.torch_on(rtx5090, version="2.6.0+cu126", cuda_version="12.6", **NO_ARCH_PROBED)
     assert only("cuda.arch_support", factories.gpu_machine(rtx5090, torch)).severity is Severity.FAIL
+
+
+def test_a_companion_listed_for_one_release_is_named_as_made_for_it() -> None:
+    finding = only("install.companion_versions", installed(torch="1.7.1", torchvision="0.8.1"))
+    assert finding.severity is Severity.FAIL and "made for torch 1.7.0" in finding.title
+    assert "torchvision==0.8.2" in (finding.fix or "")

@@ -130,13 +130,17 @@ def _judge(
     if is_source_build(parsed_companion):
         wanted_minor = release_key(expected) if expected else None
         found = release_key(version)
-        if wanted_minor is None or found is None or (found.major, found.minor) == wanted_minor.release[:2]:
+        if (
+            wanted_minor is None
+            or found is None
+            or (found.major, found.minor) == (wanted_minor.major, wanted_minor.minor)
+        ):
             return None  # compiled from its tree against the torch that is installed
         text = (
             f"{package} {version} is a source build of another series than torch {release.version} needs ({expected})"
         )
         return Mismatch(package, Severity.WARN, text, expected, local)
-    if expected is None or release_key(version) != release_key(expected):
+    if expected is None or release_key(version) not in {release_key(made) for made in release.companions(package)}:
         made_for = companion_release(knowledge_of(given), package, version) if knowledge_of(given) else None
         belongs = f"made for torch {made_for.version}" if made_for else "not a release the tables know"
         wanted = f"torch {release.version} needs {package} {expected}" if expected else (

@@ -220,8 +220,7 @@ def companion_release(knowledge: Knowledge, package: str, version: str) -> Torch
     """The torch release a torchvision/torchaudio version was published for (reverse lookup)."""
     wanted = release_key(version)
     for release in knowledge.torch_releases:
-        expected = release.torchvision if package == "torchvision" else release.torchaudio
-        if expected is not None and wanted is not None and release_key(expected) == wanted:
+        if wanted is not None and any(release_key(made) == wanted for made in release.companions(package)):
             return release
     return None
 
