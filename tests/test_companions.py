@@ -42,17 +42,15 @@ def test_the_first_torchvision_with_compiled_ops_is_judged() -> None:
         {"torch": "1.7.0", "torchvision": "0.8.1", "torchaudio": "0.7.0a0+ac17b64"},
         {"torch": "2.0.0", "torchvision": "0.15.0", "torchaudio": "2.0.0"},
         {"torch": "2.0.0+cu118", "torchvision": "0.15.1+cu118", "torchaudio": "2.0.1+cu118"},
-        # a nightly trio of one day; torchaudio's nightly numbering does not follow torch's
+        # real nightly sets: numbers and dates need not line up with torch's (pytorch/pytorch#150900, #40013)
         {
-            "torch": "2.6.0.dev20241001+cu124",
-            "torchvision": "0.20.0.dev20241001+cu124",
-            "torchaudio": "2.5.0.dev20241001+cu124",
+            "torch": "2.8.0.dev20250407+cu128",
+            "torchvision": "0.22.0.dev20250408+cu128",
+            "torchaudio": "2.6.0.dev20250408+cu128",
         },
-        {
-            "torch": "2.0.0.dev20230101+cu117",
-            "torchvision": "0.15.0.dev20230101+cu117",
-            "torchaudio": "0.14.0.dev20230101+cu117",
-        },
+        {"torch": "1.6.0.dev20200609", "torchvision": "0.7.0.dev20200610"},
+        # conda's pytorch-nightly trio of pytorch/audio#2610
+        {"torch": "1.13.0.dev20220815", "torchvision": "0.14.0.dev20220815", "torchaudio": "0.13.0.dev20220815"},
         # source builds: a git tree, an NGC container (torch 2.0.0a0 never had a release torchvision 0.15.0)
         {"torch": "2.1.0a0+git32f93b1", "torchvision": "0.16.0a0+c1e2095"},
         {"torch": "2.0.0a0+fe05266", "torchvision": "0.15.0a0", "torchaudio": "2.0.1+3b40834"},
@@ -110,7 +108,9 @@ def test_untagged_pypi_builds_are_judged_only_on_linux_x86_64() -> None:
     ("torch", "companion", "severity"),
     [
         ("2.1.0+cu118", "0.16.0+cpu", Severity.WARN),  # loads; its ops have no CUDA kernels
-        ("2.1.0+cu118", "0.16.0+cu121", Severity.WARN),  # another CUDA runtime
+        ("2.5.1+cu124", "0.20.1+cu121", Severity.WARN),  # another CUDA minor: current torchvision accepts it
+        ("2.1.0+cu118", "0.16.0+cu121", Severity.FAIL),  # another CUDA major: refused at import
+        ("2.11.0+cu128", "0.26.0", Severity.FAIL),  # PyPI's torchvision is cu130: another CUDA major fails at import
         ("2.1.0+cpu", "0.16.0+cu121", Severity.FAIL),  # links libtorch_cuda, which a CPU torch lacks
         ("2.1.0+rocm5.6", "0.16.0+cu121", Severity.FAIL),
         ("2.1.0+rocm5.6", "0.16.0+rocm5.6", Severity.OK),

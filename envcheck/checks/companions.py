@@ -103,8 +103,12 @@ def _variant_mismatch(package: str, version: str, torch_version: str, wanted: st
     text = f"{package} {version} is a {label} build, torch {torch_version} a {torch_label} one"
     # a GPU build of the companion links torch's GPU libraries: beside a CPU-only (or the other vendor's) torch
     # its ops do not load ("operator torchvision::nms does not exist"); a CPU build beside a GPU torch loads, but
-    # its ops have no GPU kernels, and another CUDA's build needs that CUDA's runtime
+    # its ops have no GPU kernels. torchvision refuses another CUDA major at import ("compiled with different CUDA
+    # major versions", torchvision/extension.py _check_cuda_version); releases of early 2023 refused any other
+    # CUDA ("different CUDA versions. PyTorch has CUDA Version=11.7 and torchvision has CUDA Version=11.8").
     is_broken = _kind(theirs) != _kind(ours) and _kind(theirs) != "cpu"
+    if _kind(theirs) == _kind(ours) == "cuda":
+        is_broken = (cuda_of_variant(ours) or "").split(".")[0] != (cuda_of_variant(theirs) or "").split(".")[0]
     return Mismatch(package, Severity.FAIL if is_broken else Severity.WARN, text, wanted, ours, is_rebuild=True)
 
 
@@ -121,7 +125,10 @@ def _judge(
     local = torch_version.split("+", 1)[1] if "+" in torch_version else ""
     if parsed_torch.is_prerelease:  # a nightly (2.6.0.dev20241001+cu124) or a source build (2.1.0a0+git32f93b1)
         if parsed_companion.is_prerelease or is_source_build(parsed_companion):
-            return None  # nightlies pair by build date, source trees by commit: the release tables cannot judge
+            # neither numbers nor dates line up: torchvision 0.7.0.dev20200610 pinned torch 1.6.0.dev20200609
+            # (pytorch/pytorch#40013); a cu128 nightly trio was torch 2.8.0.dev20250407, torchaudio
+            # 2.6.0.dev20250408, torchvision 0.22.0.dev20250408 (pytorch/pytorch#150900)
+            return None
         text = (
             f"{package} {version} is a release build, torch {torch_version} a nightly or source build: "
             f"{package}'s compiled ops were built against another torch"
