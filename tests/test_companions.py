@@ -138,3 +138,18 @@ def test_a_companion_listed_for_one_release_is_named_as_made_for_it() -> None:
     finding = only("install.companion_versions", installed(torch="1.7.1", torchvision="0.8.1"))
     assert finding.severity is Severity.FAIL and "made for torch 1.7.0" in finding.title
     assert "torchvision==0.8.2" in (finding.fix or "")
+
+
+def test_a_nightly_is_judged_on_the_arch_list_torch_itself_reported() -> None:
+    # pytorch/pytorch#53164: a cu111 nightly built without sm_61, which the 1.8.0 cu111 release wheel had
+    gtx1070ti = factories.nvml_gpu(
+        "rtx4090-driver535.86.05", **{"device[0].name": "GeForce GTX 1070 Ti", "device[0].compute_capability": [6, 1]}
+    )
+    nightly = factories.torch_on(
+        gtx1070ti,
+        version="1.9.0.dev20210303+cu111",
+        cuda_version="11.1",
+        arch_list=("sm_50", "sm_70", "sm_80", "sm_86"),
+    )
+    finding = only("cuda.arch_support", factories.gpu_machine(gtx1070ti, nightly))
+    assert finding.severity is Severity.FAIL and "sm_61" in finding.title
