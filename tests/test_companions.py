@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from envcheck.checks.wheels import wheel_for_driver_cuda
 from envcheck.finding import Severity
 from envcheck.snapshot import Snapshot
 from tests import factories
-from tests.test_checks_install import only
+from tests.test_checks_install import KNOWLEDGE, only
 
 NO_ARCH_PROBED = {"arch_list": ()}  # a collect_env paste: torch's arch list is not in it
 BLACKWELL = {"device[0].name": "NVIDIA GeForce RTX 5090", "device[0].compute_capability": [12, 0]}
@@ -153,3 +154,17 @@ def test_a_nightly_is_judged_on_the_arch_list_torch_itself_reported() -> None:
     )
     finding = only("cuda.arch_support", factories.gpu_machine(gtx1070ti, nightly))
     assert finding.severity is Severity.FAIL and "sm_61" in finding.title
+
+
+@pytest.mark.parametrize(
+    ("torch", "driver_cuda", "variant"),
+    [
+        ("2.1.0+cu121", "11.4", "cu118"),  # a 470 driver runs any CUDA 11.x wheel (minor-version compatibility)
+        ("1.12.1+cu102", "9.1", None),  # no 1.12.1 wheel is that old
+        ("1.7.1+cu110", "10.2", "cu102"),  # before CUDA 11 only the driver's own CUDA or older
+        ("2.6.0+cu126", "12.2", "cu126"),  # the same major: the installed wheel itself would run (not named as a fix)
+    ],
+)
+def test_the_wheel_a_driver_too_old_still_runs(torch: str, driver_cuda: str, variant: str | None) -> None:
+    wheel = wheel_for_driver_cuda(KNOWLEDGE, torch, driver_cuda)
+    assert (wheel.variant if wheel else None) == variant

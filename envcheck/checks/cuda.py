@@ -20,6 +20,7 @@ from envcheck.checks.wheels import (
     platform_of,
     variant_of,
     wheel_arch_of,
+    wheel_for_driver_cuda,
     wheels,
 )
 from envcheck.facts.common import Unavailable, known
@@ -178,14 +179,20 @@ def _driver_too_old_from_message(given: CheckInput, check_id: str, message: Driv
     )
     minimum = known(requirement.minimum) if requirement else None
     needs = f" (CUDA {torch.cuda_version} needs driver >= {minimum})" if minimum else ""
+    wheel = wheel_for_driver_cuda(knowledge, torch.version, message.driver_cuda_version) if knowledge else None
+    python = framework.interpreter if framework else "python"
+    other = (
+        f"{wheel.install_command(python)} --force-reinstall  ({wheel.label} runs on this driver)"
+        if wheel is not None and variant_of(torch) != wheel.variant
+        else f"install a torch build for CUDA {message.driver_cuda_version} or older"
+    )
     return Finding(
         check_id,
         Severity.FAIL,
         f"{serves}, older than the CUDA {torch.cuda_version} torch {torch.version} was built with{needs}",
         detail=f"Decoded {quoted(message.source_line)}",
         fix=f"Upgrade the NVIDIA driver to {minimum or 'one for CUDA ' + torch.cuda_version} or newer "
-        f"(https://www.nvidia.com/Download/index.aspx), or install a torch build for CUDA "
-        f"{message.driver_cuda_version} or older",
+        f"(https://www.nvidia.com/Download/index.aspx), or {other}",
         evidence=(*evidence, "framework.torch.cuda_version"),
     )
 

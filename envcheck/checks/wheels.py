@@ -216,6 +216,22 @@ def wheels(
             yield Wheel(candidate, variant)
 
 
+def wheel_for_driver_cuda(knowledge: Knowledge, torch_version: str, driver_cuda: str) -> Wheel | None:
+    """The newest CUDA wheel of the installed release that a driver serving CUDA ``driver_cuda`` runs.
+
+    Up to the driver's own CUDA, and from CUDA 11 on any wheel of the driver's CUDA major: NVIDIA's minor-version
+    compatibility (a CUDA 11.4 driver, e.g. 470, runs a cu118 wheel)."""
+    release = knowledge.torch_release(torch_version)
+    served = release_tuple(driver_cuda)
+    if release is None or served is None:
+        return None
+    for variant in _variants_newest_first(release):
+        built = release_tuple(cuda_of_variant(variant) or "")
+        if built is not None and (built <= served or (served[0] >= 11 and built[0] == served[0])):
+            return Wheel(release, variant)
+    return None
+
+
 def companion_release(knowledge: Knowledge, package: str, version: str) -> TorchRelease | None:
     """The torch release a torchvision/torchaudio version was published for (reverse lookup)."""
     wanted = release_key(version)
