@@ -4,9 +4,12 @@ build (CPU beside CUDA) does."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from envcheck.checks.wheels import wheel_for_driver_cuda
+from envcheck.facts.common import Unavailable
 from envcheck.finding import Severity
 from envcheck.snapshot import Snapshot
 from tests import factories
@@ -168,3 +171,19 @@ def test_a_nightly_is_judged_on_the_arch_list_torch_itself_reported() -> None:
 def test_the_wheel_a_driver_too_old_still_runs(torch: str, driver_cuda: str, variant: str | None) -> None:
     wheel = wheel_for_driver_cuda(KNOWLEDGE, torch, driver_cuda)
     assert (wheel.variant if wheel else None) == variant
+
+
+def test_a_cpu_build_on_macos_is_no_warning_even_in_a_paste_without_gpu_lines() -> None:
+    mac = factories.snapshot(
+        system=factories.system(os_name="Darwin", architecture="arm64"),
+        framework=factories.framework(torch=factories.torch(version="2.2.2", cuda_version=None, devices=())),
+        gpu=Unavailable("collect_env printed 'No CUDA'", "run on the machine"),
+    )
+    mac = dataclasses.replace(mac, source="collect-env:report.txt")  # an imported paste, not this machine
+    assert only("install.cpu_wheel_on_gpu", mac).severity is Severity.OK
+    linux = factories.snapshot(
+        framework=factories.framework(torch=factories.torch(version="2.2.2", cuda_version=None, devices=())),
+        gpu=Unavailable("collect_env printed 'No CUDA'", "run on the machine"),
+    )
+    linux = dataclasses.replace(linux, source="collect-env:report.txt")
+    assert only("install.cpu_wheel_on_gpu", linux).severity is Severity.WARN

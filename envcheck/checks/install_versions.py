@@ -39,6 +39,11 @@ def check_cpu_wheel_on_gpu(given: CheckInput) -> Iterator[Finding]:
         yield skipped(check_id, "torch build against the GPUs", framework)
         return
     torch = framework.torch
+    system = known(given.snapshot.system)
+    if torch is not None and not torch.cuda_version and system is not None and system.os_name == "Darwin":
+        # no CUDA build of torch exists for macOS (pytorch.org's selector offers none); its GPU path is MPS
+        yield Finding(check_id, Severity.OK, f"torch {torch.version} fits macOS, which has no CUDA builds of torch")
+        return
     if torch is not None and not (torch.cuda_version or torch.hip_version) and _is_report_without_gpus(given):
         yield Finding(
             check_id,
