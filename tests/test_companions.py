@@ -187,3 +187,16 @@ def test_a_cpu_build_on_macos_is_no_warning_even_in_a_paste_without_gpu_lines() 
     )
     linux = dataclasses.replace(linux, source="collect-env:report.txt")
     assert only("install.cpu_wheel_on_gpu", linux).severity is Severity.WARN
+
+
+def test_torchaudio_after_its_last_release() -> None:
+    # torchaudio made no release after 2.11; a stable-ABI torchaudio loads with a later torch, so it only warns
+    later = only("install.companion_versions", installed(torch="2.12.0+cu130", torchaudio="2.11.0+cu130"))
+    assert later.severity is Severity.WARN and "no torchaudio release exists" in later.title
+    assert later.fix is not None and "uninstall -y torchaudio" in later.fix and "--pre" not in later.fix
+    # ...but not with an earlier one (deepbeepmeep/Wan2GP#1701: torchaudio 2.11 under torch 2.10, undefined symbol)
+    earlier = only("install.companion_versions", installed(torch="2.10.0+cu130", torchaudio="2.11.0+cu130"))
+    assert earlier.severity is Severity.FAIL and "torchaudio==2.10.0" in (earlier.fix or "")
+    # a torchaudio from before the stable ABI (2.9 and older) beside a torch without one still fails
+    old = only("install.companion_versions", installed(torch="2.12.0+cu130", torchaudio="2.9.1"))
+    assert old.severity is Severity.FAIL

@@ -25,6 +25,10 @@ from envcheck.knowledge.rules import cuda_of_variant
 # torchvision 0.3.0 (May 2019) was the first release with compiled ops (nms, roi_align; pytorch/vision release
 # notes for 0.3.0): 0.1.x and 0.2.x are pure Python and import with any torch.
 _FIRST_COMPILED_TORCHVISION = Version("0.3.0")
+# torchaudio moved its extension to torch's stable ABI in December 2025 (pytorch/audio#4142, after 2.9), so 2.10 and
+# 2.11 ship libtorchaudio.abi3.so: such a build may load with a later torch, never an earlier one (torchaudio 2.11
+# under torch 2.10: "undefined symbol: torch_dtype_float4_e2m1fn_x2", deepbeepmeep/Wan2GP#1701)
+_FIRST_STABLE_ABI_TORCHAUDIO = Version("2.10.0")
 COMPANIONS = ("torchvision", "torchaudio")
 
 
@@ -38,6 +42,7 @@ class Mismatch:
     wanted: str | None  # the version to pin (``0.18.1``); None: no release exists, uninstall instead
     index: str  # the download.pytorch.org variant of the pin (``cu121``); empty: PyPI
     is_rebuild: bool = False  # the right release, the wrong build: pip must replace an install it deems satisfied
+    advice: str = ""  # what to do when there is nothing to pin
 
 
 def parsed(version: str) -> Version | None:
@@ -147,7 +152,16 @@ def _judge(
             f"{package} {version} is a source build of another series than torch {release.version} needs ({expected})"
         )
         return Mismatch(package, Severity.WARN, text, expected, local)
-    if expected is None or release_key(version) not in {release_key(made) for made in release.companions(package)}:
+    found = release_key(version)
+    is_stable_abi = found is not None and _FIRST_STABLE_ABI_TORCHAUDIO <= found < Version(release.version)
+    if expected is None and package == "torchaudio" and is_stable_abi:
+        # built on torch's stable ABI, which later torch releases are meant to keep; no torchaudio release after 2.11
+        text = f"torchaudio {version} predates torch {release.version}, for which no torchaudio release exists"
+        advice = (
+            f"if `import torchaudio` fails: {python.executable} -m pip uninstall -y torchaudio (last release: 2.11)"
+        )
+        return Mismatch(package, Severity.WARN, text, None, local, advice=advice)
+    if expected is None or found not in {release_key(made) for made in release.companions(package)}:
         made_for = companion_release(knowledge_of(given), package, version) if knowledge_of(given) else None
         belongs = f"made for torch {made_for.version}" if made_for else "not a release the tables know"
         wanted = f"torch {release.version} needs {package} {expected}" if expected else (
@@ -210,7 +224,8 @@ def _fix(executable: str, torch_version: str, mismatches: list[Mismatch]) -> str
     removals = " ".join(m.package for m in mismatches if not m.wanted and m.severity is Severity.FAIL)
     if removals:
         parts.append(f"{executable} -m pip uninstall -y {removals}")
-    pre = [m.package for m in mismatches if not m.wanted and m.severity is Severity.WARN]
+    parts += [m.advice for m in mismatches if m.advice]
+    pre = [m.package for m in mismatches if not m.wanted and m.severity is Severity.WARN and not m.advice]
     if pre:
         local = torch_version.split("+", 1)[1] if "+" in torch_version else ""
         nightly = f" --index-url {INDEX_URL}nightly/{local}" if variant_of_tag(local) else ""
