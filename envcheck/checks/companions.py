@@ -162,7 +162,8 @@ def _judge(
         )
         return Mismatch(package, Severity.WARN, text, None, local, advice=advice)
     if expected is None or found not in {release_key(made) for made in release.companions(package)}:
-        made_for = companion_release(knowledge_of(given), package, version) if knowledge_of(given) else None
+        knowledge = knowledge_of(given)
+        made_for = companion_release(knowledge, package, version) if knowledge is not None else None
         belongs = f"made for torch {made_for.version}" if made_for else "not a release the tables know"
         wanted = f"torch {release.version} needs {package} {expected}" if expected else (
             f"no {package} release exists for torch {release.version}")  # fmt: skip
