@@ -15,10 +15,12 @@ from envcheck.checks.wheels import (
     Wheel,
     driver_os,
     gpu_models,
+    is_pre_release,
     knowledge_of,
     platform_of,
     variant_of,
     wheel_arch_of,
+    wheel_for_driver_cuda,
     wheels,
 )
 from envcheck.facts.common import Unavailable, known
@@ -177,14 +179,20 @@ def _driver_too_old_from_message(given: CheckInput, check_id: str, message: Driv
     )
     minimum = known(requirement.minimum) if requirement else None
     needs = f" (CUDA {torch.cuda_version} needs driver >= {minimum})" if minimum else ""
+    wheel = wheel_for_driver_cuda(knowledge, torch.version, message.driver_cuda_version) if knowledge else None
+    python = framework.interpreter if framework else "python"
+    other = (
+        f"{wheel.install_command(python)} --force-reinstall  ({wheel.label} runs on this driver)"
+        if wheel is not None and variant_of(torch) != wheel.variant
+        else f"install a torch build for CUDA {message.driver_cuda_version} or older"
+    )
     return Finding(
         check_id,
         Severity.FAIL,
         f"{serves}, older than the CUDA {torch.cuda_version} torch {torch.version} was built with{needs}",
         detail=f"Decoded {quoted(message.source_line)}",
         fix=f"Upgrade the NVIDIA driver to {minimum or 'one for CUDA ' + torch.cuda_version} or newer "
-        f"(https://www.nvidia.com/Download/index.aspx), or install a torch build for CUDA "
-        f"{message.driver_cuda_version} or older",
+        f"(https://www.nvidia.com/Download/index.aspx), or {other}",
         evidence=(*evidence, "framework.torch.cuda_version"),
     )
 
@@ -295,7 +303,11 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
     knowledge = knowledge_of(given)
     table = wheel_arch_of(torch, knowledge, platform_of(given.snapshot.system))
     if table is None:
-        detail = f"torch reported no arch list and torch {torch.version} is not in the wheel arch tables"
+        detail = f"torch reported no arch list and torch {torch.version} is not in the wheel arch tables" + (
+            " (a nightly or source build: the tables describe official releases only)"
+            if is_pre_release(torch.version)
+            else ""
+        )
         yield Finding(check_id, Severity.SKIP, "GPU architecture in the wheel not checked", detail=detail)
         return
     models = gpu_models(gpu, torch, knowledge)

@@ -1,5 +1,5 @@
-"""Install checks judged against the knowledge base: a CPU wheel on a GPU machine, torchvision/torchaudio of
-another release, NumPy 2 under a NumPy 1 build, a Python the torch release has no wheels for.
+"""Install checks judged against the knowledge base: a CPU wheel on a GPU machine, NumPy 2 under a NumPy 1 build,
+a Python the torch release has no wheels for. torchvision/torchaudio against torch: checks/companions.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from envcheck.checks.wheels import (
     INDEX_URL,
     NOT_LISTED,
     UNLISTED_TORCH,
-    companion_release,
     driver_os,
     gpu_models,
     installed_version,
@@ -40,6 +39,11 @@ def check_cpu_wheel_on_gpu(given: CheckInput) -> Iterator[Finding]:
         yield skipped(check_id, "torch build against the GPUs", framework)
         return
     torch = framework.torch
+    system = known(given.snapshot.system)
+    if torch is not None and not torch.cuda_version and system is not None and system.os_name == "Darwin":
+        # no CUDA build of torch exists for macOS (pytorch.org's selector offers none); its GPU path is MPS
+        yield Finding(check_id, Severity.OK, f"torch {torch.version} fits macOS, which has no CUDA builds of torch")
+        return
     if torch is not None and not (torch.cuda_version or torch.hip_version) and _is_report_without_gpus(given):
         yield Finding(
             check_id,
@@ -117,61 +121,6 @@ def _gpu_wheel_fix(given: CheckInput, torch_version: str, driver: str | None, py
     return (
         f"{wheel.install_command(python, with_audio=has_audio)} --force-reinstall  "
         f"({wheel.label}: the newest CUDA variant driver {driver} runs)"
-    )
-
-
-@check("install.companion_versions", "torchvision and torchaudio are the releases made for the installed torch.")
-def check_companion_versions(given: CheckInput) -> Iterator[Finding]:
-    python, knowledge = given.snapshot.python, knowledge_of(given)
-    check_id = "install.companion_versions"
-    if isinstance(python, Unavailable) or knowledge is None:
-        yield skipped(check_id, "torchvision/torchaudio versions", missing_of(python))
-        return
-    torch_version = installed_version(python, "torch")
-    if torch_version is None:
-        yield Finding(check_id, Severity.SKIP, "torchvision/torchaudio versions not checked", detail=NOT_LISTED)
-        return
-    release = knowledge.torch_release(torch_version)
-    if release is None:
-        yield Finding(
-            check_id,
-            Severity.SKIP,
-            "torchvision/torchaudio versions not checked",
-            detail=f"torch {torch_version} is not in the knowledge base ({knowledge.root})",
-        )
-        return
-    mismatches = []
-    for package in ("torchvision", "torchaudio"):
-        version = installed_version(python, package)
-        expected = release.torchvision if package == "torchvision" else release.torchaudio
-        if version is None or (expected is not None and release_key(version) == release_key(expected)):
-            continue
-        made_for = companion_release(knowledge, package, version)
-        belongs = f"made for torch {made_for.version}" if made_for else "not a release the tables know"
-        wanted = (
-            f"torch {release.version} needs {package} {expected}"
-            if expected
-            else (f"no {package} release exists for torch {release.version}")
-        )
-        mismatches.append((package, expected, f"{package} {version} ({belongs}); {wanted}"))
-    if not mismatches:
-        yield Finding(check_id, Severity.OK, f"torchvision/torchaudio match torch {torch_version}")
-        return
-    local = torch_version.split("+", 1)[1] if "+" in torch_version else ""
-    index = f" --index-url {INDEX_URL}{local}" if local else ""
-    pins = " ".join(f"{package}=={expected}" for package, expected, _ in mismatches if expected)
-    removals = " ".join(package for package, expected, _ in mismatches if not expected)
-    fix = f"{python.executable} -m pip install {pins}{index}" if pins else ""
-    if removals:
-        fix += (" && " if fix else "") + f"{python.executable} -m pip uninstall -y {removals}"
-    yield Finding(
-        check_id,
-        Severity.FAIL,
-        f"packages built for another torch than {torch_version}: " + "; ".join(text for *_, text in mismatches),
-        detail="Each torchvision/torchaudio release is compiled against one torch release; another torch fails at "
-        "import or with 'operator torchvision::nms does not exist' (pytorch/vision README, compatibility table).",
-        fix=fix,
-        evidence=("python.packages",),
     )
 
 

@@ -50,6 +50,7 @@ def check(check_id: str, summary: str) -> Callable[[CheckFunction], CheckFunctio
 def all_checks() -> tuple[Check, ...]:
     # Importing the area modules registers their checks.
     from envcheck.checks import (  # noqa: F401
+        companions,
         cuda,
         cuda_access,
         cuda_setup,

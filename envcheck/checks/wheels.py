@@ -126,7 +126,19 @@ def wheel_arch_of(torch: TorchFacts, knowledge: Knowledge | None, platform: str)
             provenance=Provenance("torch.cuda.get_arch_list() in the framework probe", datetime.date.min),
         )
     variant = variant_of(torch)
+    if is_pre_release(torch.version):
+        # nightly and source builds are not the release's wheel: the arch tables describe only official releases
+        # (a nightly cu128 had sm_120 before any release did; a source build has whatever TORCH_CUDA_ARCH_LIST said)
+        return None
     return knowledge.arch_list(torch.version, variant, platform) if knowledge and variant else None
+
+
+def is_pre_release(version: str) -> bool:
+    """``2.6.0.dev20241001+cu124`` (a nightly), ``2.1.0a0+git32f93b1`` (a source build), ``2.4.0rc1``."""
+    try:
+        return Version(version.strip()).is_prerelease
+    except InvalidVersion:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +216,27 @@ def wheels(
             yield Wheel(candidate, variant)
 
 
+def wheel_for_driver_cuda(knowledge: Knowledge, torch_version: str, driver_cuda: str) -> Wheel | None:
+    """The newest CUDA wheel of the installed release that a driver serving CUDA ``driver_cuda`` runs.
+
+    Up to the driver's own CUDA, and from CUDA 11 on any wheel of the driver's CUDA major: NVIDIA's minor-version
+    compatibility (a CUDA 11.4 driver, e.g. 470, runs a cu118 wheel)."""
+    release = knowledge.torch_release(torch_version)
+    served = release_tuple(driver_cuda)
+    if release is None or served is None:
+        return None
+    for variant in _variants_newest_first(release):
+        built = release_tuple(cuda_of_variant(variant) or "")
+        if built is not None and (built <= served or (served[0] >= 11 and built[0] == served[0])):
+            return Wheel(release, variant)
+    return None
+
+
 def companion_release(knowledge: Knowledge, package: str, version: str) -> TorchRelease | None:
     """The torch release a torchvision/torchaudio version was published for (reverse lookup)."""
     wanted = release_key(version)
     for release in knowledge.torch_releases:
-        expected = release.torchvision if package == "torchvision" else release.torchaudio
-        if expected is not None and wanted is not None and release_key(expected) == wanted:
+        if wanted is not None and any(release_key(made) == wanted for made in release.companions(package)):
             return release
     return None
 

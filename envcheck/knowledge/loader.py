@@ -38,6 +38,7 @@ from envcheck.validation import quoted
 T = TypeVar("T")
 CUDA_VARIANT = r"cu\d{2,3}"
 ROCM_VARIANT = r"rocm\d+(\.\d+)*"
+COMPANION_VERSION = r"\d+\.\d+\.\d+"
 PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
 SEGMENTS = ("datacenter", "workstation", "consumer", "embedded")
 MAX_PCIE_GENERATION = 6
@@ -85,6 +86,8 @@ def _release(row: Row) -> TorchRelease:
             "cudnn",
             "torchvision",
             "torchaudio",
+            "also_torchvision",
+            "also_torchaudio",
         )
     )
     variants = row.texts("cuda_variants", CUDA_VARIANT)
@@ -104,6 +107,8 @@ def _release(row: Row) -> TorchRelease:
         cudnn=row.text("cudnn"),
         torchvision=row.version("torchvision"),
         torchaudio=row.optional_version("torchaudio"),
+        also_torchvision=row.texts("also_torchvision", COMPANION_VERSION, required=False),
+        also_torchaudio=row.texts("also_torchaudio", COMPANION_VERSION, required=False),
         verbatim=row.verbatim(),
         provenance=row.provenance(),
     )

@@ -45,6 +45,15 @@ class TorchRelease:
     torchaudio: str | None  # None: no matching torchaudio release
     verbatim: tuple[tuple[str, str], ...]  # original reference text of cells that were normalised
     provenance: Provenance
+    # other companion releases built for this torch: a same-day fix release, conda's own pairing (2.0.0: 0.15.0/2.0.0)
+    also_torchvision: tuple[str, ...] = ()
+    also_torchaudio: tuple[str, ...] = ()
+
+    def companions(self, package: str) -> tuple[str, ...]:
+        """Every ``torchvision``/``torchaudio`` release made for this torch, the paired one first."""
+        paired = self.torchvision if package == "torchvision" else self.torchaudio
+        also = self.also_torchvision if package == "torchvision" else self.also_torchaudio
+        return ((paired,) if paired else ()) + also
 
 
 @dataclass(frozen=True, slots=True)
