@@ -1,0 +1,118 @@
+"""`envcheck explain`: what an error message, a log or a pasted issue says went wrong, judged against this machine."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from envcheck.cli.app import app
+from envcheck.cli.options import (
+    DebugOption,
+    FromOption,
+    JsonOption,
+    MarkdownOption,
+    NoRedactOption,
+    OutputOption,
+    PythonOption,
+    TimeoutOption,
+    VerboseOption,
+)
+from envcheck.cli.output import emit, input_errors
+from envcheck.cli.snapshots import load_or_collect, shareable
+
+STDIN = "standard input"
+USAGE = "no input: give a FILE, or pipe the error in (python train.py 2>&1 | envcheck explain)"
+
+
+@app.command()
+def explain(
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE]",
+            help="The error message, log or pasted issue; `-` or nothing reads standard input.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
+    output: OutputOption = None,
+    source: FromOption = None,
+    python: PythonOption = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Skip the torch probe: package versions from metadata only.")
+    ] = False,
+    no_probe: Annotated[
+        bool,
+        typer.Option("--no-probe", help="Probe nothing: judge from the text alone (and --from FILE when given)."),
+    ] = False,
+    no_redact: NoRedactOption = False,
+    verbose: VerboseOption = False,
+    timeout: TimeoutOption = 60.0,
+    debug: DebugOption = False,
+) -> None:
+    """Say what an error means and what to change, judged against this machine (or --from FILE).
+
+    Recognises the common failures of PyTorch environments (docs/explain.md lists them) in an error message, a
+    whole log or a pasted issue. Exit 1 when it recognises an environment failure, 0 for a bug in the program
+    or text it does not recognise (it never guesses), 2 for bad input.
+    """
+    from envcheck.explain import find_signatures, report_of
+    from envcheck.explain.engine import no_snapshot
+    from envcheck.knowledge.signatures import load_signatures
+    from envcheck.loaders import InputError
+    from envcheck.render.explain import render_explain, render_explain_json, render_explain_markdown
+
+    with input_errors():
+        if as_json and as_markdown:
+            raise InputError("--json and --markdown cannot be used together")
+        text, name = _read(file)
+        table = load_signatures()
+        matches = find_signatures(text, table)
+        if source is not None:
+            snapshot = load_or_collect(source, None, None, no_redact, timeout, debug)
+            facts_from = str(source)
+        elif no_probe or not matches:
+            # nothing to judge, or asked not to probe: no probe runs (a pipe into explain stays fast)
+            snapshot = no_snapshot("not collected: --no-probe" if no_probe else "not collected: nothing recognised")
+            facts_from = "the text alone (--no-probe)" if no_probe else "the text alone"
+        else:
+            skip = ("framework",) if fast else ()
+            snapshot = load_or_collect(None, python, None, no_redact, timeout, debug, skip=skip)
+            facts_from = "this machine" + (" (--fast: no torch probe)" if fast else "")
+        report = report_of(matches, text, snapshot, _knowledge(), table, name, facts_from)
+        emit(
+            as_json,
+            as_markdown,
+            output,
+            lambda: shareable(render_explain_json(report), no_redact),
+            lambda: shareable(render_explain_markdown(report), no_redact),
+            lambda console: render_explain(report, console, verbose),
+        )
+    raise typer.Exit(report.exit_code)
+
+
+def _read(file: str | None) -> tuple[str, str]:
+    """The text to explain and how to name it: FILE through the one input reader, else standard input."""
+    from envcheck.input_files import LOG_LIMIT, read_input_file, read_input_stream
+    from envcheck.loaders import InputError
+
+    if file is None or file == "-":
+        if file is None and sys.stdin is not None and sys.stdin.isatty():
+            raise InputError(USAGE)
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise InputError(USAGE)
+        data, name = read_input_stream(stream, LOG_LIMIT, STDIN), STDIN
+    else:
+        data, name = read_input_file(file, LOG_LIMIT), file
+    # logs mix encodings and binary noise: undecodable bytes become U+FFFD rather than refuse the whole log
+    return data.decode("utf-8", errors="replace"), name
+
+
+def _knowledge() -> Any:
+    from envcheck.knowledge import load_knowledge
+
+    return load_knowledge()

@@ -1,0 +1,114 @@
+"""Terminal, Markdown and JSON views of `envcheck explain`: per signature found, the line it matched, the cause
+(or the candidates in order), the facts that decided, and the fix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from envcheck.explain.model import ExplainReport, Explanation
+from envcheck.render.values import code_span, visible
+
+EXPLAIN_SCHEMA = "envcheck.explain/1"
+NOT_RECOGNISED = "Not recognised: no known failure signature in this text (envcheck explain does not guess)."
+
+
+def _headline(report: ExplainReport) -> str:
+    if not report.is_recognised:
+        return NOT_RECOGNISED
+    environment = sum(e.blames_environment for e in report.explanations)
+    code = len(report.explanations) - environment
+    parts = []
+    if environment:
+        parts.append(f"{environment} environment failure(s)")
+    if code:
+        parts.append(f"{code} bug(s) in the program, not the environment")
+    return "Recognised " + " and ".join(parts)
+
+
+def _cause_line(explanation: Explanation) -> str:
+    if explanation.cause is not None:
+        return explanation.cause.title
+    return "not decided by the facts at hand; the candidates, most likely first:"
+
+
+def render_explain(report: ExplainReport, console: Console, verbose: bool = False) -> None:
+    console.print(
+        Text(f"{report.input_name}: {report.input_lines} line(s); facts from {report.snapshot_source}", style="dim")
+    )
+    style = "bold red" if report.exit_code else ("bold yellow" if report.is_recognised else "bold")
+    console.print(Text(_headline(report), style=style))
+    for explanation in report.explanations:
+        console.print()
+        mark = "✗" if explanation.blames_environment else "•"
+        console.print(Text(f"{mark} {explanation.title}  [{explanation.signature}]", style="bold"))
+        seen = f" (and {explanation.occurrences - 1} more time(s))" if explanation.occurrences > 1 else ""
+        console.print(Text(f"  line {explanation.line_number}{seen}: {explanation.quoted_line}", style="dim"))
+        for line in explanation.decoded:
+            console.print(Text(f"  decoded: {line}"))
+        console.print(Text(f"  cause: {_cause_line(explanation)}"))
+        if explanation.cause is None:
+            for number, cause in enumerate(explanation.candidates, 1):
+                console.print(Text(f"    {number}. {cause.title}"))
+        for line in explanation.because:
+            console.print(Text(f"  because: {line}"))
+        console.print(Text(f"  fix: {explanation.fix}"), soft_wrap=True)
+        if verbose:
+            for link in explanation.links:
+                console.print(Text(f"  see: {link}", style="dim"))
+
+
+def render_explain_markdown(report: ExplainReport) -> str:
+    lines = [f"**{_headline(report)}**", "", f"_{report.input_name}, {report.input_lines} line(s); facts from "
+             f"{report.snapshot_source}_", ""]  # fmt: skip
+    for explanation in report.explanations:
+        lines.append(f"### {explanation.title} ({code_span(explanation.signature)})")
+        lines.append("")
+        lines.append(f"- line {explanation.line_number}: {code_span(explanation.quoted_line)}")
+        lines += [f"- decoded: {line}" for line in explanation.decoded]
+        lines.append(f"- cause: {_cause_line(explanation)}")
+        if explanation.cause is None:
+            lines += [f"  {number}. {cause.title}" for number, cause in enumerate(explanation.candidates, 1)]
+        lines += [f"- because: {line}" for line in explanation.because]
+        lines.append(f"- fix: {explanation.fix}")
+        lines.append(f"- see: {', '.join(explanation.links)}")
+        lines.append("")
+    return visible("\n".join(lines).rstrip("\n") + "\n")
+
+
+def explain_to_dict(report: ExplainReport) -> dict[str, Any]:
+    return {
+        "schema": EXPLAIN_SCHEMA,
+        "exit_code": report.exit_code,
+        "recognised": report.is_recognised,
+        "input": {"name": report.input_name, "bytes": report.input_bytes, "lines": report.input_lines},
+        "snapshot_source": report.snapshot_source,
+        "findings": [_explanation(explanation) for explanation in report.explanations],
+    }
+
+
+def _explanation(explanation: Explanation) -> dict[str, Any]:
+    return {
+        "signature": explanation.signature,
+        "kind": explanation.kind,
+        "blames_environment": explanation.blames_environment,
+        "title": explanation.title,
+        "line": explanation.line_number,
+        "quoted_line": explanation.quoted_line,
+        "occurrences": explanation.occurrences,
+        "cause": explanation.cause.id if explanation.cause else None,
+        "cause_title": explanation.cause.title if explanation.cause else None,
+        "because": list(explanation.because),
+        "fix": explanation.fix,
+        "candidates": [{"id": cause.id, "title": cause.title, "fix": cause.fix} for cause in explanation.candidates],
+        "decoded": list(explanation.decoded),
+        "evidence": list(explanation.evidence),
+        "links": list(explanation.links),
+    }
+
+
+def render_explain_json(report: ExplainReport) -> str:
+    return json.dumps(explain_to_dict(report), indent=2, allow_nan=False)
