@@ -31,7 +31,7 @@ def explain(
     file: Annotated[
         str | None,
         typer.Argument(
-            metavar="[FILE]",
+            metavar="FILE",
             help="The error message, log or pasted issue; `-` or nothing reads standard input.",
             show_default=False,
         ),
@@ -55,9 +55,11 @@ def explain(
 ) -> None:
     """Say what an error means and what to change, judged against this machine (or --from FILE).
 
-    Recognises the common failures of PyTorch environments (docs/explain.md lists them) in an error message, a
-    whole log or a pasted issue. Exit 1 when it recognises an environment failure, 0 for a bug in the program
-    or text it does not recognise (it never guesses), 2 for bad input.
+    Reads an error message, a whole log or a pasted issue: python train.py 2>&1 | envcheck explain
+
+    Knows the common failures of PyTorch environments (docs/explain.md lists them); never guesses.
+
+    Exit 1: an environment failure recognised. 0: a bug in the program, or nothing recognised. 2: bad input.
     """
     from envcheck.explain import find_signatures, report_of
     from envcheck.explain.engine import no_snapshot

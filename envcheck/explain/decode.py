@@ -41,6 +41,11 @@ _SEGMENT = re.compile(r"shared memory segment (\S+) \(size (\d+)\)")
 _DLL = re.compile(r'Error loading "([^"\r\n]{1,300}?\.dll)"')
 
 
+def flat(text: str) -> str:
+    """TEXT on one line with single spaces: messages wrap anywhere (a terminal, a log shipper, an issue's paste)."""
+    return " ".join(text.split())
+
+
 def parse_size(number: str, unit: str) -> int:
     """ "2.00", "GiB" -> 2147483648: the sizes torch's allocator prints (binary units)."""
     return int(float(number) * _UNITS[unit.lower()])
@@ -60,6 +65,7 @@ class OomReport:
 
 
 def read_oom(text: str) -> OomReport:
+    text = flat(text)
     tried = _TRIED.search(text)
     requested = parse_size(*tried.groups()) if tried else None
     unallocated = _UNALLOCATED.search(text)
@@ -91,6 +97,7 @@ def read_oom(text: str) -> OomReport:
 
 def error_codes(text: str, table: SignatureTable) -> tuple[ErrorCode, ...]:
     """The CUDA error codes a text names, by number ("Error 802: ...") or by name (cudaErrorSystemNotReady)."""
+    text = flat(text)
     found: dict[int, ErrorCode] = {}
     for number in _ERROR_NUMBER.findall(text):
         entry = table.error_code(int(number))
@@ -115,6 +122,7 @@ def sm_mentions(text: str) -> tuple[str, ...]:
 
 def glibc_needed(text: str) -> tuple[str, str | None] | None:
     """ "version `GLIBC_2.28' not found (required by .../libtorch_cpu.so)" -> ("2.28", ".../libtorch_cpu.so")."""
+    text = flat(text)
     matches = _GLIBC.findall(text)
     if not matches:
         return None
@@ -124,18 +132,21 @@ def glibc_needed(text: str) -> tuple[str, str | None] | None:
 
 def nvjitlink_needed(text: str) -> tuple[str, str] | None:
     """ "__nvJitLinkAddData_12_1" -> ("__nvJitLinkAddData", "12.1"): the nvJitLink the caller was built with."""
+    text = flat(text)
     match = _NVJITLINK.search(text)
     return (match.group(1), f"{match.group(2)}.{match.group(3)}") if match else None
 
 
 def library_with_missing_symbol(text: str) -> str | None:
     """The shared library whose symbol is missing ("/.../torch_scatter/_scatter_cuda.so")."""
+    text = flat(text)
     match = _LIBRARY.search(text)
     return match.group(1) if match else None
 
 
 def lightning_members(text: str) -> tuple[int, set[int]] | None:
     """The world size in "MEMBER: k/N" and the members that printed it."""
+    text = flat(text)
     found = _MEMBER.findall(text)
     if not found:
         return None
@@ -145,16 +156,19 @@ def lightning_members(text: str) -> tuple[int, set[int]] | None:
 
 def watchdog(text: str) -> tuple[int, str, int] | None:
     """ "WorkNCCL(SeqNum=283, OpType=ALLREDUCE, ..., Timeout(ms)=600000)" -> (283, "ALLREDUCE", 600000)."""
+    text = flat(text)
     match = _WATCHDOG.search(text)
     return (int(match.group(1)), match.group(2), int(match.group(3))) if match else None
 
 
 def shm_segment(text: str) -> tuple[str, int] | None:
     """ "Error while creating shared memory segment /dev/shm/nccl-x (size 9637888)" -> (path, bytes)."""
+    text = flat(text)
     match = _SEGMENT.search(text)
     return (match.group(1), int(match.group(2))) if match else None
 
 
 def dll_named(text: str) -> str | None:
+    text = flat(text)
     match = _DLL.search(text)
     return match.group(1) if match else None

@@ -448,6 +448,10 @@ def _error_802(context: Context) -> Verdict:
     fabric = known(environment.fabric) if environment else None
     if fabric is not None:
         switches, running = known(fabric.nvswitch_count), known(fabric.is_fabric_manager_running)
+        if switches and running is False:
+            because = (f"{switches} NVSwitch(es) on the PCI bus and no nv-fabricmanager process running",)
+            fix = "sudo systemctl enable --now nvidia-fabricmanager (the package nvidia-fabricmanager-<driver branch>)"
+            return Verdict("fabric_manager_not_running", because, fix, decoded, ("environment.fabric",))
         if switches and running:
             because = (f"{switches} NVSwitch(es) and nv-fabricmanager is running, yet CUDA reports 802",)
             return Verdict("fabric_manager_version", because, None, decoded, ("environment.fabric",))

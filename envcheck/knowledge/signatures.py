@@ -19,6 +19,7 @@ RELATIVE = "failure_signatures.toml"
 # A pattern opens with the real message's own words, so it can never match in the middle of unrelated text and the
 # regex engine can skip ahead on its literal prefix: at least three letters, digits, spaces or `_` / `(?i:` first.
 _LITERAL_START = re.compile(r"^(?:\(\?i:)?[\w\[\\ ]{3}")
+_SPACE = re.compile(r"(?<!\\) ")
 _ID = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+"
 
 
@@ -76,7 +77,8 @@ def _patterns(row: Row, key: str, *, required: bool = True) -> tuple[re.Pattern[
         if not _LITERAL_START.match(text):
             row.fail(key, f"{text!r} must start with the message's literal words")
         try:
-            pattern = re.compile(text)
+            # a space stands for any run of whitespace: terminals, log shippers and issue pastes wrap messages
+            pattern = re.compile(_SPACE.sub(r"\\s+", text))
         except re.error as error:
             row.fail(key, f"{text!r} is not a regular expression: {error}")
         if pattern.search("") is not None:
