@@ -622,7 +622,7 @@ def test_never_blames_the_environment_for_other_text(text: str) -> None:
 def test_binary_garbage_is_not_recognised() -> None:
     import random
 
-    noise = bytes(random.Random(7).randrange(256) for _ in range(200_000)).decode("utf-8", "replace")
+    noise = random.Random(7).randbytes(200_000).decode("utf-8", "replace")
     report = explain(noise)
     assert report.exit_code == 0 and not report.explanations
 
