@@ -39,7 +39,7 @@ def log(tmp_path: Path) -> Path:
 
 
 def test_file_recognised_exits_1_and_quotes_the_line(log: Path) -> None:
-    result = run(str(log), "--no-probe")
+    result = run(str(log), "--no-probe", env={**os.environ, "COLUMNS": "300"})
     assert result.returncode == 1, result.stderr
     assert "cuda.driver_too_old" in result.stdout
     assert "line 25" in result.stdout and "found version 11040" in result.stdout
