@@ -17,7 +17,6 @@ from envcheck.cli.options import (
     OutputOption,
     PythonOption,
     TimeoutOption,
-    VerboseOption,
 )
 from envcheck.cli.output import emit, input_errors
 from envcheck.cli.snapshots import load_or_collect, shareable
@@ -49,7 +48,9 @@ def explain(
         typer.Option("--no-probe", help="Probe nothing: judge from the text alone (and --from FILE when given)."),
     ] = False,
     no_redact: NoRedactOption = False,
-    verbose: VerboseOption = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Also show where each signature was discussed (issue links).")
+    ] = False,
     timeout: TimeoutOption = 60.0,
     debug: DebugOption = False,
 ) -> None:

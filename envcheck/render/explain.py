@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from envcheck.explain.model import ExplainReport, Explanation
+from envcheck.knowledge.signatures import FailureSignature, SignatureTable
 from envcheck.render.values import code_span, visible
 
 EXPLAIN_SCHEMA = "envcheck.explain/1"
@@ -112,3 +113,34 @@ def _explanation(explanation: Explanation) -> dict[str, Any]:
 
 def render_explain_json(report: ExplainReport) -> str:
     return json.dumps(explain_to_dict(report), indent=2, allow_nan=False)
+
+
+def render_signature_catalog(table: SignatureTable) -> str:
+    """docs/explain.md's list of every signature, from the profile itself (a test keeps the page equal to it)."""
+    lines: list[str] = []
+    for kind, heading in (("environment", "Environment failures (exit 1)"), ("code", "Bugs in the program (exit 0)")):
+        lines += [f"### {heading}", ""]
+        for signature in sorted((s for s in table.signatures if s.kind == kind), key=lambda s: s.rank):
+            lines.append(f"#### {signature.title} ({code_span(signature.id)})")
+            lines.append("")
+            patterns = ", ".join(code_span(pattern) for pattern in _pattern_texts(signature))
+            lines.append(f"- matches: {patterns}")
+            if signature.absent:
+                absent = ", ".join(code_span(pattern) for pattern in _pattern_texts(signature, absent=True))
+                lines.append(f"- not when the text also has: {absent}")
+            lines.append(f"- facts read: {', '.join(code_span(fact) for fact in signature.facts) or 'the text alone'}")
+            lines.append("- causes, most likely first:")
+            for number, cause in enumerate(signature.causes, 1):
+                checks = f" Confirmed by {', '.join(code_span(c) for c in cause.checks)}." if cause.checks else ""
+                blame = " (a bug in the program)" if cause.blames == "code" else ""
+                lines.append(f"  {number}. {code_span(cause.id)}{blame}: {cause.title}. Fix: {cause.fix}{checks}")
+            lines.append(f"- sources: {', '.join(signature.links)}")
+            lines.append("")
+    codes = [f"| {c.code} | {code_span(c.name)} | {c.meaning} |" for c in table.error_codes]
+    lines += ["### CUDA error codes decoded", "", "| code | name | meaning |", "|---|---|---|", *codes, ""]
+    return "\n".join(lines)
+
+
+def _pattern_texts(signature: FailureSignature, *, absent: bool = False) -> list[str]:
+    # the profile's own spelling: the loader turned each space into \s+
+    return [p.pattern.replace(r"\s+", " ") for p in (signature.absent if absent else signature.patterns)]
