@@ -608,7 +608,8 @@ def test_exit_codes() -> None:
         # code bugs the environment must not be blamed for, in their real wording
         "IndexError: index 12 is out of bounds for dimension 0 with size 10\n",
         "ValueError: Expected input batch_size (32) to match target batch_size (64).\n",
-        "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!\n",
+        "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, "
+        "cuda:0 and cpu!\n",
         "KeyError: 'attention_mask'\n",
         "ModuleNotFoundError: No module named 'transformers'\n",
     ],
