@@ -18,7 +18,7 @@ _SIZE = r"(\d+(?:\.\d+)?)\s*(bytes|[KMGT]iB|B)"
 # this process has 38.00 GiB memory in use. Of the allocated memory 36.50 GiB is allocated by PyTorch, and
 # 1.02 GiB is reserved by PyTorch but unallocated."
 _TRIED = re.compile(rf"Tried to allocate {_SIZE}", re.I)
-_CAPACITY = re.compile(rf"GPU (\d+) has a total capacity of {_SIZE} of which {_SIZE} is free", re.I)
+_CAPACITY = re.compile(rf"GPU (\d+) has a total capaci?ty of {_SIZE} of which {_SIZE} is free", re.I)
 _OTHER_PROCESS = re.compile(rf"Process (\d+) has {_SIZE} memory in use", re.I)
 _THIS_PROCESS = re.compile(rf"this process has {_SIZE} memory in use", re.I)
 _UNALLOCATED = re.compile(rf"and {_SIZE} is reserved by PyTorch but unallocated", re.I)
@@ -62,6 +62,16 @@ class OomReport:
     this_process_bytes: int | None  # everything this process holds, PyTorch's cache and CUDA contexts included
     reserved_unallocated_bytes: int | None  # cached by PyTorch but not handed out: the fragmentation measure
     other_processes: tuple[tuple[int, int], ...]  # (pid, bytes) of processes the message lists
+    reserved_bytes: int | None = None  # torch < 2.1: all PyTorch had reserved (its cache), without the CUDA context
+
+    @property
+    def held_elsewhere_bytes(self) -> int | None:
+        """GPU memory neither free nor this process's: other processes (and, in torch < 2.1's wording, this
+        process's own CUDA context, which that wording does not count)."""
+        if self.total_bytes is None or self.free_bytes is None:
+            return None
+        held = self.this_process_bytes if self.this_process_bytes is not None else self.reserved_bytes
+        return None if held is None else self.total_bytes - self.free_bytes - held
 
 
 def read_oom(text: str) -> OomReport:
@@ -106,6 +116,9 @@ def error_codes(text: str, table: SignatureTable) -> tuple[ErrorCode, ...]:
     for name in _ERROR_NAME.findall(text):
         entry = table.error_code_named(name)
         if entry is not None:
+            found.setdefault(entry.code, entry)
+    for entry in table.error_codes:  # cudaGetErrorString's words without a number ("... : system not yet initialized")
+        if entry.message.casefold() in text.casefold():
             found.setdefault(entry.code, entry)
     return tuple(found.values())
 

@@ -96,12 +96,14 @@ def _out_of_memory(context: Context) -> Verdict:
     problem = context.problem("gpu.other_processes")
     if problem is not None:
         return Verdict("other_process", (problem.title, problem.detail), problem.fix, decoded_words, problem.evidence)
-    if oom.total_bytes and oom.free_bytes is not None and oom.this_process_bytes is not None:
-        outside = oom.total_bytes - oom.free_bytes - oom.this_process_bytes
-        if outside > max(GIB, oom.total_bytes // 10):
+    outside = oom.held_elsewhere_bytes
+    if outside is not None and oom.total_bytes:
+        # torch < 2.1 counts only its cache, so the CUDA context (up to ~1 GiB) is part of `outside` there
+        margin = GIB if oom.this_process_bytes is not None else 2 * GIB
+        if outside > max(margin, oom.total_bytes // 10):
             return Verdict(
                 "other_process",
-                (f"{format_bytes(outside)} of the GPU is held outside this process (total - free - this process)",),
+                (f"{format_bytes(outside)} of the GPU is held outside this process (total - free - this process's)",),
                 "Find who holds it with nvidia-smi (on the host if this is a container); stop it or use another GPU.",
                 decoded_words,
             )

@@ -29,6 +29,7 @@ class ErrorCode:
 
     code: int
     name: str  # cudaErrorSystemNotReady
+    message: str  # what cudaGetErrorString says: "system not yet initialized"
     meaning: str
 
 
@@ -141,8 +142,9 @@ def _signature(row: Row, provenance: Provenance) -> FailureSignature:
 
 
 def _error_code(row: Row) -> ErrorCode:
-    row.only(("code", "name", "meaning"))
-    return ErrorCode(row.integer("code"), _identifier(row, "name", r"cudaError\w+"), row.text("meaning"))
+    row.only(("code", "name", "message", "meaning"))
+    name = _identifier(row, "name", r"cudaError\w+")
+    return ErrorCode(row.integer("code"), name, row.text("message"), row.text("meaning"))
 
 
 def _load(root: Path) -> SignatureTable:
