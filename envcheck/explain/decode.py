@@ -99,9 +99,11 @@ def read_oom(text: str) -> OomReport:
     if old is not None:
         groups = old.groups()
         index, total, allocated, free = groups[0], groups[1:3], groups[3:5], groups[5:7]
-        reserved = groups[-2:]
-        gap = parse_size(*reserved) - parse_size(*allocated)
-        return OomReport(int(index), requested, parse_size(*total), parse_size(*free), None, max(gap, 0), others)
+        reserved = parse_size(*groups[-2:])
+        gap = reserved - parse_size(*allocated)
+        return OomReport(
+            int(index), requested, parse_size(*total), parse_size(*free), None, max(gap, 0), others, reserved
+        )
     return OomReport(None, requested, None, None, None, None, others)
 
 
