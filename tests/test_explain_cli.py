@@ -78,7 +78,7 @@ def test_json_envelope(log: Path) -> None:
     finding = document["findings"][0]
     assert finding["signature"] == "cuda.driver_too_old" and finding["line"] == 25
     assert finding["cause"] == "driver_behind_wheel"
-    assert {"fix", "because", "decoded", "candidates", "links", "quoted_line"} <= set(finding)
+    assert {"fix", "is_fix_specific", "because", "decoded", "candidates", "links", "quoted_line"} <= set(finding)
 
 
 def test_markdown_and_output_file(log: Path, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def explain_match(context: Context) -> Explanation:
         cause=cause,
         because=tuple(dict.fromkeys(line for line in verdict.because if line)),
         fix=fix,
+        is_fix_specific=verdict.fix is not None,
         candidates=tuple(ordered),
         decoded=verdict.decoded,
         evidence=tuple(dict.fromkeys(verdict.evidence)),

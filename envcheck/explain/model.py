@@ -29,7 +29,8 @@ class Explanation:
     occurrences: int
     cause: SignatureCause | None  # None: no fact decides; `candidates` in order
     because: tuple[str, ...]
-    fix: str
+    fix: str  # the chosen cause's fix (sharpened by the facts), or every candidate's fix in order
+    is_fix_specific: bool  # the fix was made for this machine (a wheel, a process, a size), not the cause's general one
     candidates: tuple[SignatureCause, ...]  # every cause in order of likelihood (the chosen one first)
     decoded: tuple[str, ...]
     evidence: tuple[str, ...]

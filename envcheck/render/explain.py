@@ -37,9 +37,8 @@ def _cause_line(explanation: Explanation) -> str:
 
 
 def render_explain(report: ExplainReport, console: Console, verbose: bool = False) -> None:
-    console.print(
-        Text(f"{report.input_name}: {report.input_lines} line(s); facts from {report.snapshot_source}", style="dim")
-    )
+    header = f"{report.input_name}: {report.input_lines} line(s); facts from {report.snapshot_source}"
+    console.print(Text(header, style="dim"), soft_wrap=True)  # paths stay whole, to copy
     style = "bold red" if report.exit_code else ("bold yellow" if report.is_recognised else "bold")
     console.print(Text(_headline(report), style=style))
     for explanation in report.explanations:
@@ -54,9 +53,11 @@ def render_explain(report: ExplainReport, console: Console, verbose: bool = Fals
         if explanation.cause is None:
             for number, cause in enumerate(explanation.candidates, 1):
                 console.print(Text(f"    {number}. {cause.title}"))
+                console.print(Text(f"       fix: {cause.fix}"), soft_wrap=True)
         for line in explanation.because:
             console.print(Text(f"  because: {line}"))
-        console.print(Text(f"  fix: {explanation.fix}"), soft_wrap=True)
+        if explanation.cause is not None or explanation.is_fix_specific:
+            console.print(Text(f"  fix: {explanation.fix}"), soft_wrap=True)  # a wrapped command breaks copy-paste
         if verbose:
             for link in explanation.links:
                 console.print(Text(f"  see: {link}", style="dim"))
@@ -72,9 +73,11 @@ def render_explain_markdown(report: ExplainReport) -> str:
         lines += [f"- decoded: {line}" for line in explanation.decoded]
         lines.append(f"- cause: {_cause_line(explanation)}")
         if explanation.cause is None:
-            lines += [f"  {number}. {cause.title}" for number, cause in enumerate(explanation.candidates, 1)]
+            for number, cause in enumerate(explanation.candidates, 1):
+                lines.append(f"  {number}. {cause.title}. Fix: {cause.fix}")
         lines += [f"- because: {line}" for line in explanation.because]
-        lines.append(f"- fix: {explanation.fix}")
+        if explanation.cause is not None or explanation.is_fix_specific:
+            lines.append(f"- fix: {explanation.fix}")
         lines.append(f"- see: {', '.join(explanation.links)}")
         lines.append("")
     return visible("\n".join(lines).rstrip("\n") + "\n")
@@ -104,6 +107,7 @@ def _explanation(explanation: Explanation) -> dict[str, Any]:
         "cause_title": explanation.cause.title if explanation.cause else None,
         "because": list(explanation.because),
         "fix": explanation.fix,
+        "is_fix_specific": explanation.is_fix_specific,
         "candidates": [{"id": cause.id, "title": cause.title, "fix": cause.fix} for cause in explanation.candidates],
         "decoded": list(explanation.decoded),
         "evidence": list(explanation.evidence),
