@@ -12,6 +12,7 @@ from collections.abc import Callable
 from packaging.version import InvalidVersion, Version
 
 from envcheck.checks.cuda import arch_fix
+from envcheck.checks.cuda_access import LIVE_GPU_SOURCES
 from envcheck.checks.wheels import GpuModel, gpu_models, platform_of, variant_of, wheel_arch_of
 from envcheck.explain import decode
 from envcheck.explain.context import Context
@@ -58,17 +59,21 @@ def _not_compiled(context: Context) -> Verdict:
     if torch is None:
         return Verdict()
     if torch.cuda_version is None and torch.hip_version is None:
+        because = [f"torch {torch.version} here is a CPU-only build (torch.version.cuda is None)"]
         problem = context.problem("install.cpu_wheel_on_gpu")
-        return Verdict(
-            "cpu_wheel",
-            (f"torch {torch.version} here is a CPU-only build (torch.version.cuda is None)",),
-            fix=problem.fix if problem else None,
-            evidence=("framework.torch.cuda_version",),
-        )
+        fix = problem.fix if problem else None
+        gpu = known(context.snapshot.gpu)
+        if gpu is not None and not gpu.gpus and gpu.source in LIVE_GPU_SOURCES:
+            # a CUDA build would not help: this machine has nothing for CUDA to run on
+            because.append(f"and this machine has no NVIDIA GPU ({gpu.no_gpu_reason})")
+            fix = "Run on a machine with an NVIDIA GPU (then install the CUDA build), or keep the CPU: device='cpu'."
+        return Verdict("cpu_wheel", tuple(because), fix, evidence=("framework.torch.cuda_version", "gpu.gpus"))
+    framework = known(context.snapshot.framework)
+    interpreter = framework.interpreter if framework else "the inspected interpreter"
     return Verdict(
         because=(
-            f"the torch this Snapshot inspected ({torch.version}) is a CUDA {torch.cuda_version} build: the failing "
-            "program ran under another interpreter or environment (check `which python` and the venv it uses)",
+            f"the torch of {interpreter} ({torch.version}) is a CUDA {torch.cuda_version} build: the failing "
+            "program ran under another interpreter (give it with --python PATH, or check `which python`)",
         ),
         evidence=("framework.torch.cuda_version", "framework.interpreter"),
     )
@@ -340,7 +345,8 @@ def _bus_error(context: Context) -> Verdict:
         return Verdict("shm_too_small", (problem.title,), problem.fix, (), problem.evidence)
     total, _ = _shm(context)
     if total is not None:
-        because = (f"/dev/shm here is {format_bytes(total)}",)
+        because = (f"/dev/shm here is {format_bytes(total)}, past the usual need: if the job ran here, the workers' "
+                   "batches outgrew it",)  # fmt: skip
         return Verdict("too_many_workers", because, evidence=("storage.shm_total_bytes",))
     return Verdict()
 
