@@ -685,3 +685,22 @@ def test_unavailable_facts_leave_causes_undecided() -> None:
     explanation = found(explain(BUS_ERROR, snapshot), "dataloader.bus_error")
     assert explanation.cause is None
     assert "(1)" in explanation.fix and "(2)" in explanation.fix
+
+
+def test_cpu_torch_on_a_machine_without_a_gpu_says_a_cuda_build_would_not_help() -> None:
+    snapshot = with_torch(version="2.3.1+cpu", cuda_version=None, arch_list=(), devices=())
+    explanation = found(
+        explain("AssertionError: Torch not compiled with CUDA enabled\n", snapshot),
+        "install.torch_not_compiled_with_cuda",
+    )
+    assert explanation.cause is not None and explanation.cause.id == "cpu_wheel"
+    assert "machine with an NVIDIA GPU" in explanation.fix and explanation.is_fix_specific
+
+
+def test_a_cuda_torch_in_the_inspected_interpreter_points_at_another_one() -> None:
+    explanation = found(
+        explain("AssertionError: Torch not compiled with CUDA enabled\n", factories.snapshot()),
+        "install.torch_not_compiled_with_cuda",
+    )
+    assert explanation.cause is None
+    assert any("--python PATH" in line and "/opt/venv/bin/python" in line for line in explanation.because)
