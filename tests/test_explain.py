@@ -704,3 +704,37 @@ def test_a_cuda_torch_in_the_inspected_interpreter_points_at_another_one() -> No
     )
     assert explanation.cause is None
     assert any("--python PATH" in line and "/opt/venv/bin/python" in line for line in explanation.because)
+
+
+H100_FOREIGN = "h100-sxm5-80gb-x8-driver550.54.15-foreign-processes"  # a process of another user holds GPU 3
+OOM_ON = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU {} has a total capacity of 79.11 GiB "
+    "of which 1.10 GiB is free. Including non-PyTorch memory, this process has 17.90 GiB memory in use. Of the "
+    "allocated memory 15.20 GiB is allocated by PyTorch, and 1.20 GiB is reserved by PyTorch but unallocated.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("gpu_in_message", "visible", "cause"),
+    [
+        ("3", None, "other_process"),  # the process is on the GPU the message names
+        ("0", None, "other_process"),  # GPU 0 itself is free, but 60 GiB of it are held outside this process (text)
+        ("0", "3", "other_process"),  # torch's GPU 0 is nvidia-smi's GPU 3 under CUDA_VISIBLE_DEVICES=3
+    ],
+)
+def test_oom_names_the_process_on_the_gpu_the_message_names(
+    gpu_in_message: str, visible: str | None, cause: str
+) -> None:
+    variables = {"CUDA_VISIBLE_DEVICES": visible} if visible else {}
+    snapshot = factories.gpu_machine(factories.nvidia_smi_gpu(H100_FOREIGN), environment=environment(**variables))
+    explanation = found(explain(OOM_ON.format(gpu_in_message), snapshot), "cuda.out_of_memory")
+    assert explanation.cause is not None and explanation.cause.id == cause
+    names_the_process = any("pid 2871544" in line for line in explanation.because)
+    assert names_the_process == (gpu_in_message == "3" or visible == "3"), explanation.because
+
+
+def test_oom_on_a_free_gpu_is_not_blamed_on_another_gpus_process() -> None:
+    text = OOM_ON.format("0").replace("this process has 17.90 GiB", "this process has 77.90 GiB")
+    snapshot = factories.gpu_machine(factories.nvidia_smi_gpu(H100_FOREIGN))
+    explanation = found(explain(text, snapshot), "cuda.out_of_memory")
+    assert explanation.cause is not None and explanation.cause.id == "too_large"

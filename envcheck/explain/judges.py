@@ -15,10 +15,11 @@ from envcheck.checks.cuda import arch_fix
 from envcheck.checks.cuda_access import LIVE_GPU_SOURCES
 from envcheck.checks.wheels import GpuModel, gpu_models, platform_of, variant_of, wheel_arch_of
 from envcheck.explain import decode
-from envcheck.explain.context import Context
+from envcheck.explain.context import PROBLEMS, Context
 from envcheck.explain.model import Verdict
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.framework import TorchFacts
+from envcheck.finding import Finding
 from envcheck.knowledge.rules import arch_support, required_driver
 from envcheck.units import GIB, format_bytes
 
@@ -98,7 +99,7 @@ def _out_of_memory(context: Context) -> Verdict:
         return Verdict(
             "other_process", (f"the message lists other processes on the GPU: {listed}",), None, decoded_words
         )
-    problem = context.problem("gpu.other_processes")
+    problem = _processes_on(context, oom.gpu_index)
     if problem is not None:
         return Verdict("other_process", (problem.title, problem.detail), problem.fix, decoded_words, problem.evidence)
     outside = oom.held_elsewhere_bytes
@@ -125,6 +126,25 @@ def _out_of_memory(context: Context) -> Verdict:
             because = (f"this process itself held {share:.0%} of the GPU's memory",)
             return Verdict("too_large", because, None, decoded_words)
     return Verdict(decoded=decoded_words)
+
+
+def physical_gpu(context: Context, index: int) -> int | None:
+    """The nvidia-smi index of the GPU torch calls `index`: CUDA_VISIBLE_DEVICES renumbers them (None: a UUID there,
+    or an index past its list). Without the variable (or the environment's facts) the numbers are the same."""
+    value = context.variable("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return index
+    listed = [part.strip() for part in value.split(",") if part.strip()]
+    return int(listed[index]) if index < len(listed) and listed[index].isdigit() else None
+
+
+def _processes_on(context: Context, index: int | None) -> Finding | None:
+    """gpu.other_processes' warning for the GPU the message names (any GPU when the message names none)."""
+    problems = [f for f in context.findings("gpu.other_processes") if f.severity in PROBLEMS]
+    physical = physical_gpu(context, index) if index is not None else None
+    if physical is None:
+        return problems[0] if problems else None
+    return next((f for f in problems if f"gpu.gpus[{physical}].processes" in f.evidence), None)
 
 
 def _gpu_and_arch(context: Context) -> tuple[list[GpuModel], tuple[str, ...], str]:
@@ -357,7 +377,7 @@ def _cublas(context: Context) -> Verdict:
         return Verdict("index_out_of_range", ("the text also holds a device-side assertion: an earlier kernel failed",))
     if context.has_signature("cuda.out_of_memory"):
         return Verdict("near_oom", ("the text also reports CUDA out of memory",))
-    problem = context.problem("gpu.other_processes")
+    problem = _processes_on(context, None)
     if problem is not None:
         return Verdict("near_oom", (problem.title,), problem.fix, (), problem.evidence)
     return Verdict()
