@@ -163,3 +163,14 @@ def test_control_characters_in_the_log_are_escaped(tmp_path: Path) -> None:
 def test_json_and_markdown_together_is_a_usage_error(log: Path) -> None:
     result = run(str(log), "--json", "--markdown")
     assert result.returncode == 2 and "cannot be used together" in result.stderr
+
+
+def test_tokens_in_the_quoted_line_are_redacted_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "download.log"
+    path.write_text(
+        "RuntimeError: Found no NVIDIA driver on your system (https://user:s3cretpass@hub.example.com "
+        "token=hf_abcdefghijklmnopqrstu)\n"
+    )
+    shown = run(str(path), "--no-probe", "--json").stdout
+    assert "s3cretpass" not in shown and "hf_abcdefghijklmnopqrstu" not in shown and "<redacted>" in shown
+    assert "hf_abcdefghijklmnopqrstu" in run(str(path), "--no-probe", "--json", "--no-redact").stdout

@@ -86,6 +86,8 @@ def explain(
             snapshot = load_or_collect(None, python, None, no_redact, timeout, debug, skip=skip)
             facts_from = "this machine" + (" (--fast: no torch probe)" if fast else "")
         report = report_of(matches, text, snapshot, _knowledge(), table, name, facts_from)
+        if not no_redact:
+            report = _redacted(report)
         emit(
             as_json,
             as_markdown,
@@ -113,6 +115,27 @@ def _read(file: str | None) -> tuple[str, str]:
         data, name = read_input_file(file, LOG_LIMIT), file
     # logs mix encodings and binary noise: undecodable bytes become U+FFFD rather than refuse the whole log
     return data.decode("utf-8", errors="replace"), name
+
+
+def _redacted(report: Any) -> Any:
+    """The report with tokens and URL passwords in the quoted log lines hidden, as every command hides them."""
+    import dataclasses
+
+    from envcheck.redaction import redact_value
+
+    def clean(text: str) -> str:
+        return redact_value("", text)[0]
+
+    explanations = tuple(
+        dataclasses.replace(
+            explanation,
+            quoted_line=clean(explanation.quoted_line),
+            decoded=tuple(clean(line) for line in explanation.decoded),
+            because=tuple(clean(line) for line in explanation.because),
+        )
+        for explanation in report.explanations
+    )
+    return dataclasses.replace(report, explanations=explanations)
 
 
 def _knowledge() -> Any:
