@@ -738,3 +738,14 @@ def test_oom_on_a_free_gpu_is_not_blamed_on_another_gpus_process() -> None:
     snapshot = factories.gpu_machine(factories.nvidia_smi_gpu(H100_FOREIGN))
     explanation = found(explain(text, snapshot), "cuda.out_of_memory")
     assert explanation.cause is not None and explanation.cause.id == "too_large"
+
+
+def test_a_signature_inside_a_long_run_without_spaces_is_decoded_quickly() -> None:
+    import time
+
+    run = "x" * 20_000
+    text = (run + "/a/b.so: undefined symbol: _ZN3c1017RegisterOperatorsD1Ev" + run) * 3
+    started = time.monotonic()
+    explanation = found(explain(text), "extension.undefined_symbol")
+    assert time.monotonic() - started < 5
+    assert any("/a/b.so" in line for line in explanation.decoded)
