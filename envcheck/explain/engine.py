@@ -4,7 +4,7 @@ fall back on the checks named by the causes, and say the candidate causes in ord
 from __future__ import annotations
 
 from envcheck.explain.context import Context
-from envcheck.explain.judges import JUDGES
+from envcheck.explain.judges import all_judges
 from envcheck.explain.match import Match, find_signatures
 from envcheck.explain.model import ExplainReport, Explanation, Verdict
 from envcheck.knowledge.model import Knowledge
@@ -24,7 +24,7 @@ def by_checks(context: Context) -> Verdict:
 
 def judge_match(context: Context) -> Verdict:
     signature = context.match.signature
-    judge = JUDGES.get(signature.id)
+    judge = all_judges().get(signature.id)
     verdict = judge(context) if judge is not None else Verdict()
     if verdict.cause is None:
         fallback = by_checks(context)
