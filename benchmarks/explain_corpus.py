@@ -7,8 +7,9 @@ tests/fixtures/explain/index.toml and prints the hit rate, the cause agreement a
     PYTHONPATH=. python benchmarks/explain_corpus.py
 
 A hit: the expected signature is among those found. Cause agreement: for cases whose index names a cause, explain
-named that cause. A false alarm: an environment failure reported for a case whose established cause is a bug in the
-program, or an environment signature other than the expected one.
+named that cause. A false alarm: an environment failure reported (exit 1) for a case whose established cause is a
+bug in the program (`blames = "code"`, or a code signature expected), or an environment signature other than the
+expected one. A false alarm the index explains (`known_false_alarm`) does not fail the run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Case:
     established: str
     signature: str
     cause: str | None
+    is_code_bug: bool  # the thread found a bug in the program: reporting an environment failure is a false alarm
+    known_false_alarm: str | None  # why explain cannot avoid it today (the test expects it, strictly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class Outcome:
 
     @property
     def is_false_alarm(self) -> bool:
-        expected_code = self.case.signature.startswith("code.")
+        expected_code = self.case.is_code_bug or self.case.signature.startswith("code.")
         others = [s for s in self.found if s != self.case.signature and not s.startswith("code.")]
         return (expected_code and self.blames_environment) or bool(others)
 
@@ -66,7 +69,16 @@ def read_index() -> list[dict[str, Any]]:
 
 def load_cases() -> list[Case]:
     return [
-        Case(row["file"], row["source"], row["established"], row["signature"], row.get("cause")) for row in read_index()
+        Case(
+            row["file"],
+            row["source"],
+            row["established"],
+            row["signature"],
+            row.get("cause"),
+            row.get("blames") == "code",
+            row.get("known_false_alarm"),
+        )
+        for row in read_index()
     ]
 
 
@@ -102,7 +114,8 @@ def main() -> int:
     print(f"signature named: {hits}/{len(outcomes)} ({hits / len(outcomes):.0%})")
     print(f"cause named from the text alone, where the text decides it: {agreed}/{len(with_cause)}")
     print(f"false alarms: {len(alarms)}" + "".join(f"\n  {o.case.file}: {', '.join(o.found)}" for o in alarms))
-    return 0 if hits == len(outcomes) and not alarms and agreed == len(with_cause) else 1
+    unexpected = [o for o in alarms if not o.case.known_false_alarm]
+    return 0 if hits == len(outcomes) and not unexpected and agreed == len(with_cause) else 1
 
 
 if __name__ == "__main__":
