@@ -70,9 +70,20 @@ def find_signatures(text: str, table: SignatureTable, context_occurrences: int =
         count = len(lines)
         spans.sort()
         start, end = spans[0]
-        context = "\n".join(
-            prepared[max(0, a - CONTEXT_BEFORE) : b + CONTEXT_AFTER] for a, b in spans[:context_occurrences]
-        )
+        context = _context(prepared, spans)
         line_number = prepared.count("\n", 0, start) + 1
         found.append((start, Match(signature, line_number, quote_line(prepared, start, end), count, context)))
     return tuple(match for _, match in sorted(found, key=lambda item: (item[0], item[1].signature.rank)))
+
+
+def _context(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text around the first few occurrences of each pattern (a capability warning printed at start-up and the
+    "no kernel image" error hours later both), overlapping windows merged."""
+    windows: list[list[int]] = []
+    for start, end in spans:  # sorted by start
+        low, high = max(0, start - CONTEXT_BEFORE), end + CONTEXT_AFTER
+        if windows and low <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], high)
+        else:
+            windows.append([low, high])
+    return "\n".join(text[low:high] for low, high in windows)
