@@ -752,7 +752,7 @@ def test_a_signature_inside_a_long_run_without_spaces_is_decoded_quickly() -> No
 
 
 def test_the_capability_warning_at_start_up_is_read_for_an_error_hours_later() -> None:
-    warning = SM120.split("  warnings.warn(\n")[0]
+    warning = SM120.split("  warnings.warn(\n", maxsplit=1)[0]
     log = warning + "step 1 loss 2.3\n" * 5000 + "no kernel image is available for execution on the device\n" * 4
     explanation = found(explain(log), "cuda.no_kernel_image")
     assert explanation.cause is not None and explanation.cause.id == "gpu_too_new"
