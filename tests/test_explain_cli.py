@@ -174,3 +174,22 @@ def test_tokens_in_the_quoted_line_are_redacted_unless_asked(tmp_path: Path) -> 
     shown = run(str(path), "--no-probe", "--json").stdout
     assert "s3cretpass" not in shown and "hf_abcdefghijklmnopqrstu" not in shown and "<redacted>" in shown
     assert "hf_abcdefghijklmnopqrstu" in run(str(path), "--no-probe", "--json", "--no-redact").stdout
+
+
+def test_a_pasted_issue_is_judged_against_its_own_collect_env_report(tmp_path: Path) -> None:
+    issue = tmp_path / "issue.md"
+    warning = (FIXTURES / "explain" / "leggedlab-26-rtx5090-sm120.txt").read_text()
+    report = (FIXTURES / "collect_env" / "linux-torch2.5-cu124-rtx5090-sm120.txt").read_text()
+    issue.write_text(f"### Describe the bug\nTraining fails:\n```\n{warning}```\n### Versions\n{report}")
+    document = json.loads(run(str(issue), "--json").stdout)  # no --from, no probe of this machine
+    assert document["snapshot_source"].startswith("the collect_env report in the text (line")
+    finding = document["findings"][0]
+    assert finding["cause"] == "gpu_too_new"
+    assert "cu129" in finding["fix"]  # the newest wheel the paste's driver runs, not this machine's
+
+
+def test_a_log_that_prints_a_torch_version_is_not_taken_for_a_report(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("PyTorch version: 2.3.1\nstarting\n" + DRIVER_TOO_OLD)
+    document = json.loads(run(str(log), "--no-probe", "--json").stdout)
+    assert document["snapshot_source"] == "the text alone (--no-probe)"

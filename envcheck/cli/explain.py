@@ -66,6 +66,7 @@ def explain(
     from envcheck.explain.engine import no_snapshot
     from envcheck.knowledge.signatures import load_signatures
     from envcheck.loaders import InputError
+    from envcheck.redaction import redact_snapshot
     from envcheck.render.explain import render_explain, render_explain_json, render_explain_markdown
 
     with input_errors():
@@ -74,9 +75,15 @@ def explain(
         text, name = _read(file)
         table = load_signatures()
         matches = find_signatures(text, table)
+        pasted = _pasted_report(text) if source is None and matches else None
         if source is not None:
             snapshot = load_or_collect(source, None, None, no_redact, timeout, debug)
             facts_from = str(source)
+        elif pasted is not None:
+            # a pasted issue carries the failing machine's own report: judge against it, not against this machine
+            snapshot, line = pasted
+            snapshot = snapshot if no_redact else redact_snapshot(snapshot)
+            facts_from = f"the collect_env report in the text (line {line})"
         elif no_probe or not matches:
             # nothing to judge, or asked not to probe: no probe runs (a pipe into explain stays fast)
             snapshot = no_snapshot("not collected: --no-probe" if no_probe else "not collected: nothing recognised")
@@ -115,6 +122,27 @@ def _read(file: str | None) -> tuple[str, str]:
         data, name = read_input_file(file, LOG_LIMIT), file
     # logs mix encodings and binary noise: undecodable bytes become U+FFFD rather than refuse the whole log
     return data.decode("utf-8", errors="replace"), name
+
+
+def _pasted_report(text: str) -> tuple[Any, int] | None:
+    """The Snapshot of a `python -m torch.utils.collect_env` report inside the text, and the line it starts on."""
+    import re
+
+    from envcheck.importers.collect_env import CollectEnvError, snapshot_from_collect_env
+
+    found = re.search(r"^.{0,40}?(?:Collecting environment information|PyTorch version\s*:)", text, re.M | re.I)
+    if found is None:
+        return None
+    # a script printing "PyTorch version: 2.3.1" is not a report: two more of collect_env's own lines must follow
+    block = text[found.start() : found.start() + 5000]
+    markers = ("Is debug build:", "CUDA used to build PyTorch:", "OS:", "Python version:", "Is CUDA available:")
+    if sum(marker in block for marker in markers) < 2:
+        return None
+    try:
+        snapshot = snapshot_from_collect_env(text[found.start() :].encode("utf-8"), "the pasted report")
+    except CollectEnvError:
+        return None
+    return snapshot, text.count("\n", 0, found.start()) + 1
 
 
 def _redacted(report: Any) -> Any:
