@@ -282,6 +282,19 @@ def build_targets(snapshot_seeds: Sequence[tuple[str, bytes]], repository: Path 
             (("recommend (saved results dir)", ("recommend", "--workload", "resnet50-imagenet")),),
         ),
         Target(
+            "explain-log",
+            "text",
+            "train.log",
+            _files((repository / "tests" / "fixtures" / "explain").glob("*.txt")),
+            (
+                ("explain FILE --no-probe", ("explain", SEED_FILE, "--no-probe")),
+                ("explain FILE --no-probe --json", ("explain", SEED_FILE, "--no-probe", "--json")),
+                ("explain FILE --no-probe --markdown", ("explain", SEED_FILE, "--no-probe", "--markdown")),
+                ("explain FILE --from machine.xml", ("explain", SEED_FILE, "--from", "machine.xml", "--json")),
+            ),
+            doctor_profile_base,
+        ),
+        Target(
             "calibration-toml",
             "toml",
             "calibration.toml",

@@ -1,5 +1,6 @@
 """The one reader of user-named input files: --from, --catalog, --workload, --profile, --hf-config,
---bench-results, --calibration, the saved bench results and the shipped profiles.
+--bench-results, --calibration, the saved bench results, the shipped profiles, and explain's log (a file or
+standard input).
 
 Only regular files (or symlinks to them) are read, and each with a size limit that fits its format: a FIFO
 or a device would block or never end (`--from /dev/zero`), and nothing envcheck reads is larger than a few
@@ -15,7 +16,7 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,6 +49,9 @@ CONFIG_LIMIT = SizeLimit(16 * _MIB, "a TOML or JSON file")
 CATALOG_CSV_LIMIT = SizeLimit(128 * _MIB, "a catalog CSV")
 # A Hugging Face config.json is a few KiB; one with a 21k-class id2label table is under 1 MiB.
 HF_CONFIG_LIMIT = SizeLimit(4 * _MIB, "a Hugging Face config.json")
+# `envcheck explain` reads an error message, a whole training log or a pasted issue: days of a chatty log are tens of
+# MiB; past that, the tail holds the error (`tail -c 10M train.log | envcheck explain`).
+LOG_LIMIT = SizeLimit(64 * _MIB, "a log")
 
 _NOT_REGULAR = (
     (stat.S_ISDIR, "a directory"),
@@ -84,6 +88,17 @@ def read_input_file(path: str | os.PathLike[str], limit: SizeLimit, name: str | 
         os.close(descriptor)
     if len(data) > limit.max_bytes:  # the file grew after the fstat
         raise _too_large(label, limit)
+    return data
+
+
+def read_input_stream(stream: BinaryIO, limit: SizeLimit, name: str) -> bytes:
+    """At most `limit.max_bytes` bytes of an open binary stream (standard input) up to its end; InputError otherwise."""
+    try:
+        data = stream.read(limit.max_bytes + 1)
+    except OSError as error:
+        raise InputError(_os_error_line(name, error)) from None
+    if len(data) > limit.max_bytes:
+        raise _too_large(name, limit)
     return data
 
 

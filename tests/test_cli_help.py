@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["info", "doctor", "bench", "recommend", "setup", "cluster"]
+COMMANDS = ["info", "doctor", "bench", "recommend", "setup", "cluster", "explain"]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])

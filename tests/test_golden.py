@@ -19,6 +19,7 @@ from tests.shared_fixtures import SHARED_FIXTURES, SHARED_XML, shared_fixture
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 COLLECT_ENV = Path(__file__).resolve().parent / "fixtures" / "collect_env"
+EXPLAIN = Path(__file__).resolve().parent / "fixtures" / "explain"
 # width 100 and no colour, as STYLE.md asks: the text a 100-column terminal shows
 ENVIRONMENT = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -30,6 +31,11 @@ CASES = {
     "doctor-nvidia-smi-k80-ecc-retired": [
         "doctor", "--from", str(SHARED_XML / "k80x4-driver430.26-ecc-dbe-retired.xml"),
     ],
+    "explain-rtx5090-sm120-from-collect-env": [
+        "explain", str(EXPLAIN / "leggedlab-26-rtx5090-sm120.txt"),
+        "--from", str(COLLECT_ENV / "linux-torch2.5-cu124-rtx5090-sm120.txt"),
+    ],
+    "explain-nccl-shm-text-alone": ["explain", str(EXPLAIN / "nccl-342-docker-shm.txt"), "--no-probe", "-v"],
     "info-nvidia-smi-a5000x2": ["info", "--from", str(SHARED_XML / "rtx-a5000x2-driver590.44.01.xml")],
     "recommend-llama-7b-lora": ["recommend", "--workload", "llama-7b-lora", "--top", "5"],
     "recommend-llama-70b-4bit-buy": ["recommend", "--workload", "llama-70b-inference-4bit", "--top", "3", "--buy"],
@@ -48,6 +54,7 @@ def test_report_matches_its_golden_text(name: str) -> None:
     assert result.exit_code in (0, 1), result.output
     # the fixtures' absolute paths differ between checkouts; rich pads lines that editors would strip
     text = result.stdout.replace(str(COLLECT_ENV), "<collect_env>").replace(str(SHARED_XML), "<nvidia-smi>")
+    text = text.replace(str(EXPLAIN), "<explain>")
     text = "".join(line.rstrip() + "\n" for line in text.splitlines())
     path = GOLDEN / f"{name}.txt"
     if os.environ.get("ENVCHECK_UPDATE_GOLDEN") == "1":

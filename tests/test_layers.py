@@ -30,6 +30,8 @@ RULES: dict[str, tuple[str, ...]] = {
         f"cluster/{name}.py": ("envcheck.probes", "envcheck.render", "envcheck.collect", "rich", *HARDWARE)
         for name in ("facts", "consistency", "timing", "report", "bandwidth", "ranks", "options", "fabric", "nccl_log")
     },
+    # explain matches and judges text against a Snapshot it is given: it reads, probes and prints nothing
+    "explain/": ("envcheck.probes", "envcheck.render", "envcheck.collect", "envcheck.cli", "rich", *HARDWARE),
     # the one reader of input files is used by every layer, so it uses none
     "input_files.py": ("envcheck", "rich", *HARDWARE),
 }

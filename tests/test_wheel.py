@@ -56,14 +56,16 @@ def test_installed_wheel_loads_knowledge_through_importlib_resources(wheel: Path
     )
     code = (
         "import envcheck, envcheck.knowledge as k;"
-        "print(envcheck.__file__); print(k.profiles_root()); print(len(k.load_knowledge().gpus))"
+        "print(envcheck.__file__); print(k.profiles_root()); print(len(k.load_knowledge().gpus));"
+        "from envcheck.knowledge.signatures import load_signatures; print(len(load_signatures().signatures))"
     )
     # Run from a neutral directory with the wheel's copy first on sys.path, so the checkout cannot be found.
     env = dict(os.environ, PYTHONPATH=str(site))
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
     )
-    module_file, root, gpu_count = result.stdout.split("\n")[:3]
+    module_file, root, gpu_count, signature_count = result.stdout.split("\n")[:4]
     assert module_file.startswith(str(site))
     assert root.startswith(str(site)) and root.endswith("profiles")
     assert int(gpu_count) > 30
+    assert int(signature_count) >= 28  # explain's failure signatures ship too

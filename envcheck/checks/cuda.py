@@ -328,7 +328,7 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
             "no kernel image for " + ", ".join(m.label for m in unsupported) + f" in torch {torch.version}",
             detail=f"The wheel has code for {compiled} only: CUDA fails with 'no kernel image is available for "
             "execution on the device'." + _arch_lines(given, unsupported),
-            fix=_arch_fix(given, knowledge, unsupported),
+            fix=arch_fix(given, knowledge, unsupported),
             evidence=("framework.torch.arch_list", "gpu.gpus"),
         )
     elif jit:
@@ -383,7 +383,7 @@ def _sm(model: GpuModel) -> str:
     return f"{major}{minor}"
 
 
-def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[GpuModel]) -> str:
+def arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[GpuModel]) -> str:
     """Name the official wheels that have this GPU's arch: the oldest and newest, and the newest this driver runs."""
     generic = "Install a torch build whose `torch.cuda.get_arch_list()` includes this GPU's sm_XY."
     if knowledge is None:
@@ -404,7 +404,11 @@ def _arch_fix(given: CheckInput, knowledge: Knowledge | None, unsupported: list[
     newest, oldest = serving[0], serving[-1]
     text = f"Official wheels with code for this GPU range from {oldest.label} to {newest.label}."
     runnable = _newest_runnable(given, knowledge, tuple(unsupported))
-    if runnable is not None:
+    gpu = known(given.snapshot.gpu)
+    if runnable is not None and (gpu is None or isinstance(gpu.driver_version, Unavailable)):
+        # no driver version to judge by (a paste without one, explain --no-probe): the newest wheel, said as such
+        text += f" The newest (the driver's version is not known): {runnable.install_command(_python(given))}"
+    elif runnable is not None:
         text += f" The newest this driver runs: {runnable.install_command(_python(given))}"
     else:
         within = f" (within R{ceiling.last_branch}, {ceiling.architecture}'s last branch)" if ceiling else ""

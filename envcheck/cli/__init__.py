@@ -7,10 +7,10 @@ No logic lives in this package beyond wiring; exit codes are those of docs/exit-
 from __future__ import annotations
 
 # Importing a command module registers its command on the app.
-from envcheck.cli import bench, cluster, doctor, info, recommend, setup
+from envcheck.cli import bench, cluster, doctor, explain, info, recommend, setup
 from envcheck.cli.app import app, build_command
 
-__all__ = ["app", "bench", "build_command", "cluster", "doctor", "info", "main", "recommend", "setup"]
+__all__ = ["app", "bench", "build_command", "cluster", "doctor", "explain", "info", "main", "recommend", "setup"]
 
 
 def main() -> None:

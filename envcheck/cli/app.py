@@ -65,6 +65,10 @@ def _plain_help(command: Any) -> None:
 
     command.get_help_option = help_option
     for param in command.params:
+        if getattr(param, "param_type_name", "") == "argument":
+            # Typer's help shows an argument's Python type (`<str>`) beside its name: the name (FILE) says enough
+            param.display_type_rich = lambda ctx: None
+            continue
         if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
             continue
         if param.is_flag:

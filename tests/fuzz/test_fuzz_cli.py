@@ -38,7 +38,8 @@ def test_every_file_option_is_fuzzed() -> None:
     assert {"--from", "--catalog", "--workload", "--profile", "--hf-config", "--bench-results"} <= flags
     assert {"--calibration", "--save-reference"} <= flags
     assert ("saved-bench-results", "recommend (saved results dir)") in options
-    assert len({name for name, _ in options}) == 10
+    assert ("explain-log", "explain FILE --no-probe") in options  # explain's FILE argument
+    assert len({name for name, _ in options}) == 11
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the harness forks and reads ru_maxrss in KiB (Linux)")
