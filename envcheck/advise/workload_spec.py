@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from envcheck.advise.architecture import TransformerShape, active_parameters, transformer_parameters
+from envcheck.advise.hf_config import MAX_DIMENSION, shape_from_config
 from envcheck.input_files import HF_CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
 from envcheck.validation import quoted
@@ -17,29 +19,12 @@ from envcheck.validation import quoted
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 OPTIMIZERS = ("adamw", "adam8bit", "sgd")
+# Share of data-parallel communication hidden behind compute: PyTorch DDP all-reduces gradient buckets while
+# backward still runs (Li et al. 2020, "PyTorch Distributed", VLDB) and FSDP / ZeRO-3 prefetch the next layer's
+# parameters; how much hides depends on the model and the batch, so 50% is an assumption (--overlap).
+DEFAULT_OVERLAP = 0.5
 # From this many parameters on, training is assumed to recompute activations unless --no-checkpointing.
 RECOMPUTATION_PARAMETERS = 10**9
-
-
-@dataclass(frozen=True, slots=True)
-class TransformerShape:
-    """A decoder (or encoder) stack; ``kv_heads < heads`` is grouped-query attention (Llama-2-70B: 64 / 8)."""
-
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    intermediate: int  # MLP width; 4 x hidden for GPT-2/BERT, ~2.7 x hidden (SwiGLU, 3 matrices) for Llama
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-    @property
-    def is_gated_mlp(self) -> bool:
-        # a SwiGLU MLP has three matrices (gate, up, down); its intermediate is not 4 x hidden
-        return self.intermediate != 4 * self.hidden
 
 
 # Shapes of the models the shipped profiles describe, from their Hugging Face config.json files
@@ -73,6 +58,14 @@ class WorkloadSpec:
     min_compute_capability: tuple[int, int]
     source: str  # where the description came from, for the report
     is_shape_assumed: bool = False  # shape guessed from the parameter count: no GQA, so the KV cache is an upper bound
+    active_parameters: int | None = None  # used per token (mixture of experts); None: all of them
+    mfu: float | None = None  # model FLOPs utilisation (--mfu); None: the default of each GPU's segment
+    overlap: float = DEFAULT_OVERLAP  # share of data-parallel communication hidden behind compute (--overlap)
+
+    @property
+    def compute_parameters(self) -> int:
+        """The parameters each token is computed with: memory holds ``parameters``, FLOPs scale with these."""
+        return self.parameters if self.active_parameters is None else self.active_parameters
 
     @property
     def is_training(self) -> bool:
@@ -80,9 +73,6 @@ class WorkloadSpec:
 
 
 MAX_COUNT = 1e21  # above every real parameter or token count by orders of magnitude
-# Largest shape dimension accepted: 100x the largest published models' (hidden 18,432 and vocab 256,000 of
-# Llama-3.1-405B and Gemma); beyond it a config is broken, and the arithmetic would leave float range.
-MAX_DIMENSION = 100_000_000
 
 
 def parse_count(text: str, option: str = "--params") -> int:
@@ -97,19 +87,6 @@ def parse_count(text: str, option: str = "--params") -> int:
     return round(value)
 
 
-def transformer_parameters(shape: TransformerShape, *, is_tied_embeddings: bool = False) -> int:
-    """Weights of a transformer stack: attention (Q, O full; K, V per KV head), MLP, norms, embeddings.
-
-    Llama-2-7B's shape gives 6,738,415,616, its published count (tested).
-    """
-    h, kv = shape.hidden, shape.kv_heads * shape.head_dim
-    attention = 2 * h * h + 2 * h * kv
-    mlp = (3 if shape.is_gated_mlp else 2) * h * shape.intermediate
-    norms = 2 * h
-    embeddings = shape.vocab * h * (1 if is_tied_embeddings else 2)
-    return shape.layers * (attention + mlp + norms) + embeddings + h
-
-
 def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerShape:
     """A plausible shape for a bare parameter count: hidden = 128 x layers (Llama-7B, GPT-3 175B ratio), P ~ 12 L h^2.
 
@@ -122,37 +99,9 @@ def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerSha
 
 
 def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
-    """Shape and parameter count from a Hugging Face ``config.json`` (llama/mistral, gpt2, bert key names)."""
-    data = load_json_file(path, HF_CONFIG_LIMIT)
-    if not isinstance(data, dict):
-        raise KnowledgeError(f"{path}: expected a JSON object")
-
-    def field(*keys: str, default: int | None = None) -> int:
-        for key in keys:
-            value = data.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                if value > MAX_DIMENSION:
-                    raise KnowledgeError(
-                        f"{path}: field {key!r}: {quoted(value)} is too large (at most {MAX_DIMENSION:,})"
-                    )
-                return value
-        if default is not None:
-            return default
-        raise KnowledgeError(f"{path}: needs a positive integer {' or '.join(keys)}")
-
-    hidden = field("hidden_size", "n_embd", "d_model")
-    heads = field("num_attention_heads", "n_head")
-    shape = TransformerShape(
-        layers=field("num_hidden_layers", "n_layer", "num_layers"),
-        hidden=hidden,
-        heads=heads,
-        kv_heads=field("num_key_value_heads", default=heads),
-        vocab=field("vocab_size"),
-        intermediate=field("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
-    )
-    tied = bool(data.get("tie_word_embeddings", data.get("model_type") in ("gpt2", "bert")))
-    checked_shape(shape, str(path))
-    return shape, checked_count(transformer_parameters(shape, is_tied_embeddings=tied), str(path))
+    """Shape and total parameter count from a Hugging Face ``config.json`` (envcheck/advise/hf_config.py)."""
+    shape = checked_shape(shape_from_config(load_json_file(path, HF_CONFIG_LIMIT), path), str(path))
+    return shape, checked_count(transformer_parameters(shape), str(path))
 
 
 def checked_shape(shape: TransformerShape, where: str) -> TransformerShape:
@@ -249,6 +198,7 @@ def adhoc_spec(
         lora_rank=16,
         min_compute_capability=(7, 0),
         source=source,
+        active_parameters=active_parameters(shape) if shape is not None and shape.is_moe else None,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from envcheck.advise.architecture import kv_cache_bytes_per_token
 from envcheck.advise.buy import PurchaseOption
 from envcheck.advise.here import HereResult
 from envcheck.advise.memory_model import STRATEGY_TITLES, MemoryEstimate
@@ -53,7 +54,7 @@ def _shape_note(spec: WorkloadSpec) -> str | None:
         return None
     guessed = f"{shape.layers} layers, hidden {shape.hidden}, {shape.heads} heads"
     if spec.task == "infer":
-        per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
+        per_token = kv_cache_bytes_per_token(shape)
         return (
             f"shape assumed from the parameter count ({guessed}, no grouped-query attention: "
             f"{per_token / 1e6:.2f} MB of KV cache per token, an upper bound); "
