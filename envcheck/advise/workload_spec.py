@@ -19,6 +19,20 @@ from envcheck.validation import quoted
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 OPTIMIZERS = ("adamw", "adam8bit", "sgd")
+# The oldest compute capability whose hardware computes each dtype at full rate in PyTorch.
+# fp32/fp16 run on every GPU a PyTorch wheel supports (fp16 tensor cores from 7.0 make it fast);
+# tf32 and bf16 tensor cores arrive with Ampere (8.0) — torch.cuda.is_bf16_supported() — fp8 with
+# Ada/Hopper (8.9, 9.0; torch._scaled_mm requires sm_89+); int8/int4 tensor cores with Turing (7.5,
+# NVIDIA Turing architecture whitepaper).
+DTYPE_MIN_COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
+    "fp32": (0, 0),
+    "fp16": (0, 0),
+    "tf32": (8, 0),
+    "bf16": (8, 0),
+    "fp8": (8, 9),
+    "int8": (7, 5),
+    "int4": (7, 5),
+}
 # Share of data-parallel communication hidden behind compute: PyTorch DDP all-reduces gradient buckets while
 # backward still runs (Li et al. 2020, "PyTorch Distributed", VLDB) and FSDP / ZeRO-3 prefetch the next layer's
 # parameters; how much hides depends on the model and the batch, so 50% is an assumption (--overlap).
@@ -169,7 +183,11 @@ def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
         context=seq_len,
         activation_mb_per_sample=profile.activation_memory_per_sample_mb,
         lora_rank=64 if task == "qlora" else 16,
-        min_compute_capability=profile.min_compute_capability,
+        # the profile's own minimum, raised to what its dtypes need: the judgement doctor --profile makes too
+        min_compute_capability=max(
+            profile.min_compute_capability,
+            *(DTYPE_MIN_COMPUTE_CAPABILITY.get(dtype, (0, 0)) for dtype in profile.dtypes_required),
+        ),
         source=f"profile {profile.name} ({profile.provenance.source})",
         is_shape_assumed=is_shape_assumed,
     )

@@ -79,7 +79,8 @@ def recommend(
     from envcheck.advise.buy import DEFAULT_POWER_PRICE_USD_KWH, load_gpu_prices, recommend_purchases
     from envcheck.advise.catalog import load_catalog
     from envcheck.advise.recommend import Filters, recommend_instances
-    from envcheck.advise.workload_spec import TransformerShape, parse_count, resolve_spec, with_options
+    from envcheck.advise.architecture import TransformerShape
+    from envcheck.advise.workload_spec import parse_count, resolve_spec, with_options
     from envcheck.knowledge import KnowledgeError, load_knowledge
     from envcheck.render.recommend import (
         RecommendReport,

@@ -175,10 +175,12 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "gpu_count": here.gpu_count,
             "gpu_memory_bytes": here.gpu_memory_bytes,
             "fits": here.memory is not None,
+            "fits_as_given": here.as_given is not None and here.as_given.fits,
             "settings": here.settings or None,
             "memory": None if here.memory is None else memory_to_dict(here.memory),
             "job_hours": None if here.job_time is None else here.job_time.hours,
-            "reason": here.no_gpu_reason,
+            "used_by_other_processes_bytes": here.used_bytes,
+            "reason": here.no_gpu_reason or (here.as_given.reason if here.as_given is not None else None),
         }
     if report.emitted_path is not None:
         data["emitted"] = report.emitted_path
@@ -275,11 +277,16 @@ BUY_HEADERS = ("GPUs", "purchase (price date)", "sharding", "job time", "power",
 def _here_line(here: HereResult) -> str:
     if here.gpu_name is None:
         return f"this machine: no usable GPU ({here.no_gpu_reason})"
-    where = f"this machine: {here.gpu_count} x {here.gpu_name} ({_gb(here.gpu_memory_bytes)})"
+    held = f", up to {_gb(here.used_bytes)} held by other processes" if here.used_bytes else ""
+    where = f"this machine: {here.gpu_count} x {here.gpu_name} ({_gb(here.gpu_memory_bytes)}{held})"
+    reason = here.as_given.reason if here.as_given is not None else None
     if here.memory is None:
-        return f"{where}: does not fit, even with checkpointing, batch 1 or QLoRA"
+        return f"{where}: does not fit ({reason}), even with checkpointing, batch 1 or QLoRA"
+    verdict = (
+        f"fits {here.settings}" if reason is None else f"does not fit as given ({reason}); fits with {here.settings}"
+    )
     return (
-        f"{where}: fits {here.settings}, {STRATEGY_TITLES[here.memory.strategy]}, "
+        f"{where}: {verdict}, {STRATEGY_TITLES[here.memory.strategy]}, "
         f"{_gb(here.memory.total_bytes)} per GPU, job {_hours(None if here.job_time is None else here.job_time.hours)}"
     )
 
