@@ -76,10 +76,10 @@ def recommend(
     debug: DebugOption = False,
 ) -> None:
     """Size a workload (memory, time) and rank cloud instances by the cost of the whole job."""
+    from envcheck.advise.architecture import TransformerShape
     from envcheck.advise.buy import DEFAULT_POWER_PRICE_USD_KWH, load_gpu_prices, recommend_purchases
     from envcheck.advise.catalog import load_catalog
     from envcheck.advise.recommend import Filters, recommend_instances
-    from envcheck.advise.architecture import TransformerShape
     from envcheck.advise.workload_spec import parse_count, resolve_spec, with_options
     from envcheck.knowledge import KnowledgeError, load_knowledge
     from envcheck.render.recommend import (
