@@ -44,9 +44,20 @@ def gpu_link(gpu: GpuSpec) -> Link:
         return Link(nvlink / 2, f"NVLink {nvlink:g} GB/s")
     generation = gpu.pcie_gen
     if isinstance(generation, Unavailable) or generation not in PCIE_X16_GB_S_PER_DIRECTION:
-        assumed = ASSUMED_PCIE_GENERATION
-        return Link(PCIE_X16_GB_S_PER_DIRECTION[assumed], f"PCIe {assumed}.0 x16 (assumed)")
-    return Link(PCIE_X16_GB_S_PER_DIRECTION[generation], f"PCIe {generation}.0 x16")
+        generation, label = ASSUMED_PCIE_GENERATION, f"PCIe {ASSUMED_PCIE_GENERATION}.0 x16 (assumed)"
+    else:
+        label = f"PCIe {generation}.0 x16"
+    if not has_peer_to_peer(gpu):
+        # each byte goes GPU -> host memory -> GPU (NCCL's SHM transport), crossing the host link twice
+        return Link(PCIE_X16_GB_S_PER_DIRECTION[generation] / 2, f"{label} via host memory (GeForce: no P2P)")
+    return Link(PCIE_X16_GB_S_PER_DIRECTION[generation], label)
+
+
+def has_peer_to_peer(gpu: GpuSpec) -> bool:
+    """GeForce cards do not do PCIe peer-to-peer: NVIDIA's driver reports no P2P between GeForce RTX 40-series
+    GPUs (cudaDeviceCanAccessPeer is 0; NVIDIA developer forum, 2022-2023), and NCCL then stages every transfer
+    through host memory. Datacenter and workstation cards keep P2P over PCIe."""
+    return gpu.segment != "consumer"
 
 
 def ring_factor(gpu_count: int) -> float:

@@ -163,12 +163,23 @@ def kv_cache_bytes(spec: WorkloadSpec) -> float:
     return float(kv_cache_bytes_per_token(spec.shape) * spec.context * spec.concurrency)
 
 
+def is_tensor_parallel_possible(spec: WorkloadSpec, gpu_count: int) -> bool:
+    """Tensor parallelism splits attention heads over GPUs: vLLM requires the attention heads to divide by the
+    TP size, and the KV heads to divide by it or it by them (then they are replicated); Megatron-LM requires
+    the same of its query groups. Llama-2-70B (64 heads, 8 KV heads) runs on 2, 4 or 8 GPUs, not 3."""
+    shape = spec.shape
+    if shape is None:
+        return True
+    kv = shape.kv_heads
+    return shape.heads % gpu_count == 0 and (kv % gpu_count == 0 or gpu_count % kv == 0)
+
+
 def strategies_for(spec: WorkloadSpec, gpu_count: int) -> tuple[str, ...]:
     """Ways to use ``gpu_count`` GPUs, least communication first."""
     if gpu_count == 1:
         return ("single",)
     if spec.task == "infer":
-        return ("replicas", "tp")
+        return ("replicas", "tp") if is_tensor_parallel_possible(spec, gpu_count) else ("replicas",)
     if spec.task in ("lora", "qlora"):
         return ("ddp", "zero3")
     return ("ddp", "zero1", "zero2", "zero3")

@@ -95,6 +95,7 @@ def option_to_dict(option: Option) -> dict[str, Any]:
         else option.job_time.measurement.source,
         "as_of": instance.as_of,
         "source": instance.source,
+        "data_quality": instance.data_quality,
     }
 
 
@@ -191,6 +192,18 @@ def render_recommend_json(report: RecommendReport) -> str:
     return json.dumps(recommend_to_dict(report), indent=2, allow_nan=False)
 
 
+def _flagged_lines(rec: Recommendation, verbose: bool) -> list[str]:
+    """Rows the catalog itself marks DATA-QUALITY: counted, and with -v each with the catalog's words."""
+    flagged = [o for o in rec.options if o.instance.data_quality]
+    if not flagged:
+        return []
+    hint = "" if verbose else " (-v says why)"
+    lines = [f"{len(flagged)} option(s) marked (verify): the catalog flags their data as doubtful{hint}"]
+    if verbose:
+        lines += [f"  {o.instance.cloud} {o.instance.instance_type}: {o.instance.data_quality}" for o in flagged]
+    return lines
+
+
 def _job_line(rec: Recommendation) -> str:
     unit = "samples" if rec.spec.shape is None else "tokens"
     assumed = " (assumed: set --tokens)" if rec.is_job_size_assumed else ""
@@ -230,7 +243,8 @@ def _option_cells(option: Option) -> list[str]:
         f"{i.gpu_count}x {i.gpu} {i.gpu_memory_gb:g}G",
         SHORT_STRATEGY[option.memory.strategy],
         f"{_gb(option.memory.total_bytes)}, {option.headroom_fraction:.0%} free",
-        f"${option.price_per_hour:,.2f}{' spot' if option.is_spot else ''} ({i.as_of})",
+        f"${option.price_per_hour:,.2f}{' spot' if option.is_spot else ''} ({i.as_of})"
+        + (" (verify)" if i.data_quality else ""),
         _hours(option.job_hours) + _communication_note(option.job_time),
         _money(option.job_cost),
     ]
@@ -250,7 +264,8 @@ def _verdicts(rec: Recommendation) -> list[str]:
     lines = []
     for label, option in (("cheapest", rec.cheapest), ("fastest", rec.fastest), ("best value", rec.best_value)):
         if option is not None:
-            lines.append(f"{label}: {_name(option)} — {_money(option.job_cost)}, {_hours(option.job_hours)}")
+            flag = " (the catalog flags this row's data: verify)" if option.instance.data_quality else ""
+            lines.append(f"{label}: {_name(option)} — {_money(option.job_cost)}, {_hours(option.job_hours)}{flag}")
     return lines
 
 
@@ -312,7 +327,7 @@ def render_recommend(report: RecommendReport, console: Console, verbose: bool = 
         console.print(table)
         for line in _verdicts(rec):
             console.print(line)
-        for line in _measured_lines(rec):
+        for line in (*_measured_lines(rec), *_flagged_lines(rec, verbose)):
             console.print(line, markup=False, highlight=False)
     else:
         console.print(f"[bold red]nothing fits[/] among {rec.considered_count} instances")
@@ -347,7 +362,8 @@ def render_recommend_markdown(report: RecommendReport) -> str:
         lines += [_here_line(report.here), ""]
     if rec.options:
         lines += [*_md_table(HEADERS, [_option_cells(o) for o in rec.options]), ""]
-        lines += [f"* {line}" for line in (*_verdicts(rec), *_measured_lines(rec))] + [""]
+        lines += [f"* {line}" for line in (*_verdicts(rec), *_measured_lines(rec), *_flagged_lines(rec, True))]
+        lines += [""]
     else:
         lines += [f"Nothing fits among {rec.considered_count} instances.", ""] + [f"* {s}" for s in rec.suggestions]
     if report.purchases is not None:
