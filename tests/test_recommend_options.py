@@ -61,3 +61,60 @@ def test_catalog_rows_flagged_data_quality_are_shown_as_such() -> None:
 )
 def test_unknown_clouds_and_spot_without_a_market_are_errors(args: list[str], fragments: tuple[str, ...]) -> None:
     one_line_error(["recommend", "--params", "7B", *args], *fragments)
+
+
+def assumptions(data: dict[str, object]) -> dict[str, dict[str, object]]:
+    listed = data["assumptions"]
+    assert isinstance(listed, list)
+    return {a["name"]: a for a in listed}
+
+
+def test_every_assumption_is_in_the_json_with_its_option() -> None:
+    training = assumptions(recommend_json("--params", "7B", "--task", "lora", "--top", "1"))
+    assert set(training) == {"precision", "mfu", "seq_len", "batch", "optimizer", "checkpointing", "overlap",
+                             "lora_rank"}  # fmt: skip
+    assert training["mfu"]["option"] == "--mfu" and training["mfu"]["value"]["datacenter"] == 0.4
+    assert training["overlap"]["value"] == 0.5 and training["lora_rank"]["value"] == 16
+    serving = assumptions(recommend_json("--params", "70B", "--task", "infer", "--precision", "int4", "--top", "1"))
+    assert serving["concurrency"] == {"name": "concurrency", "value": 1, "option": "--concurrency"}  # said, not silent
+    assert "embeddings/lm_head bf16" in str(serving["precision"]["value"])
+
+
+def test_mfu_and_overlap_change_the_job_time() -> None:
+    base = recommend_json("--workload", "llama-7b-lora", "--cloud", "aws", "--top", "1")
+    slower = recommend_json("--workload", "llama-7b-lora", "--cloud", "aws", "--top", "1", "--mfu", "0.2")
+    assert assumptions(slower)["mfu"]["value"] == 0.2
+    chosen = base["options"][0]["instance_type"]
+    same = next(o for o in slower["options"] + base["options"] if o["instance_type"] == chosen)
+    assert same["job_hours"] >= base["options"][0]["job_hours"]
+    hidden = recommend_json("--params", "7B", "--min-gpus", "8", "--top", "1", "--overlap", "1")
+    assert hidden["options"][0]["communication_hours"] == 0  # all of it hidden
+
+
+def test_the_text_says_in_one_line_what_it_assumed() -> None:
+    from typer.testing import CliRunner
+
+    from envcheck.advise.assumptions import assumptions_line
+    from envcheck.cli import app
+
+    spec = with_options(resolve_spec(None, "70B", None, None), task="infer")
+    line = assumptions_line(spec)
+    assert "\n" not in line and "1 sequence(s) in flight" in line and "4.16 bits" not in line
+    result = CliRunner().invoke(
+        app, ["recommend", "--params", "70B", "--task", "infer", "--top", "1"], env={"COLUMNS": "400"}
+    )
+    assert line in result.stdout.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--mfu", "0"], "--mfu: expected a positive number"),
+        (["--mfu", "1.5"], "--mfu: 1.5 is too large"),
+        (["--mfu", "nan"], "--mfu: expected a finite number"),
+        (["--overlap", "-0.1"], "--overlap: must not be negative"),
+        (["--overlap", "2"], "--overlap: 2.0 is too large"),
+    ],
+)
+def test_bad_assumption_values_are_one_line_errors(args: list[str], fragment: str) -> None:
+    one_line_error(["recommend", "--params", "7B", *args], fragment)

@@ -14,7 +14,7 @@ from envcheck.advise.architecture import TransformerShape, active_parameters, tr
 from envcheck.advise.hf_config import MAX_DIMENSION, shape_from_config
 from envcheck.input_files import HF_CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
-from envcheck.validation import quoted
+from envcheck.validation import InvalidValue, non_negative_number, positive_number, quoted
 
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
@@ -265,6 +265,13 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
             raise KnowledgeError(f"--{key.replace('_', '-')}: must be positive, got {value}")
         if isinstance(value, int) and value > (MAX_COUNT if key == "tokens" else MAX_DIMENSION):
             raise KnowledgeError(f"--{key.replace('_', '-')}: {quoted(value)} is too large")
+    try:
+        if "mfu" in given:  # 1% is below any real run; above 100% is not a utilisation
+            given["mfu"] = positive_number(given["mfu"], "--mfu", minimum=0.01, maximum=1.0)
+        if "overlap" in given:
+            given["overlap"] = non_negative_number(given["overlap"], "--overlap", maximum=1.0)
+    except InvalidValue as error:
+        raise KnowledgeError(f"{error} (a fraction: 0.4 is 40%)") from None
     updated = replace(spec, **given)  # type: ignore[arg-type]
     if "task" in given and given["task"] == "qlora" and "precision" not in given:
         updated = replace(updated, precision="int4")

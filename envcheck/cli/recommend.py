@@ -45,6 +45,12 @@ def recommend(
     ] = None,
     context: Annotated[int | None, typer.Option("--context", min=1, help="Serving: tokens per sequence.")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", min=1, help="LoRA rank (16; QLoRA 64).")] = None,
+    mfu: Annotated[
+        float | None, typer.Option("--mfu", help="Model FLOPs utilisation, 0.01-1 (default by GPU segment: 0.4/0.3).")
+    ] = None,
+    overlap: Annotated[
+        float | None, typer.Option("--overlap", help="Share of data-parallel comms hidden by compute, 0-1 (0.5).")
+    ] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", help="A TOML catalog or a SkyPilot vms.csv.")] = None,
     cloud: Annotated[str | None, typer.Option("--cloud", help="Only this cloud (aws, gcp, azure, ...).")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Only regions starting with this.")] = None,
@@ -110,6 +116,8 @@ def recommend(
             concurrency=concurrency,
             context=context,
             lora_rank=lora_rank,
+            mfu=mfu,
+            overlap=overlap,
         )
         if emit_format not in (None, "skypilot"):
             raise KnowledgeError(f"--emit: {quoted(emit_format)} is not a known format (known: skypilot)")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from envcheck.advise.architecture import kv_cache_bytes_per_token
+from envcheck.advise.assumptions import assumptions_line, assumptions_of
 from envcheck.advise.buy import PurchaseOption
 from envcheck.advise.here import HereResult
 from envcheck.advise.memory_model import STRATEGY_TITLES, MemoryEstimate
@@ -139,7 +140,9 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "is_job_size_assumed": rec.is_job_size_assumed,
             "source": spec.source,
             "is_shape_assumed": spec.is_shape_assumed,
+            "active_parameters": spec.compute_parameters,
         },
+        "assumptions": [{"name": a.name, "value": a.value, "option": a.option} for a in assumptions_of(spec)],
         "memory": memory_to_dict(rec.memory),
         "options": [option_to_dict(o) for o in rec.options],
         "fitting_count": rec.fitting_count,
@@ -309,8 +312,12 @@ def _here_line(here: HereResult) -> str:
 def render_recommend(report: RecommendReport, console: Console, verbose: bool = False) -> None:
     rec = report.recommendation
     spec = rec.spec
-    console.print(f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters, {spec.task}, {spec.precision}")
+    active = f" ({_parameters(spec.compute_parameters)} active per token)" if spec.active_parameters else ""
+    console.print(
+        f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters{active}, {spec.task}, {spec.precision}"
+    )
     console.print(_job_line(rec))
+    console.print(assumptions_line(spec), markup=False, highlight=False)
     note = _shape_note(spec)
     if note:
         console.print(note, markup=False, highlight=False)
@@ -356,7 +363,8 @@ def render_recommend_markdown(report: RecommendReport) -> str:
     rec = report.recommendation
     spec = rec.spec
     note = _shape_note(spec)
-    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), *([note] if note else []), ""]
+    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), "", assumptions_line(spec)]
+    lines += [*(["", note] if note else []), ""]
     lines += [*_md_table(("memory term", "one GPU"), [list(row) for row in _memory_rows(rec.memory)]), ""]
     if report.here is not None:
         lines += [_here_line(report.here), ""]
