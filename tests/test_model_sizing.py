@@ -4,6 +4,7 @@ from the total and compute from the active experts, head_dim, MLA and GQA KV cac
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,40 @@ def test_counts_match_transformers_on_the_meta_device(name: str) -> None:
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(built)
     assert shape_from_hf_config(config(name))[1] == sum(p.numel() for p in model.parameters())
+
+
+def test_meta_count_probe_says_why_without_transformers(tmp_path: Path) -> None:
+    from envcheck.facts.common import Unavailable
+    from envcheck.probes.meta_count import parse_meta_count, probe_meta_count
+
+    # a real child interpreter that cannot import transformers: -S drops site-packages
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    python.chmod(0o755)
+    result = probe_meta_count(config("mistralai--Mixtral-8x7B-v0.1"), str(python), timeout_s=30)
+    assert isinstance(result, Unavailable) and result.reason == "transformers is not installed"
+    assert parse_meta_count(0, b'{"parameters": 46702792704, "class": "MixtralForCausalLM"}\n', b"").parameters == (
+        46_702_792_704
+    )
+    for stdout, reason in ((b"garbage\n", "printed no result"), (b"[1]\n", "no result object"), (b"", "failed")):
+        assert reason in str(parse_meta_count(0, stdout, b""))
+    assert "status 1" in str(parse_meta_count(1, b"", b"Traceback ...\nImportError: x"))
+
+
+def test_transformers_count_wins_only_when_the_formula_is_more_than_one_percent_off() -> None:
+    from envcheck.advise.workload_spec import with_transformers_count
+
+    spec = resolve_spec(None, None, None, config("mistralai--Mixtral-8x7B-v0.1"))
+    close = with_transformers_count(spec, spec.parameters + 1000)
+    assert close.parameters == spec.parameters and close.transformers_parameters == spec.parameters + 1000
+    far = with_transformers_count(spec, 50_000_000_000)
+    assert far.parameters == 50_000_000_000
+    assert far.compute_parameters == spec.compute_parameters + 50_000_000_000 - spec.parameters
+
+
+def test_meta_count_probe_with_transformers() -> None:
+    pytest.importorskip("transformers")
+    from envcheck.probes.meta_count import probe_meta_count
+
+    counted = probe_meta_count(config("mistralai--Mixtral-8x7B-v0.1"))
+    assert getattr(counted, "parameters", None) == shape_from_hf_config(config("mistralai--Mixtral-8x7B-v0.1"))[1]

@@ -75,6 +75,8 @@ class WorkloadSpec:
     active_parameters: int | None = None  # used per token (mixture of experts); None: all of them
     mfu: float | None = None  # model FLOPs utilisation (--mfu); None: the default of each GPU's segment
     overlap: float = DEFAULT_OVERLAP  # share of data-parallel communication hidden behind compute (--overlap)
+    # transformers' own count (the model built on the meta device), where it was installed to ask; None: not asked
+    transformers_parameters: int | None = None
 
     @property
     def compute_parameters(self) -> int:
@@ -87,6 +89,7 @@ class WorkloadSpec:
 
 
 MAX_COUNT = 1e21  # above every real parameter or token count by orders of magnitude
+COUNT_TOLERANCE = 0.01  # formula vs transformers: the published counts are reproduced within this (tested)
 
 
 def parse_count(text: str, option: str = "--params") -> int:
@@ -245,6 +248,17 @@ def resolve_spec(
     count = parse_count(params)
     source = "--params (shape assumed: hidden = 128 x layers)"
     return adhoc_spec(params, count, None, source, is_checkpointing=is_recomputed_by_default(count))
+
+
+def with_transformers_count(spec: WorkloadSpec, counted: int) -> WorkloadSpec:
+    """The count transformers gave for the model it builds. More than 1% from the formula, it wins for memory
+    (it is the model that will run), and the active count moves by the same difference (the parts the
+    formula missed are shared by every token unless they are experts, which the formula does count)."""
+    checked = replace(spec, transformers_parameters=counted)
+    if abs(counted - spec.parameters) <= COUNT_TOLERANCE * spec.parameters:
+        return checked
+    active = None if spec.active_parameters is None else max(1, spec.active_parameters + counted - spec.parameters)
+    return replace(checked, parameters=counted, active_parameters=active)
 
 
 def is_recomputed_by_default(parameters: int) -> bool:

@@ -14,6 +14,7 @@ from envcheck.outfile import write_output_file
 
 if TYPE_CHECKING:  # the command imports its layers when it runs, so that `envcheck --help` stays fast
     from envcheck.advise.time_model import BenchMeasurement
+    from envcheck.advise.workload_spec import WorkloadSpec
 
 
 @app.command()
@@ -119,6 +120,8 @@ def recommend(
             mfu=mfu,
             overlap=overlap,
         )
+        if hf_config is not None:
+            spec = _crosschecked(spec, hf_config)
         if emit_format not in (None, "skypilot"):
             raise KnowledgeError(f"--emit: {quoted(emit_format)} is not a known format (known: skypilot)")
         knowledge = load_knowledge()
@@ -155,6 +158,21 @@ def recommend(
             lambda: render_recommend_markdown(report),
             lambda console: render_recommend(report, console, verbose),
         )
+
+
+def _crosschecked(spec: WorkloadSpec, hf_config: Path) -> WorkloadSpec:
+    """Where transformers is installed, its count of the model built on the meta device; else the formula's."""
+    from envcheck.advise.workload_spec import with_transformers_count
+    from envcheck.facts.common import Unavailable
+    from envcheck.probes.meta_count import is_transformers_installed, probe_meta_count
+
+    if not is_transformers_installed():
+        return spec
+    counted = probe_meta_count(hf_config)
+    if isinstance(counted, Unavailable):
+        typer.echo(f"envcheck: warning: no transformers cross-check of {hf_config}: {counted.reason}", err=True)
+        return spec
+    return with_transformers_count(spec, counted.parameters)
 
 
 def _measurements(path: Path | None, is_ignoring_saved: bool) -> tuple[BenchMeasurement, ...]:

@@ -141,6 +141,7 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "source": spec.source,
             "is_shape_assumed": spec.is_shape_assumed,
             "active_parameters": spec.compute_parameters,
+            "transformers_parameters": spec.transformers_parameters,
         },
         "assumptions": [{"name": a.name, "value": a.value, "option": a.option} for a in assumptions_of(spec)],
         "memory": memory_to_dict(rec.memory),
@@ -317,6 +318,10 @@ def render_recommend(report: RecommendReport, console: Console, verbose: bool = 
         f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters{active}, {spec.task}, {spec.precision}"
     )
     console.print(_job_line(rec))
+    if spec.transformers_parameters is not None:
+        console.print(
+            f"transformers counts {_parameters(spec.transformers_parameters)} (model built on the meta device)"
+        )
     console.print(assumptions_line(spec), markup=False, highlight=False)
     note = _shape_note(spec)
     if note:
