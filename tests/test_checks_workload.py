@@ -77,7 +77,8 @@ def test_lora_on_a_t4_fails_memory_bf16_and_architecture() -> None:
     assert findings["workload.gpu_memory"].severity is Severity.FAIL
     assert (
         findings["workload.gpu_memory"].title
-        == "llama-7b-lora needs 24 GB per GPU: GPU 0 (Tesla T4) 16.1 GB (15.0 GiB)"
+        == "llama-7b-lora needs 16.3 GB (15.2 GiB) per GPU; GPU 0 (Tesla T4) has 15.0 GB (14.0 GiB) free "
+        "(1.1 GB (1.0 GiB) held by other processes)"
     )
     assert findings["workload.dtypes"].severity is Severity.FAIL
     assert (
@@ -93,16 +94,20 @@ def test_sharded_full_finetune_needs_the_total_across_gpus() -> None:
     assert h100["workload.gpu_memory"] == {Severity.OK}
     l40s = {f.id: f for f in workload_findings("llama-7b-full", factories.snapshot(gpu=xml(L40SX2)))}
     assert l40s["workload.total_gpu_memory"].severity is Severity.FAIL
-    assert "2 GPU(s) with >= 40 GB hold 96.6 GB" in l40s["workload.total_gpu_memory"].title
+    # other processes hold 40 GB of each 48 GB L40S: 16.7 GB free together cannot hold the sharded job
+    assert "does not fit the 2 GPU(s) together (16.7 GB" in l40s["workload.total_gpu_memory"].title
+    assert "held by other processes" in l40s["workload.gpu_memory"].title
 
 
 def test_mig_limits_a_process_to_its_instance_memory() -> None:
     (memory,) = [
         f
-        for f in workload_findings("llama-7b-lora", factories.snapshot(gpu=xml(A100_MIG)))
+        for f in workload_findings("llama-7b-full", factories.snapshot(gpu=xml(A100_MIG)))
         if f.id == "workload.gpu_memory"
     ]
-    assert memory.severity is Severity.FAIL and "20.9 GB" in memory.title  # not the GPU's 42.9 GB
+    assert memory.severity is Severity.FAIL and "has 20.9 GB" in memory.title  # not the GPU's 42.9 GB
+    lora = workload_findings("llama-7b-lora", factories.snapshot(gpu=xml(A100_MIG)))
+    assert by_id(lora)["workload.gpu_memory"] == {Severity.OK}  # 16.3 GB fits the 20.9 GB instance
 
 
 def test_ram_cpu_and_disk_shortfalls() -> None:
@@ -190,5 +195,5 @@ def test_profile_findings_reach_the_report(tmp_path: Path) -> None:
     snapshot.write_text(to_json(factories.snapshot(gpu=xml(T4))))
     result = envcheck("doctor", "--from", str(snapshot), "--profile", "llama-7b-lora", "--only", "workload")
     assert result.returncode == 1, result.stderr
-    assert "llama-7b-lora needs 24 GB per GPU" in result.stdout
+    assert "llama-7b-lora needs 16.3 GB" in result.stdout
     assert envcheck("doctor", "--from", str(snapshot), "--profile", "cifar10-cnn", "--only", "workload").returncode == 0

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from envcheck.advise.communication import (
-    DATA_PARALLEL_OVERLAP,
     data_parallel_bytes_per_step,
     gpu_link,
     optimizer_steps,
@@ -20,7 +19,7 @@ from envcheck.advise.communication import (
 from envcheck.advise.memory_model import estimate, lora_parameters
 from envcheck.advise.recommend import job_time
 from envcheck.advise.time_model import serving_time, training_flops, training_time
-from envcheck.advise.workload_spec import WorkloadSpec, spec_from_profile, with_options
+from envcheck.advise.workload_spec import DEFAULT_OVERLAP, WorkloadSpec, spec_from_profile, with_options
 from envcheck.knowledge import GpuSpec, KnowledgeError, load_knowledge, load_workload, profiles_root
 from tests.test_knowledge import edit
 
@@ -118,7 +117,7 @@ def test_worked_example_of_the_docs() -> None:
     compute_s = 8 * 6_738_415_616 * 1e9 / (8 * 989.4e12 * 0.40)  # 8PT with recomputation
     step_bytes = 2 * 7 / 8 * 2 * 6_738_415_616
     steps = 1e9 / (1 * 2048 * 8)
-    communication_s = (1 - DATA_PARALLEL_OVERLAP) * steps * step_bytes / 450e9
+    communication_s = (1 - DEFAULT_OVERLAP) * steps * step_bytes / 450e9
     assert timed.communication_hours == pytest.approx(communication_s / 3600)
     assert timed.hours == pytest.approx((compute_s + communication_s) / 3600)
     assert timed.interconnect == "NVLink 900 GB/s"

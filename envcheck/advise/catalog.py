@@ -43,6 +43,8 @@ class Instance:
     region: str
     source: str
     as_of: str
+    # what the catalog's own note flags as doubtful ("DATA-QUALITY: ... verify"); None: nothing flagged
+    data_quality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +185,16 @@ def _text(row: Mapping[str, object], key: str) -> str:
     return value.strip()
 
 
+DATA_QUALITY_MARK = "DATA-QUALITY"
+
+
+def data_quality(note: object) -> str | None:
+    """The doubt a row's note records after "DATA-QUALITY:" (the shipped catalogs mark prices to verify)."""
+    if not isinstance(note, str) or DATA_QUALITY_MARK not in note:
+        return None
+    return note.split(DATA_QUALITY_MARK, 1)[1].lstrip(": ").strip() or "flagged"
+
+
 def load_toml_catalog(path: Path, knowledge: Knowledge, label: str | None = None) -> Catalog:
     """An envcheck TOML catalog: ``[[instance]]`` tables with the Instance fields (see profiles/clouds/)."""
     label = label or str(path)
@@ -209,6 +221,7 @@ def load_toml_catalog(path: Path, knowledge: Knowledge, label: str | None = None
                 "region": _text(row, "region"),
                 "source": _text(row, "source"),
                 "as_of": str(row.get("as_of", "")).strip() or "unknown date",
+                "data_quality": data_quality(row.get("note")),
             }
         except ValueError as error:
             dropped.append(f"{where}: dropped: {error}")

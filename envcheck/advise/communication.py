@@ -18,10 +18,6 @@ from envcheck.knowledge import GpuSpec
 PCIE_X16_GB_S_PER_DIRECTION = {3: 15.75, 4: 31.5, 5: 63.0}
 # Where a GPU's PCIe generation is not recorded, PCIe 3.0 is assumed: the slowest link of the shipped catalogs.
 ASSUMED_PCIE_GENERATION = 3
-# Share of data-parallel communication hidden behind compute: PyTorch DDP all-reduces gradient buckets while
-# backward still runs (Li et al. 2020, "PyTorch Distributed", VLDB) and FSDP / ZeRO-3 prefetch the next layer's
-# parameters; how much hides depends on the model and the batch, so 50% is an assumption.
-DATA_PARALLEL_OVERLAP = 0.5
 # Megatron-style tensor parallelism all-reduces the activations twice per layer in the forward pass (after
 # attention and after the MLP; Shoeybi et al. 2019, section 3) on the critical path: nothing is hidden.
 TENSOR_PARALLEL_ALLREDUCES_PER_LAYER = 2
@@ -48,9 +44,20 @@ def gpu_link(gpu: GpuSpec) -> Link:
         return Link(nvlink / 2, f"NVLink {nvlink:g} GB/s")
     generation = gpu.pcie_gen
     if isinstance(generation, Unavailable) or generation not in PCIE_X16_GB_S_PER_DIRECTION:
-        assumed = ASSUMED_PCIE_GENERATION
-        return Link(PCIE_X16_GB_S_PER_DIRECTION[assumed], f"PCIe {assumed}.0 x16 (assumed)")
-    return Link(PCIE_X16_GB_S_PER_DIRECTION[generation], f"PCIe {generation}.0 x16")
+        generation, label = ASSUMED_PCIE_GENERATION, f"PCIe {ASSUMED_PCIE_GENERATION}.0 x16 (assumed)"
+    else:
+        label = f"PCIe {generation}.0 x16"
+    if not has_peer_to_peer(gpu):
+        # each byte goes GPU -> host memory -> GPU (NCCL's SHM transport), crossing the host link twice
+        return Link(PCIE_X16_GB_S_PER_DIRECTION[generation] / 2, f"{label} via host memory (GeForce: no P2P)")
+    return Link(PCIE_X16_GB_S_PER_DIRECTION[generation], label)
+
+
+def has_peer_to_peer(gpu: GpuSpec) -> bool:
+    """GeForce cards do not do PCIe peer-to-peer: NVIDIA's driver reports no P2P between GeForce RTX 40-series
+    GPUs (cudaDeviceCanAccessPeer is 0; NVIDIA developer forum, 2022-2023), and NCCL then stages every transfer
+    through host memory. Datacenter and workstation cards keep P2P over PCIe."""
+    return gpu.segment != "consumer"
 
 
 def ring_factor(gpu_count: int) -> float:
@@ -89,7 +96,7 @@ def training_communication_s(
     if volume == 0:
         return 0.0
     per_step_s = volume / (gpu_link(gpu).gb_s_per_direction * 1e9)
-    return (1 - DATA_PARALLEL_OVERLAP) * per_step_s * optimizer_steps(spec, job_units, gpu_count)
+    return (1 - spec.overlap) * per_step_s * optimizer_steps(spec, job_units, gpu_count)
 
 
 def tensor_parallel_bytes_per_token_step(spec: WorkloadSpec, gpu_count: int) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
+from envcheck.advise.fit import FitJudgement, judge_fit, seats_of
+from envcheck.advise.memory_model import MemoryEstimate
 from envcheck.advise.recommend import job_time
 from envcheck.advise.time_model import JobTime, Measured
 from envcheck.advise.workload_spec import WorkloadSpec
@@ -22,6 +23,12 @@ class HereResult:
     memory: MemoryEstimate | None  # under the first settings that fit; None if none does
     settings: str  # what had to change ("as given", "--checkpointing --batch 1", ...)
     job_time: JobTime | None
+    as_given: FitJudgement | None = None  # the judgement `doctor --profile` makes too (advise/fit.py)
+
+    @property
+    def used_bytes(self) -> int:
+        """The most memory other processes hold on any one GPU."""
+        return max((seat.used_bytes for seat in self.as_given.seats), default=0) if self.as_given else 0
 
 
 def _adjustments(spec: WorkloadSpec) -> list[tuple[str, WorkloadSpec]]:
@@ -53,15 +60,15 @@ def recommend_here(
     gpu_facts = snapshot.gpu
     if isinstance(gpu_facts, Unavailable):
         return HereResult(None, 0, 0, f"GPU facts unavailable: {gpu_facts.reason}", None, "", None)
-    sizes = [g.memory_total_bytes for g in gpu_facts.gpus if not isinstance(g.memory_total_bytes, Unavailable)]
-    names = [g.name for g in gpu_facts.gpus if not isinstance(g.name, Unavailable)]
-    if not sizes or not names:
+    seats = seats_of(snapshot, knowledge)
+    if not seats:
         return HereResult(None, 0, 0, gpu_facts.no_gpu_reason or "no GPU with a known memory size", None, "", None)
-    memory_bytes, count = min(sizes), len(sizes)
+    name, memory_bytes, count = seats[0].name, min(seat.total_bytes for seat in seats), len(seats)
+    as_given = judge_fit(spec, seats)
     for label, candidate in _adjustments(spec):
-        memory = fitting_estimate(candidate, count, memory_bytes)
-        if memory is not None:
-            gpu = knowledge.gpu_by_name(names[0])
-            timing = None if gpu is None else job_time(candidate, gpu, memory, measured)
-            return HereResult(names[0], count, memory_bytes, None, memory, label, timing)
-    return HereResult(names[0], count, memory_bytes, None, None, "", None)
+        judgement = as_given if label == "as given" else judge_fit(candidate, seats)
+        if judgement.fits and judgement.memory is not None:
+            gpu = knowledge.gpu_by_name(judgement.used[0].name)
+            timing = None if gpu is None else job_time(candidate, gpu, judgement.memory, measured)
+            return HereResult(name, count, memory_bytes, None, judgement.memory, label, timing, as_given)
+    return HereResult(name, count, memory_bytes, None, None, "", None, as_given)

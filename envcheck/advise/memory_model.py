@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envcheck.advise.architecture import kv_cache_bytes_per_token, unquantised_parameters
+from envcheck.advise.architecture import lora_parameters as shape_lora_parameters
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.knowledge import KnowledgeError
 
@@ -91,25 +93,39 @@ class ModelStates:
 
 def lora_parameters(spec: WorkloadSpec) -> int:
     """Adapter parameters: rank r on every linear layer (QLoRA's recipe), r x (in + out) each."""
-    shape = spec.shape
-    if shape is None:
+    if spec.shape is None:
         raise KnowledgeError(f"{spec.name}: LoRA needs a transformer shape (--layers --hidden ... or --hf-config)")
-    h, kv = shape.hidden, shape.kv_heads * shape.head_dim
-    attention = 2 * (h + h) + 2 * (h + kv)
-    mlp = (3 if shape.is_gated_mlp else 2) * (h + shape.intermediate)
-    return shape.layers * spec.lora_rank * (attention + mlp)
+    return shape_lora_parameters(spec.shape, spec.lora_rank)
+
+
+def quantised_split(spec: WorkloadSpec) -> tuple[float, float]:
+    """(parameters stored quantised, parameters kept 16-bit) for a 4- or 8-bit base. bitsandbytes (QLoRA's
+    Linear4bit) and GPTQ/AWQ replace the blocks' nn.Linear layers only: embeddings, lm_head, norms, biases and
+    routers stay bf16 (Llama-3-8B under QLoRA: 5.7 GB of weights, not the 4.1 GB of 8.03 B x NF4)."""
+    p = float(spec.parameters)
+    if spec.shape is None:
+        return p, 0.0
+    kept = min(p, float(unquantised_parameters(spec.shape)))
+    return p - kept, kept
 
 
 def model_states(spec: WorkloadSpec) -> ModelStates:
     """Weights, gradients and optimizer states before any sharding."""
     p = float(spec.parameters)
     if spec.task == "infer":
+        if spec.precision in ("int8", "int4"):
+            quantised, kept = quantised_split(spec)
+            return ModelStates(quantised * WEIGHT_BYTES[spec.precision] + kept * WEIGHT_BYTES["bf16"], 0.0, 0.0)
         return ModelStates(p * WEIGHT_BYTES[spec.precision], 0.0, 0.0)
     states = OPTIMIZER_STATE_BYTES[spec.optimizer]
     if spec.task in ("lora", "qlora"):
-        base_bytes = NF4_BITS / 8 if spec.task == "qlora" else WEIGHT_BYTES[spec.precision]
+        if spec.task == "qlora":
+            quantised, kept = quantised_split(spec)
+            base = quantised * NF4_BITS / 8 + kept * WEIGHT_BYTES["bf16"]
+        else:
+            base = p * WEIGHT_BYTES[spec.precision]
         adapters = float(lora_parameters(spec)) if spec.shape is not None else 0.0
-        return ModelStates(p * base_bytes + adapters * ADAPTER_WEIGHT_BYTES, adapters * 2.0, adapters * states)
+        return ModelStates(base + adapters * ADAPTER_WEIGHT_BYTES, adapters * 2.0, adapters * states)
     if spec.precision in ("int8", "int4"):
         raise KnowledgeError(f"--precision {spec.precision}: full training needs fp32, bf16 or fp16 (or --task qlora)")
     weight = WEIGHT_BYTES[spec.precision]
@@ -140,12 +156,22 @@ def activation_bytes(spec: WorkloadSpec, *, tensor_parallel: int = 1) -> float:
 
 
 def kv_cache_bytes(spec: WorkloadSpec) -> float:
-    """K and V for every layer, KV head and token in flight: 2 x layers x kv_heads x head_dim x 2 B (fp16)."""
+    """K and V for every layer, KV head and token in flight: 2 x layers x kv_heads x head_dim x 2 B (fp16);
+    for multi-head latent attention the latent and rotary key instead (architecture.kv_cache_bytes_per_token)."""
     if spec.task != "infer" or spec.shape is None:
         return 0.0
+    return float(kv_cache_bytes_per_token(spec.shape) * spec.context * spec.concurrency)
+
+
+def is_tensor_parallel_possible(spec: WorkloadSpec, gpu_count: int) -> bool:
+    """Tensor parallelism splits attention heads over GPUs: vLLM requires the attention heads to divide by the
+    TP size, and the KV heads to divide by it or it by them (then they are replicated); Megatron-LM requires
+    the same of its query groups. Llama-2-70B (64 heads, 8 KV heads) runs on 2, 4 or 8 GPUs, not 3."""
     shape = spec.shape
-    per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
-    return float(per_token * spec.context * spec.concurrency)
+    if shape is None:
+        return True
+    kv = shape.kv_heads
+    return shape.heads % gpu_count == 0 and (kv % gpu_count == 0 or gpu_count % kv == 0)
 
 
 def strategies_for(spec: WorkloadSpec, gpu_count: int) -> tuple[str, ...]:
@@ -153,7 +179,7 @@ def strategies_for(spec: WorkloadSpec, gpu_count: int) -> tuple[str, ...]:
     if gpu_count == 1:
         return ("single",)
     if spec.task == "infer":
-        return ("replicas", "tp")
+        return ("replicas", "tp") if is_tensor_parallel_possible(spec, gpu_count) else ("replicas",)
     if spec.task in ("lora", "qlora"):
         return ("ddp", "zero3")
     return ("ddp", "zero1", "zero2", "zero3")
@@ -179,8 +205,9 @@ def estimate(spec: WorkloadSpec, strategy: str = "single", gpu_count: int = 1) -
         gathered = 2 * weights / layers
         weights, grads, optimizer = weights / n, grads / n, optimizer / n
     elif strategy == "tp":
-        # Megatron splits attention heads across GPUs; with fewer KV heads than GPUs the KV heads are replicated
-        kv_split = min(n, spec.shape.kv_heads) if spec.shape is not None else n
+        # Megatron splits attention heads across GPUs; with fewer KV heads than GPUs the KV heads are replicated,
+        # and an MLA latent is shared by all heads, so every GPU holds all of it (vLLM's MLA backends)
+        kv_split = n if spec.shape is None else (1 if spec.shape.is_mla else min(n, spec.shape.kv_heads))
         weights, kv = weights / n, kv / kv_split
     activations = activation_bytes(spec, tensor_parallel=n if strategy == "tp" else 1)
     subtotal = weights + grads + optimizer + activations + kv

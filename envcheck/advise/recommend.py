@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 from envcheck.advise.catalog import Catalog, Instance
-from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate
+from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate, is_tensor_parallel_possible
 from envcheck.advise.time_model import BenchMeasurement, JobTime, Measured, job_units, serving_time, training_time
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.facts.common import Unavailable
@@ -108,12 +108,20 @@ def _selected(catalog: Catalog, filters: Filters) -> list[tuple[Instance, float,
     return chosen
 
 
-def _check_cloud(cloud: str, catalog: Catalog) -> None:
-    """A --cloud the catalog does not have is a typo or a cloud envcheck has no prices for: say which it has."""
+def _check_cloud(cloud: str, catalog: Catalog, is_spot: bool) -> None:
+    """A --cloud the catalog does not have is a typo or a cloud envcheck has no prices for: say which it has;
+    --spot on a cloud whose rows carry no spot price is a cloud without a spot market, not "no instance fits"."""
     known = sorted({instance.cloud.casefold() for instance in catalog.instances})
     if cloud.casefold() not in known:
         raise KnowledgeError(
             f"--cloud {quoted(cloud)}: not in the catalog {catalog.origin} (known: {', '.join(known)})"
+        )
+    rows = [instance for instance in catalog.instances if instance.cloud.casefold() == cloud.casefold()]
+    if is_spot and all(instance.price_spot_usd_h is None for instance in rows):
+        with_spot = sorted({i.cloud.casefold() for i in catalog.instances if i.price_spot_usd_h is not None})
+        raise KnowledgeError(
+            f"--spot: {rows[0].cloud} has no spot market in the catalog {catalog.origin} "
+            f"(spot prices: {', '.join(with_spot) or 'none'}); drop --spot or pick another --cloud"
         )
 
 
@@ -197,7 +205,7 @@ def what_would_fit(spec: WorkloadSpec, largest_gpu_gb: float, biggest_count: int
             shorter = estimate(replace(spec, seq_len=spec.seq_len // 2)).total_bytes
             lines.append(f"--seq-len {spec.seq_len // 2}: {shorter / GB:.1f} GB on one GPU")
     else:
-        for count in (2, 4, 8):
+        for count in (count for count in (2, 4, 8) if is_tensor_parallel_possible(spec, count)):
             parallel = estimate(spec, "tp", count)
             if parallel.total_bytes <= capacity:
                 lines.append(f"tensor parallel over {count} GPUs: {parallel.total_bytes / GB:.1f} GB per GPU")
@@ -217,7 +225,7 @@ def recommend_instances(
     if filters.max_price_per_hour is not None and not math.isfinite(filters.max_price_per_hour):
         raise KnowledgeError(f"--max-price: expected a finite number, got {filters.max_price_per_hour}")
     if filters.cloud:
-        _check_cloud(filters.cloud, catalog)
+        _check_cloud(filters.cloud, catalog, filters.is_spot)
     selected = _selected(catalog, filters)
     options = []
     for instance, price, is_spot in selected:

@@ -85,7 +85,8 @@ def job_units(spec: WorkloadSpec) -> tuple[float, bool]:
 
 def training_flops(spec: WorkloadSpec) -> float | None:
     """6 x P x T for full training (Kaplan et al. 2020), 4 x P x T for LoRA (no weight gradients of the frozen
-    base), + 2 x P x T when activations are recomputed (one more forward pass, Korthikanti et al. 2022)."""
+    base), + 2 x P x T when activations are recomputed (one more forward pass, Korthikanti et al. 2022). P is
+    the parameters each token uses: a mixture of experts computes with its active experts only."""
     units, _ = job_units(spec)
     if spec.shape is None:
         forward = CNN_FORWARD_FLOPS.get(spec.name)
@@ -93,7 +94,7 @@ def training_flops(spec: WorkloadSpec) -> float | None:
     per_token = 4.0 if spec.task in ("lora", "qlora") else 6.0
     if spec.is_checkpointing:
         per_token += 2.0
-    return per_token * spec.parameters * units
+    return per_token * spec.compute_parameters * units
 
 
 def peak_tflops(gpu: GpuSpec, precision: str) -> float | None:
@@ -104,6 +105,11 @@ def peak_tflops(gpu: GpuSpec, precision: str) -> float | None:
         if isinstance(value, float | int) and not isinstance(value, Unavailable) and value > 0:
             return float(value)
     return None
+
+
+def assumed_utilisation(spec: WorkloadSpec, gpu: GpuSpec) -> float:
+    """--mfu when given, else the default of the GPU's segment (DEFAULT_UTILISATION)."""
+    return spec.mfu if spec.mfu is not None else DEFAULT_UTILISATION.get(gpu.segment, 0.30)
 
 
 def measurement_for(measured: Measured, gpu: GpuSpec) -> BenchMeasurement | None:
@@ -122,8 +128,8 @@ def training_time(
     peak = peak_tflops(gpu, "bf16" if spec.task == "qlora" else spec.precision)
     if flops is None or peak is None:
         return None
-    utilisation, basis = DEFAULT_UTILISATION.get(gpu.segment, 0.30), "compute"
-    measurement = measurement_for(measured, gpu)
+    utilisation, basis = assumed_utilisation(spec, gpu), "compute"
+    measurement = None if spec.mfu is not None else measurement_for(measured, gpu)
     if measurement is not None:
         cifar_peak = peak_tflops(gpu, "fp32")
         if cifar_peak:

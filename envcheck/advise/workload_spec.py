@@ -10,36 +10,35 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from envcheck.advise.architecture import TransformerShape, active_parameters, transformer_parameters
+from envcheck.advise.hf_config import MAX_DIMENSION, shape_from_config
 from envcheck.input_files import HF_CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import KnowledgeError, WorkloadProfile, load_workload
-from envcheck.validation import quoted
+from envcheck.validation import InvalidValue, non_negative_number, positive_number, quoted
 
 TASKS = ("train", "finetune", "lora", "qlora", "infer")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 OPTIMIZERS = ("adamw", "adam8bit", "sgd")
+# The oldest compute capability whose hardware computes each dtype at full rate in PyTorch.
+# fp32/fp16 run on every GPU a PyTorch wheel supports (fp16 tensor cores from 7.0 make it fast);
+# tf32 and bf16 tensor cores arrive with Ampere (8.0) — torch.cuda.is_bf16_supported() — fp8 with
+# Ada/Hopper (8.9, 9.0; torch._scaled_mm requires sm_89+); int8/int4 tensor cores with Turing (7.5,
+# NVIDIA Turing architecture whitepaper).
+DTYPE_MIN_COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
+    "fp32": (0, 0),
+    "fp16": (0, 0),
+    "tf32": (8, 0),
+    "bf16": (8, 0),
+    "fp8": (8, 9),
+    "int8": (7, 5),
+    "int4": (7, 5),
+}
+# Share of data-parallel communication hidden behind compute: PyTorch DDP all-reduces gradient buckets while
+# backward still runs (Li et al. 2020, "PyTorch Distributed", VLDB) and FSDP / ZeRO-3 prefetch the next layer's
+# parameters; how much hides depends on the model and the batch, so 50% is an assumption (--overlap).
+DEFAULT_OVERLAP = 0.5
 # From this many parameters on, training is assumed to recompute activations unless --no-checkpointing.
 RECOMPUTATION_PARAMETERS = 10**9
-
-
-@dataclass(frozen=True, slots=True)
-class TransformerShape:
-    """A decoder (or encoder) stack; ``kv_heads < heads`` is grouped-query attention (Llama-2-70B: 64 / 8)."""
-
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    intermediate: int  # MLP width; 4 x hidden for GPT-2/BERT, ~2.7 x hidden (SwiGLU, 3 matrices) for Llama
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
-
-    @property
-    def is_gated_mlp(self) -> bool:
-        # a SwiGLU MLP has three matrices (gate, up, down); its intermediate is not 4 x hidden
-        return self.intermediate != 4 * self.hidden
 
 
 # Shapes of the models the shipped profiles describe, from their Hugging Face config.json files
@@ -73,6 +72,16 @@ class WorkloadSpec:
     min_compute_capability: tuple[int, int]
     source: str  # where the description came from, for the report
     is_shape_assumed: bool = False  # shape guessed from the parameter count: no GQA, so the KV cache is an upper bound
+    active_parameters: int | None = None  # used per token (mixture of experts); None: all of them
+    mfu: float | None = None  # model FLOPs utilisation (--mfu); None: the default of each GPU's segment
+    overlap: float = DEFAULT_OVERLAP  # share of data-parallel communication hidden behind compute (--overlap)
+    # transformers' own count (the model built on the meta device), where it was installed to ask; None: not asked
+    transformers_parameters: int | None = None
+
+    @property
+    def compute_parameters(self) -> int:
+        """The parameters each token is computed with: memory holds ``parameters``, FLOPs scale with these."""
+        return self.parameters if self.active_parameters is None else self.active_parameters
 
     @property
     def is_training(self) -> bool:
@@ -80,9 +89,7 @@ class WorkloadSpec:
 
 
 MAX_COUNT = 1e21  # above every real parameter or token count by orders of magnitude
-# Largest shape dimension accepted: 100x the largest published models' (hidden 18,432 and vocab 256,000 of
-# Llama-3.1-405B and Gemma); beyond it a config is broken, and the arithmetic would leave float range.
-MAX_DIMENSION = 100_000_000
+COUNT_TOLERANCE = 0.01  # formula vs transformers: the published counts are reproduced within this (tested)
 
 
 def parse_count(text: str, option: str = "--params") -> int:
@@ -97,19 +104,6 @@ def parse_count(text: str, option: str = "--params") -> int:
     return round(value)
 
 
-def transformer_parameters(shape: TransformerShape, *, is_tied_embeddings: bool = False) -> int:
-    """Weights of a transformer stack: attention (Q, O full; K, V per KV head), MLP, norms, embeddings.
-
-    Llama-2-7B's shape gives 6,738,415,616, its published count (tested).
-    """
-    h, kv = shape.hidden, shape.kv_heads * shape.head_dim
-    attention = 2 * h * h + 2 * h * kv
-    mlp = (3 if shape.is_gated_mlp else 2) * h * shape.intermediate
-    norms = 2 * h
-    embeddings = shape.vocab * h * (1 if is_tied_embeddings else 2)
-    return shape.layers * (attention + mlp + norms) + embeddings + h
-
-
 def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerShape:
     """A plausible shape for a bare parameter count: hidden = 128 x layers (Llama-7B, GPT-3 175B ratio), P ~ 12 L h^2.
 
@@ -122,37 +116,9 @@ def shape_from_parameters(parameters: int, vocab: int = 32000) -> TransformerSha
 
 
 def shape_from_hf_config(path: Path) -> tuple[TransformerShape, int]:
-    """Shape and parameter count from a Hugging Face ``config.json`` (llama/mistral, gpt2, bert key names)."""
-    data = load_json_file(path, HF_CONFIG_LIMIT)
-    if not isinstance(data, dict):
-        raise KnowledgeError(f"{path}: expected a JSON object")
-
-    def field(*keys: str, default: int | None = None) -> int:
-        for key in keys:
-            value = data.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                if value > MAX_DIMENSION:
-                    raise KnowledgeError(
-                        f"{path}: field {key!r}: {quoted(value)} is too large (at most {MAX_DIMENSION:,})"
-                    )
-                return value
-        if default is not None:
-            return default
-        raise KnowledgeError(f"{path}: needs a positive integer {' or '.join(keys)}")
-
-    hidden = field("hidden_size", "n_embd", "d_model")
-    heads = field("num_attention_heads", "n_head")
-    shape = TransformerShape(
-        layers=field("num_hidden_layers", "n_layer", "num_layers"),
-        hidden=hidden,
-        heads=heads,
-        kv_heads=field("num_key_value_heads", default=heads),
-        vocab=field("vocab_size"),
-        intermediate=field("intermediate_size", "n_inner", "ffn_dim", default=4 * hidden),
-    )
-    tied = bool(data.get("tie_word_embeddings", data.get("model_type") in ("gpt2", "bert")))
-    checked_shape(shape, str(path))
-    return shape, checked_count(transformer_parameters(shape, is_tied_embeddings=tied), str(path))
+    """Shape and total parameter count from a Hugging Face ``config.json`` (envcheck/advise/hf_config.py)."""
+    shape = checked_shape(shape_from_config(load_json_file(path, HF_CONFIG_LIMIT), path), str(path))
+    return shape, checked_count(transformer_parameters(shape), str(path))
 
 
 def checked_shape(shape: TransformerShape, where: str) -> TransformerShape:
@@ -220,7 +186,11 @@ def spec_from_profile(profile: WorkloadProfile) -> WorkloadSpec:
         context=seq_len,
         activation_mb_per_sample=profile.activation_memory_per_sample_mb,
         lora_rank=64 if task == "qlora" else 16,
-        min_compute_capability=profile.min_compute_capability,
+        # the profile's own minimum, raised to what its dtypes need: the judgement doctor --profile makes too
+        min_compute_capability=max(
+            profile.min_compute_capability,
+            *(DTYPE_MIN_COMPUTE_CAPABILITY.get(dtype, (0, 0)) for dtype in profile.dtypes_required),
+        ),
         source=f"profile {profile.name} ({profile.provenance.source})",
         is_shape_assumed=is_shape_assumed,
     )
@@ -249,6 +219,7 @@ def adhoc_spec(
         lora_rank=16,
         min_compute_capability=(7, 0),
         source=source,
+        active_parameters=active_parameters(shape) if shape is not None and shape.is_moe else None,
     )
 
 
@@ -279,6 +250,17 @@ def resolve_spec(
     return adhoc_spec(params, count, None, source, is_checkpointing=is_recomputed_by_default(count))
 
 
+def with_transformers_count(spec: WorkloadSpec, counted: int) -> WorkloadSpec:
+    """The count transformers gave for the model it builds. More than 1% from the formula, it wins for memory
+    (it is the model that will run), and the active count moves by the same difference (the parts the
+    formula missed are shared by every token unless they are experts, which the formula does count)."""
+    checked = replace(spec, transformers_parameters=counted)
+    if abs(counted - spec.parameters) <= COUNT_TOLERANCE * spec.parameters:
+        return checked
+    active = None if spec.active_parameters is None else max(1, spec.active_parameters + counted - spec.parameters)
+    return replace(checked, parameters=counted, active_parameters=active)
+
+
 def is_recomputed_by_default(parameters: int) -> bool:
     """Billion-parameter models are trained with activation recomputation (Megatron-LM, DeepSpeed, QLoRA's
     recipe); the same rule as the shipped profiles', so a model described ad hoc sizes like its profile."""
@@ -297,6 +279,13 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
             raise KnowledgeError(f"--{key.replace('_', '-')}: must be positive, got {value}")
         if isinstance(value, int) and value > (MAX_COUNT if key == "tokens" else MAX_DIMENSION):
             raise KnowledgeError(f"--{key.replace('_', '-')}: {quoted(value)} is too large")
+    try:
+        if "mfu" in given:  # 1% is below any real run; above 100% is not a utilisation
+            given["mfu"] = positive_number(given["mfu"], "--mfu", minimum=0.01, maximum=1.0)
+        if "overlap" in given:
+            given["overlap"] = non_negative_number(given["overlap"], "--overlap", maximum=1.0)
+    except InvalidValue as error:
+        raise KnowledgeError(f"{error} (a fraction: 0.4 is 40%)") from None
     updated = replace(spec, **given)  # type: ignore[arg-type]
     if "task" in given and given["task"] == "qlora" and "precision" not in given:
         updated = replace(updated, precision="int4")

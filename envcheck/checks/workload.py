@@ -8,30 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from envcheck.advise.fit import FitJudgement, Seat, judge_fit, meets, seats_of
+from envcheck.advise.memory_model import STRATEGY_TITLES
+from envcheck.advise.workload_spec import DTYPE_MIN_COMPUTE_CAPABILITY, spec_from_profile
 from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu, GpuFacts
 from envcheck.finding import Finding, Severity
-from envcheck.knowledge.capability import gpu_capability
 from envcheck.knowledge.model import WorkloadProfile
 
 GB = 10**9
-
-# The oldest compute capability whose hardware computes each dtype at full rate in PyTorch.
-# fp32/fp16 run on every GPU a PyTorch wheel supports (fp16 tensor cores from 7.0 make it fast);
-# tf32 and bf16 tensor cores arrive with Ampere (8.0) — torch.cuda.is_bf16_supported() — fp8 with
-# Ada/Hopper (8.9, 9.0; torch._scaled_mm requires sm_89+); int8/int4 tensor cores with Turing (7.5,
-# NVIDIA Turing architecture whitepaper).
-DTYPE_MIN_COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
-    "fp32": (0, 0),
-    "fp16": (0, 0),
-    "tf32": (8, 0),
-    "bf16": (8, 0),
-    "fp8": (8, 9),
-    "int8": (7, 5),
-    "int4": (7, 5),
-}
 
 
 def _gb(count: float) -> str:
@@ -63,19 +50,21 @@ def _gpus(given: CheckInput, check_id: str, what: str, absent_fails: bool = Fals
     return gpu
 
 
-def _usable_memory(gpu: Gpu) -> int | Unavailable:
-    """What one process can allocate: the largest MIG device's memory when MIG is on, else the GPU's."""
-    if gpu.is_mig_enabled is True and isinstance(gpu.mig_devices, tuple) and gpu.mig_devices:
-        sizes = [device.memory_total_bytes for device in gpu.mig_devices if isinstance(device.memory_total_bytes, int)]
-        return max(sizes) if sizes else Unavailable("MIG device memory not reported")
-    return gpu.memory_total_bytes
-
-
 def _name(gpu: Gpu) -> str:
     return f"GPU {gpu.index} ({gpu.name})" if isinstance(gpu.name, str) else f"GPU {gpu.index}"
 
 
-@check("workload.gpu_memory", "Each GPU the profile runs on has the profile's minimum memory (--profile).")
+def _judgement(given: CheckInput, profile: WorkloadProfile) -> FitJudgement:
+    """The one judgement `recommend --here` makes too (envcheck/advise/fit.py)."""
+    return judge_fit(spec_from_profile(profile), seats_of(given.snapshot, given.knowledge))
+
+
+def _free(seat: Seat) -> str:
+    held = f" ({_gb(seat.used_bytes)} held by other processes)" if seat.used_bytes else ""
+    return f"{seat.label} has {_gb(seat.free_bytes)} free{held}"
+
+
+@check("workload.gpu_memory", "The profile's memory (memory model, after other processes) fits the GPUs (--profile).")
 def check_gpu_memory(given: CheckInput) -> Iterator[Finding]:
     profile, check_id = _profile(given), "workload.gpu_memory"
     if profile is None:
@@ -84,41 +73,38 @@ def check_gpu_memory(given: CheckInput) -> Iterator[Finding]:
     if isinstance(gpus, Finding):
         yield gpus
         return
-    need = profile.min_gpu_memory_gb * GB
-    sizes = {gpu.index: _usable_memory(gpu) for gpu in gpus.gpus}
-    known = {index: size for index, size in sizes.items() if isinstance(size, int)}
-    if not known:
-        yield skipped(
-            check_id, "GPU memory for the workload", next(s for s in sizes.values() if isinstance(s, Unavailable))
-        )
+    judgement = _judgement(given, profile)
+    if not judgement.seats:
+        sizes = [gpu.memory_total_bytes for gpu in gpus.gpus]
+        reason = next((s for s in sizes if isinstance(s, Unavailable)), Unavailable("GPU memory not reported"))
+        yield skipped(check_id, "GPU memory for the workload", reason)
         return
-    short = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] < need]
-    enough = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] >= need]
-    listing = ", ".join(f"{_name(gpu)} {_gb(known[gpu.index])}" for gpu in short)
-    # A one-GPU job needs one GPU that fits; a sharded job runs a shard on every GPU it is given.
-    fails = not enough if not _is_sharded(profile) else bool(short)
-    if fails:
+    pool = judgement.capable or judgement.seats
+    memory = judgement.memory
+    if memory is None:
         yield Finding(
             check_id,
             Severity.FAIL,
-            f"{profile.name} needs {profile.min_gpu_memory_gb:g} GB per GPU: {listing}",
-            detail=f"{profile.description}. Below this the job stops with 'CUDA out of memory'.",
-            fix="Use a GPU with more memory, or reduce the footprint (smaller batch, gradient checkpointing, "
-            "quantised weights, sharding across more GPUs).",
-            evidence=("gpu.gpus[*].memory_total_bytes",),
+            f"{profile.name} needs {_gb(judgement.smallest_need_bytes)} per GPU; "
+            + "; ".join(_free(seat) for seat in pool),
+            detail=f"{profile.description}. Sized by envcheck's memory model (docs/recommend.md) against the "
+            "memory other processes leave free; below it the job stops with 'CUDA out of memory'.",
+            fix="Stop the processes holding GPU memory (nvidia-smi lists them), use GPUs with more memory, or "
+            "reduce the footprint (smaller batch, gradient checkpointing, quantised weights, more GPUs); "
+            "`envcheck recommend --workload " + profile.name + " --here` shows the settings that would fit.",
+            evidence=("gpu.gpus[*].memory_total_bytes", "gpu.gpus[*].processes"),
         )
-    else:
-        note = f"; not {listing}: exclude it with CUDA_VISIBLE_DEVICES" if short else ""
-        best = max(enough, key=lambda gpu: known[gpu.index])
-        yield Finding(
-            check_id,
-            Severity.OK,
-            f"{len(enough)} GPU(s) with >= {profile.min_gpu_memory_gb:g} GB (largest {_name(best)} "
-            f"{_gb(known[best.index])}){note}",
-        )
+        return
+    used = judgement.used
+    yield Finding(
+        check_id,
+        Severity.OK,
+        f"fits {STRATEGY_TITLES[memory.strategy]} on {len(used)} GPU(s): {_gb(memory.total_bytes)} per GPU, "
+        f"least free {_gb(judgement.free_bytes)} ({used[0].label if len(used) == 1 else 'of ' + str(len(used))})",
+    )
 
 
-@check("workload.total_gpu_memory", "The GPUs together hold a sharded profile's total memory (--profile).")
+@check("workload.total_gpu_memory", "The GPUs together hold a sharded profile's memory (--profile).")
 def check_total_gpu_memory(given: CheckInput) -> Iterator[Finding]:
     profile, check_id = _profile(given), "workload.total_gpu_memory"
     if profile is None or profile.min_total_gpu_memory_gb is None:
@@ -127,62 +113,27 @@ def check_total_gpu_memory(given: CheckInput) -> Iterator[Finding]:
     if isinstance(gpus, Finding):
         yield gpus
         return
-    need_each, need_total = profile.min_gpu_memory_gb * GB, profile.min_total_gpu_memory_gb * GB
-    sizes = [_usable_memory(gpu) for gpu in gpus.gpus]
-    missing = [size for size in sizes if isinstance(size, Unavailable)]
-    if missing and len(missing) == len(sizes):
-        yield skipped(check_id, "total GPU memory for the workload", missing[0])
+    judgement = _judgement(given, profile)
+    if not judgement.seats:
+        yield Finding(
+            check_id, Severity.SKIP, "total GPU memory for the workload not checked", detail="GPU memory not reported"
+        )
         return
-    # Only GPUs that can hold a shard count: a smaller one would run out of memory first.
-    usable = [size for size in sizes if isinstance(size, int) and size >= need_each]
-    total = sum(usable)
-    if total < need_total:
+    pool = judgement.capable or judgement.seats
+    total_free = sum(seat.free_bytes for seat in pool)
+    if judgement.memory is None:
         yield Finding(
             check_id,
             Severity.FAIL,
-            f"{profile.name} needs {profile.min_total_gpu_memory_gb:g} GB across GPUs; {len(usable)} GPU(s) "
-            f"with >= {profile.min_gpu_memory_gb:g} GB hold {_gb(total)}",
-            detail=f"{profile.description}. Weights, gradients and optimizer state are sharded over the GPUs.",
+            f"{profile.name} does not fit the {len(pool)} GPU(s) together ({_gb(total_free)} free), even sharded",
+            detail=f"{profile.description}. Weights, gradients and optimizer state are sharded over the GPUs "
+            "(ZeRO-3 / FSDP) and each still needs its share plus activations.",
             fix="Add GPUs, use larger ones, or offload optimizer state to CPU (DeepSpeed ZeRO-Offload, FSDP "
             "cpu_offload) at a cost in speed.",
-            evidence=("gpu.gpus[*].memory_total_bytes",),
+            evidence=("gpu.gpus[*].memory_total_bytes", "gpu.gpus[*].processes"),
         )
     else:
-        yield Finding(
-            check_id, Severity.OK, f"{len(usable)} GPU(s) hold {_gb(total)} >= {profile.min_total_gpu_memory_gb:g} GB"
-        )
-
-
-def _inferred(gpu: Gpu, given: CheckInput) -> str:
-    """``inferred from the GeForce RTX 40 family`` when the name's family gave the capability, else empty."""
-    if isinstance(gpu.compute_capability, str) or not isinstance(gpu.name, str) or given.knowledge is None:
-        return ""
-    found = gpu_capability(given.knowledge, gpu.name)
-    return found.inferred_from if found else ""
-
-
-def _capability(gpu: Gpu, given: CheckInput) -> tuple[int, int] | None:
-    """The GPU's compute capability: from the driver, else the knowledge base by name, else torch."""
-    text = gpu.compute_capability if isinstance(gpu.compute_capability, str) else None
-    if text is None and isinstance(gpu.name, str) and given.knowledge is not None:
-        found = gpu_capability(given.knowledge, gpu.name)
-        if found is not None:
-            return found.compute_capability
-    framework = given.snapshot.framework
-    if text is None and not isinstance(framework, Unavailable) and framework.torch is not None:
-        # torch numbers devices in its own order (CUDA_DEVICE_ORDER), so match by name, not index.
-        text = next(
-            (
-                device.compute_capability
-                for device in framework.torch.devices
-                if device.name == gpu.name and isinstance(device.compute_capability, str)
-            ),
-            None,
-        )
-    if text is None:
-        return None
-    major, _, minor = text.partition(".")
-    return (int(major), int(minor or 0)) if major.isdigit() and (minor or "0").isdigit() else None
+        yield Finding(check_id, Severity.OK, f"{len(pool)} GPU(s) with {_gb(total_free)} free hold the job")
 
 
 def _capability_findings(
@@ -194,8 +145,8 @@ def _capability_findings(
     if isinstance(gpus, Finding):
         yield gpus
         return
-    found = {gpu.index: _capability(gpu, given) for gpu in gpus.gpus}
-    known = {index: cc for index, cc in found.items() if cc is not None}
+    seats = seats_of(given.snapshot, given.knowledge)
+    known = [seat for seat in seats if seat.compute_capability is not None]
     if not known:
         yield Finding(
             check_id,
@@ -205,14 +156,16 @@ def _capability_findings(
             fix="Run `envcheck doctor` without --fast so the torch probe reads it.",
         )
         return
-    short = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] < need]
-    meeting = [gpu for gpu in gpus.gpus if gpu.index in known and known[gpu.index] >= need]
+    short = [seat for seat in seats if not meets(seat, need)]
+    meeting = [seat for seat in seats if meets(seat, need)]
     listing = ", ".join(
-        f"{_name(gpu)} is {known[gpu.index][0]}.{known[gpu.index][1]}"
-        + (f" ({note})" if (note := _inferred(gpu, given)) else "")
-        for gpu in short
+        f"{seat.label} is {seat.compute_capability[0]}.{seat.compute_capability[1]}"
+        + (f" ({seat.capability_note})" if seat.capability_note else "")
+        for seat in short
+        if seat.compute_capability is not None
     )
-    if (not meeting) if not _is_sharded(profile) else bool(short):
+    # the same rule as advise/fit.py's judgement: the job runs on the GPUs that meet it, so it fails only when none does
+    if not meeting:
         yield Finding(
             check_id,
             Severity.FAIL,
@@ -222,7 +175,7 @@ def _capability_findings(
             evidence=("gpu.gpus[*].compute_capability",),
         )
     else:
-        note = f"; not {listing}" if short else ""
+        note = f"; not {listing}: exclude it with CUDA_VISIBLE_DEVICES" if short else ""
         yield Finding(check_id, Severity.OK, f"{what}: {len(meeting)} GPU(s) at {need[0]}.{need[1]}+{note}")
 
 

@@ -14,6 +14,7 @@ from envcheck.outfile import write_output_file
 
 if TYPE_CHECKING:  # the command imports its layers when it runs, so that `envcheck --help` stays fast
     from envcheck.advise.time_model import BenchMeasurement
+    from envcheck.advise.workload_spec import WorkloadSpec
 
 
 @app.command()
@@ -45,6 +46,12 @@ def recommend(
     ] = None,
     context: Annotated[int | None, typer.Option("--context", min=1, help="Serving: tokens per sequence.")] = None,
     lora_rank: Annotated[int | None, typer.Option("--lora-rank", min=1, help="LoRA rank (16; QLoRA 64).")] = None,
+    mfu: Annotated[
+        float | None, typer.Option("--mfu", help="Model FLOPs utilisation, 0.01-1 (default by GPU segment: 0.4/0.3).")
+    ] = None,
+    overlap: Annotated[
+        float | None, typer.Option("--overlap", help="Share of data-parallel comms hidden by compute, 0-1 (0.5).")
+    ] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", help="A TOML catalog or a SkyPilot vms.csv.")] = None,
     cloud: Annotated[str | None, typer.Option("--cloud", help="Only this cloud (aws, gcp, azure, ...).")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Only regions starting with this.")] = None,
@@ -76,10 +83,11 @@ def recommend(
     debug: DebugOption = False,
 ) -> None:
     """Size a workload (memory, time) and rank cloud instances by the cost of the whole job."""
+    from envcheck.advise.architecture import TransformerShape
     from envcheck.advise.buy import DEFAULT_POWER_PRICE_USD_KWH, load_gpu_prices, recommend_purchases
     from envcheck.advise.catalog import load_catalog
     from envcheck.advise.recommend import Filters, recommend_instances
-    from envcheck.advise.workload_spec import TransformerShape, parse_count, resolve_spec, with_options
+    from envcheck.advise.workload_spec import parse_count, resolve_spec, with_options
     from envcheck.knowledge import KnowledgeError, load_knowledge
     from envcheck.render.recommend import (
         RecommendReport,
@@ -109,7 +117,11 @@ def recommend(
             concurrency=concurrency,
             context=context,
             lora_rank=lora_rank,
+            mfu=mfu,
+            overlap=overlap,
         )
+        if hf_config is not None:
+            spec = _crosschecked(spec, hf_config)
         if emit_format not in (None, "skypilot"):
             raise KnowledgeError(f"--emit: {quoted(emit_format)} is not a known format (known: skypilot)")
         knowledge = load_knowledge()
@@ -146,6 +158,21 @@ def recommend(
             lambda: render_recommend_markdown(report),
             lambda console: render_recommend(report, console, verbose),
         )
+
+
+def _crosschecked(spec: WorkloadSpec, hf_config: Path) -> WorkloadSpec:
+    """Where transformers is installed, its count of the model built on the meta device; else the formula's."""
+    from envcheck.advise.workload_spec import with_transformers_count
+    from envcheck.facts.common import Unavailable
+    from envcheck.probes.meta_count import is_transformers_installed, probe_meta_count
+
+    if not is_transformers_installed():
+        return spec
+    counted = probe_meta_count(hf_config)
+    if isinstance(counted, Unavailable):
+        typer.echo(f"envcheck: warning: no transformers cross-check of {hf_config}: {counted.reason}", err=True)
+        return spec
+    return with_transformers_count(spec, counted.parameters)
 
 
 def _measurements(path: Path | None, is_ignoring_saved: bool) -> tuple[BenchMeasurement, ...]:

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from envcheck.advise.architecture import kv_cache_bytes_per_token
+from envcheck.advise.assumptions import assumptions_line, assumptions_of
 from envcheck.advise.buy import PurchaseOption
 from envcheck.advise.here import HereResult
 from envcheck.advise.memory_model import STRATEGY_TITLES, MemoryEstimate
@@ -53,7 +55,7 @@ def _shape_note(spec: WorkloadSpec) -> str | None:
         return None
     guessed = f"{shape.layers} layers, hidden {shape.hidden}, {shape.heads} heads"
     if spec.task == "infer":
-        per_token = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
+        per_token = kv_cache_bytes_per_token(shape)
         return (
             f"shape assumed from the parameter count ({guessed}, no grouped-query attention: "
             f"{per_token / 1e6:.2f} MB of KV cache per token, an upper bound); "
@@ -94,6 +96,7 @@ def option_to_dict(option: Option) -> dict[str, Any]:
         else option.job_time.measurement.source,
         "as_of": instance.as_of,
         "source": instance.source,
+        "data_quality": instance.data_quality,
     }
 
 
@@ -137,7 +140,10 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "is_job_size_assumed": rec.is_job_size_assumed,
             "source": spec.source,
             "is_shape_assumed": spec.is_shape_assumed,
+            "active_parameters": spec.compute_parameters,
+            "transformers_parameters": spec.transformers_parameters,
         },
+        "assumptions": [{"name": a.name, "value": a.value, "option": a.option} for a in assumptions_of(spec)],
         "memory": memory_to_dict(rec.memory),
         "options": [option_to_dict(o) for o in rec.options],
         "fitting_count": rec.fitting_count,
@@ -174,10 +180,12 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
             "gpu_count": here.gpu_count,
             "gpu_memory_bytes": here.gpu_memory_bytes,
             "fits": here.memory is not None,
+            "fits_as_given": here.as_given is not None and here.as_given.fits,
             "settings": here.settings or None,
             "memory": None if here.memory is None else memory_to_dict(here.memory),
             "job_hours": None if here.job_time is None else here.job_time.hours,
-            "reason": here.no_gpu_reason,
+            "used_by_other_processes_bytes": here.used_bytes,
+            "reason": here.no_gpu_reason or (here.as_given.reason if here.as_given is not None else None),
         }
     if report.emitted_path is not None:
         data["emitted"] = report.emitted_path
@@ -186,6 +194,18 @@ def recommend_to_dict(report: RecommendReport) -> dict[str, Any]:
 
 def render_recommend_json(report: RecommendReport) -> str:
     return json.dumps(recommend_to_dict(report), indent=2, allow_nan=False)
+
+
+def _flagged_lines(rec: Recommendation, verbose: bool) -> list[str]:
+    """Rows the catalog itself marks DATA-QUALITY: counted, and with -v each with the catalog's words."""
+    flagged = [o for o in rec.options if o.instance.data_quality]
+    if not flagged:
+        return []
+    hint = "" if verbose else " (-v says why)"
+    lines = [f"{len(flagged)} option(s) marked (verify): the catalog flags their data as doubtful{hint}"]
+    if verbose:
+        lines += [f"  {o.instance.cloud} {o.instance.instance_type}: {o.instance.data_quality}" for o in flagged]
+    return lines
 
 
 def _job_line(rec: Recommendation) -> str:
@@ -227,7 +247,8 @@ def _option_cells(option: Option) -> list[str]:
         f"{i.gpu_count}x {i.gpu} {i.gpu_memory_gb:g}G",
         SHORT_STRATEGY[option.memory.strategy],
         f"{_gb(option.memory.total_bytes)}, {option.headroom_fraction:.0%} free",
-        f"${option.price_per_hour:,.2f}{' spot' if option.is_spot else ''} ({i.as_of})",
+        f"${option.price_per_hour:,.2f}{' spot' if option.is_spot else ''} ({i.as_of})"
+        + (" (verify)" if i.data_quality else ""),
         _hours(option.job_hours) + _communication_note(option.job_time),
         _money(option.job_cost),
     ]
@@ -247,7 +268,8 @@ def _verdicts(rec: Recommendation) -> list[str]:
     lines = []
     for label, option in (("cheapest", rec.cheapest), ("fastest", rec.fastest), ("best value", rec.best_value)):
         if option is not None:
-            lines.append(f"{label}: {_name(option)} — {_money(option.job_cost)}, {_hours(option.job_hours)}")
+            flag = " (the catalog flags this row's data: verify)" if option.instance.data_quality else ""
+            lines.append(f"{label}: {_name(option)} — {_money(option.job_cost)}, {_hours(option.job_hours)}{flag}")
     return lines
 
 
@@ -274,11 +296,16 @@ BUY_HEADERS = ("GPUs", "purchase (price date)", "sharding", "job time", "power",
 def _here_line(here: HereResult) -> str:
     if here.gpu_name is None:
         return f"this machine: no usable GPU ({here.no_gpu_reason})"
-    where = f"this machine: {here.gpu_count} x {here.gpu_name} ({_gb(here.gpu_memory_bytes)})"
+    held = f", up to {_gb(here.used_bytes)} held by other processes" if here.used_bytes else ""
+    where = f"this machine: {here.gpu_count} x {here.gpu_name} ({_gb(here.gpu_memory_bytes)}{held})"
+    reason = here.as_given.reason if here.as_given is not None else None
     if here.memory is None:
-        return f"{where}: does not fit, even with checkpointing, batch 1 or QLoRA"
+        return f"{where}: does not fit ({reason}), even with checkpointing, batch 1 or QLoRA"
+    verdict = (
+        f"fits {here.settings}" if reason is None else f"does not fit as given ({reason}); fits with {here.settings}"
+    )
     return (
-        f"{where}: fits {here.settings}, {STRATEGY_TITLES[here.memory.strategy]}, "
+        f"{where}: {verdict}, {STRATEGY_TITLES[here.memory.strategy]}, "
         f"{_gb(here.memory.total_bytes)} per GPU, job {_hours(None if here.job_time is None else here.job_time.hours)}"
     )
 
@@ -286,8 +313,16 @@ def _here_line(here: HereResult) -> str:
 def render_recommend(report: RecommendReport, console: Console, verbose: bool = False) -> None:
     rec = report.recommendation
     spec = rec.spec
-    console.print(f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters, {spec.task}, {spec.precision}")
+    active = f" ({_parameters(spec.compute_parameters)} active per token)" if spec.active_parameters else ""
+    console.print(
+        f"[bold]{spec.name}[/]: {_parameters(spec.parameters)} parameters{active}, {spec.task}, {spec.precision}"
+    )
     console.print(_job_line(rec))
+    if spec.transformers_parameters is not None:
+        console.print(
+            f"transformers counts {_parameters(spec.transformers_parameters)} (model built on the meta device)"
+        )
+    console.print(assumptions_line(spec), markup=False, highlight=False)
     note = _shape_note(spec)
     if note:
         console.print(note, markup=False, highlight=False)
@@ -304,7 +339,7 @@ def render_recommend(report: RecommendReport, console: Console, verbose: bool = 
         console.print(table)
         for line in _verdicts(rec):
             console.print(line)
-        for line in _measured_lines(rec):
+        for line in (*_measured_lines(rec), *_flagged_lines(rec, verbose)):
             console.print(line, markup=False, highlight=False)
     else:
         console.print(f"[bold red]nothing fits[/] among {rec.considered_count} instances")
@@ -333,13 +368,15 @@ def render_recommend_markdown(report: RecommendReport) -> str:
     rec = report.recommendation
     spec = rec.spec
     note = _shape_note(spec)
-    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), *([note] if note else []), ""]
+    lines = [f"## envcheck recommend: {spec.name}", "", _job_line(rec), "", assumptions_line(spec)]
+    lines += [*(["", note] if note else []), ""]
     lines += [*_md_table(("memory term", "one GPU"), [list(row) for row in _memory_rows(rec.memory)]), ""]
     if report.here is not None:
         lines += [_here_line(report.here), ""]
     if rec.options:
         lines += [*_md_table(HEADERS, [_option_cells(o) for o in rec.options]), ""]
-        lines += [f"* {line}" for line in (*_verdicts(rec), *_measured_lines(rec))] + [""]
+        lines += [f"* {line}" for line in (*_verdicts(rec), *_measured_lines(rec), *_flagged_lines(rec, True))]
+        lines += [""]
     else:
         lines += [f"Nothing fits among {rec.considered_count} instances.", ""] + [f"* {s}" for s in rec.suggestions]
     if report.purchases is not None:
