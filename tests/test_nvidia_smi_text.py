@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from envcheck.codec import encode
 from envcheck.facts.common import Unavailable
-from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.gpu import GpuFacts, MigDevice
 from envcheck.facts.gpu_health import RemappedRows, RetiredPages
 from envcheck.importers.nvidia_smi_text import NvidiaSmiTextError, looks_like_nvidia_smi_q, parse_nvidia_smi_text
 from envcheck.probes.nvidia_smi import MAX_GPUS, load_nvidia_smi_xml
@@ -217,6 +217,52 @@ def test_windows_paste_after_the_command_line_one_gpu_of_four() -> None:
         "00000000:18:00.0",
     )
     assert gpu.is_persistence_mode == NOT_SUPPORTED and gpu.minor_number == NOT_SUPPORTED
+
+
+MIG_GPU = """\
+==============NVSMI LOG==============
+
+Driver Version                            : 460.73.01
+CUDA Version                              : 11.2
+
+Attached GPUs                             : 1
+GPU 00000000:86:00.0
+    Product Name                          : A100-PCIE-40GB
+    MIG Mode
+        Current                           : Enabled
+        Pending                           : Enabled
+"""
+# Driver 460 prints each MIG device as a section right under the GPU (k8s-device-plugin#257 pasted this layout).
+MIG_DEVICE_460 = """\
+    MIG Device
+        Index                             : {index}
+        GPU Instance ID                   : {instance}
+        Compute Instance ID               : 0
+        Device Attributes
+            Shared
+                Multiprocessor count      : 14
+"""
+
+
+def test_mig_devices_right_under_the_gpu_are_read_one_per_section() -> None:
+    text = MIG_GPU + MIG_DEVICE_460.format(index=0, instance=7) + MIG_DEVICE_460.format(index=1, instance=8)
+    gpu = parse_nvidia_smi_text(text, "x").gpus[0]
+    assert gpu.is_mig_enabled is True
+    assert isinstance(gpu.mig_devices, tuple)
+    assert [(d.index, d.gpu_instance_id, d.compute_instance_id, d.multiprocessor_count) for d in gpu.mig_devices] == [
+        (0, 7, 0, 14),
+        (1, 8, 0, 14),
+    ]
+
+
+def test_mig_devices_nested_in_a_mig_devices_section_are_read_with_their_memory() -> None:
+    nested = "".join("    " + line + "\n" for line in MIG_DEVICE_460.format(index=0, instance=1).splitlines())
+    memory = "            FB Memory Usage\n                Total : 9984 MiB\n                Used : 13 MiB\n"
+    gpu = parse_nvidia_smi_text(MIG_GPU + "    MIG Devices\n" + nested + memory, "x").gpus[0]
+    assert isinstance(gpu.mig_devices, tuple)
+    (device,) = gpu.mig_devices
+    assert isinstance(device, MigDevice)
+    assert (device.gpu_instance_id, device.memory_total_bytes, device.memory_used_bytes) == (1, 9984 * MIB, 13 * MIB)
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -185,6 +185,9 @@ _IN_SECTION = {
     ("temperature", "memory_max_operating_temp"): "gpu_temp_max_mem_threshold",
     ("temperature", "gpu_t_limit_temp"): "gpu_temp_tlimit",
     **{(section, "instantaneous_power_draw"): "instant_power_draw" for section in _POWER_SECTIONS},
+    # Drivers before ~470 print each "MIG Device" right under the GPU; later ones nest them in "MIG Devices",
+    # as the XML does (<mig_devices><mig_device>): both become one <mig_device> per section.
+    ("gpu", "mig_device"): "mig_devices/mig_device",
     ("processes", "process_id"): "pid",
     ("processes", "name"): "process_name",
     ("processes", "used_gpu_memory"): "used_memory",
