@@ -53,6 +53,7 @@ def all_checks() -> tuple[Check, ...]:
         cuda,
         cuda_access,
         cuda_setup,
+        extensions,
         gpu,
         gpu_health,
         install,
@@ -60,6 +61,7 @@ def all_checks() -> tuple[Check, ...]:
         memory,
         storage,
         system,
+        toolchain,
         workload,
     )
 

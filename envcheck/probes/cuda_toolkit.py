@@ -1,4 +1,5 @@
-"""Reads the version of the CUDA toolkit that CUDA_HOME or CUDA_PATH names, from the toolkit's own version file.
+"""Reads the version of the CUDA toolkit that CUDA_HOME or CUDA_PATH names, and of those under /usr/local, from the
+toolkit's own version file.
 
 Command line equivalent: `cat $CUDA_HOME/version.json` (CUDA 11.1 and later) or `cat $CUDA_HOME/version.txt`.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from envcheck.facts.common import Unavailable
 from envcheck.facts.environment import CudaToolkit
+from envcheck.facts.toolchain import ToolkitFolder
 from envcheck.probes.context import ProbeContext
 
 # The variables torch.utils.cpp_extension reads, in its order (_find_cuda_home).
@@ -67,3 +69,43 @@ def toolkit_version(home: Path, path: str) -> str | Unavailable:
         f"{path} has neither version.json nor version.txt: not a CUDA toolkit, or one packaged without them",
         f"{Path(path, 'bin/nvcc')} --version",
     )
+
+
+# Where NVIDIA's installers put toolkits (cuda-12.6) and the symlink to the default one (cuda), which
+# torch.utils.cpp_extension falls back to when neither CUDA_HOME nor PATH names a toolkit (_find_cuda_home).
+TOOLKIT_PARENT = "usr/local"
+
+
+def probe_toolkit_folders(context: ProbeContext) -> tuple[ToolkitFolder, ...]:
+    """The CUDA toolkits under /usr/local (cuda, cuda-12.6, ...), by name, with the version each records.
+
+    Command line equivalent: `ls -d /usr/local/cuda*; cat /usr/local/cuda*/version.json`.
+    """
+    parent = context.roots.root / TOOLKIT_PARENT
+    try:
+        names = sorted(entry.name for entry in parent.iterdir() if re.fullmatch(r"cuda(-\d+(\.\d+)*)?", entry.name))
+    except OSError:  # no /usr/local (a minimal container) has no toolkit either
+        return ()
+    folders = []
+    for name in names:
+        home = parent / name
+        if not home.is_dir():  # a dangling /usr/local/cuda symlink
+            continue
+        shown = f"/{TOOLKIT_PARENT}/{name}"
+        folders.append(
+            ToolkitFolder(
+                path=shown,
+                resolved_path=_under_root(home.resolve(), context.roots.root.resolve()),
+                version=toolkit_version(home, shown),
+                has_nvcc=(home / "bin" / "nvcc").is_file(),
+            )
+        )
+    return tuple(folders)
+
+
+def _under_root(path: Path, root: Path) -> str:
+    """A resolved path as the machine spells it: relative to the probe's root (/ on a live machine)."""
+    try:
+        return "/" + str(path.relative_to(root)).removeprefix(".")
+    except ValueError:  # a symlink leading out of a replayed tree
+        return str(path)
