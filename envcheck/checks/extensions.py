@@ -61,7 +61,10 @@ def parse_local_label(label: str, said_by: str) -> Declared | None:
 
 
 def _cuda_major(digits: str) -> int:
-    """'121' -> 12, '118' -> 11, '92' -> 9: the variant's last digit is the minor version."""
+    """'121' -> 12, '118' -> 11, '92' -> 9 (the last digit is the minor version), but flash-attn's release wheels
+    since 2.7 name the major alone: 'cu12' -> 12 (no CUDA 1.x was ever a wheel variant)."""
+    if len(digits) == 2 and digits.startswith("1"):
+        return int(digits)
     return int(digits[:-1])
 
 

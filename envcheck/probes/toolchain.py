@@ -97,16 +97,18 @@ def probe_tool(executable: str, parse: Parser, context: ProbeContext) -> Tool | 
     return Tool(path=path, resolved_path=os.path.realpath(path), version=tool_version(path, parse, context))
 
 
-def tool_version(path: str, parse: Parser, context: ProbeContext) -> str | Unavailable:
+def tool_version(
+    path: str, parse: Parser, context: ProbeContext, timeout_s: float = TOOL_TIMEOUT_S
+) -> str | Unavailable:
     fix = f"{path} --version"
     try:
-        finished = run_bounded([path, "--version"], TOOL_TIMEOUT_S, context.environ, output_limit_bytes=64 * 1024)
+        finished = run_bounded([path, "--version"], timeout_s, context.environ, output_limit_bytes=64 * 1024)
     except OSError as error:
         return Unavailable(f"cannot run {path}: {error.strerror or error}", fix)
     if finished.over_limit is not None:
         return Unavailable(finished.over_limit_reason(f"{path} --version"), fix)
     if finished.returncode is None:
-        return Unavailable(f"{path} --version did not finish within {TOOL_TIMEOUT_S:g} s and was killed", fix)
+        return Unavailable(f"{path} --version did not finish within {timeout_s:g} s and was killed", fix)
     output = finished.stdout.decode("utf-8", "replace")
     version = parse(output) or parse(finished.stderr.decode("utf-8", "replace"))
     if finished.returncode != 0 or version is None:
