@@ -13,7 +13,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import Extension
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.loader import load_knowledge
-from envcheck.probes.target_script import EXTENSION_MODULES
+from envcheck.probes.target_script import EXTENSION_MODULES, NOT_IMPORTED
 from envcheck.snapshot import Snapshot
 from tests import factories
 
@@ -264,3 +264,13 @@ def test_toolchain_not_recorded_skips() -> None:
     snapshot = machine(toolchain=Unavailable("this snapshot does not record the build toolchain"))
     for check_id in ("toolchain.nvcc_cuda_major", "toolchain.host_compiler", "toolchain.cuda_home_nvcc"):
         assert one(snapshot, check_id).severity is Severity.SKIP
+
+
+def test_the_distributions_listed_without_import_agree_with_the_table() -> None:
+    assert {rule.name for rule in load_knowledge().extensions if not rule.is_imported} == set(NOT_IMPORTED)
+
+
+def test_triton_alone_has_nothing_to_import() -> None:
+    triton = factories.extension("triton", "3.2.0", import_error=Unavailable(NOT_IMPORTED["triton"]))
+    finding = one(machine(triton), "install.extension_import")
+    assert finding.severity is Severity.OK

@@ -239,16 +239,23 @@ def check_extension_import(given: CheckInput) -> Iterator[Finding]:
         yield inputs
         return
     torch, knowledge = inputs.torch, inputs.knowledge
-    imported, untried = [], []
+    imported: list[str] = []
+    untried: list[Unavailable] = []
+    failed = 0
     for extension in inputs.extensions:
         error = extension.import_error
+        rule = knowledge.extension(extension.name)
+        if (
+            rule is not None and not rule.is_imported
+        ):  # listed, not imported (triton): install.extension_build judges it
+            continue
         if isinstance(error, Unavailable):
             untried.append(error)
             continue
         if error is None:
             imported.append(extension.name)
             continue
-        rule = knowledge.extension(extension.name)
+        failed += 1
         signature = knowledge.import_cause(error)
         built = mismatches(extension, rule, torch) if rule else []
         cause = signature.cause if signature else "not a known signature: the error line is all there is"
@@ -262,12 +269,12 @@ def check_extension_import(given: CheckInput) -> Iterator[Finding]:
             fix=fix_for(rule, extension, torch, inputs.python) if rule else None,
             evidence=("framework.extensions", "framework.torch.version"),
         )
-    if untried and not imported:
-        yield Finding(check_id, Severity.SKIP, "extension imports not checked", detail=untried[0].reason)
-    elif imported:
+    if imported:
         yield Finding(check_id, Severity.OK, f"import beside torch {torch.version}: {', '.join(imported)}")
-    elif not inputs.extensions:
-        yield Finding(check_id, Severity.OK, "no compiled extensions beside torch")
+    elif untried and not failed:
+        yield Finding(check_id, Severity.SKIP, "extension imports not checked", detail=untried[0].reason)
+    elif not failed:
+        yield Finding(check_id, Severity.OK, "no compiled extensions beside torch to import")
 
 
 def extensions_needing_build(given: CheckInput) -> list[str]:

@@ -291,7 +291,7 @@ def _check_names_unique(label: str, families: tuple[GpuFamily, ...]) -> None:
 
 
 def _extension(row: Row) -> ExtensionRule:
-    row.only(("name", "declares", "builds_from_source", "compiles_at_runtime", "wheels", "fix"))
+    row.only(("name", "declares", "builds_from_source", "compiles_at_runtime", "imported", "wheels", "fix"))
     declares = row.texts("declares", "|".join(DECLARATIONS))
     return ExtensionRule(
         name=row.text("name"),
@@ -301,6 +301,7 @@ def _extension(row: Row) -> ExtensionRule:
         wheels=row.text("wheels"),
         fix=row.template("fix", ("python", "torch_release", "torch_mm", "variant", "cuda_major", "abi", "pin")),
         provenance=row.provenance(),
+        is_imported=row.boolean("imported") if "imported" in row.data else True,
     )
 
 

@@ -236,6 +236,7 @@ class ExtensionRule:
     wheels: str  # where prebuilt wheels live, for the message
     fix: str  # a template: {python} {torch_release} {torch_mm} {variant} {cuda_major} {abi} {pin}
     provenance: Provenance
+    is_imported: bool = True  # False: the torch probe lists it without importing it (triton)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,13 @@ EXTENSION_MODULES = {
 # An import that takes longer is recorded as hung and left behind (vLLM's import, the slowest, takes seconds);
 # past the budget the rest are not tried, so the torch probe stays well inside its own deadline.
 EXTENSION_IMPORT_TIMEOUT_S = 15.0
+# Listed and judged by their metadata, not imported: torch imports triton itself when it compiles, and importing it
+# here would add 0.1-0.3 s to every doctor run (measured on the development machine). profiles/compat/extensions.toml
+# marks the same names `imported = false`.
+NOT_IMPORTED = {
+    name: "not imported: torch imports it itself when it compiles; its version is judged against torch's pin"
+    for name in ("triton", "pytorch-triton")
+}
 EXTENSION_IMPORT_BUDGET_S = 30.0
 _REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -208,36 +215,44 @@ def collect_framework() -> dict[str, Any]:
 def collect_extensions(why_not_imported: str | None) -> list[dict[str, Any]]:
     """Every installed distribution of EXTENSION_MODULES: its build metadata, and (when torch imported, so
     `why_not_imported` is None) whether its module imports, each import bounded by a thread with a deadline."""
-    from importlib import metadata
-
-    found: dict[str, Any] = {}
-    for distribution in metadata.distributions():  # sys.path order: the first of two installs is the one imported
-        try:
-            name = normalise(distribution.metadata["Name"] or "")
-        except Exception:  # one broken dist-info must not hide the others
-            continue
-        if (name in EXTENSION_MODULES or name == "torch") and name not in found:
-            found[name] = distribution
+    found = {name: distribution for name in (*EXTENSION_MODULES, "torch") if (distribution := find_distribution(name))}
     torch_pins = {requirement_name(line): line for line in read_requires(found["torch"])} if "torch" in found else {}
     extensions = []
     budget_end = time.monotonic() + EXTENSION_IMPORT_BUDGET_S
     for name in sorted(found):
         if name == "torch":
             continue
-        distribution = found[name]
-        facts = extension_metadata(name, distribution)
+        facts = extension_metadata(name, found[name])
         facts["pinned_by_torch"] = torch_pins.get(name)
-        if why_not_imported is not None:
-            facts["import_error"] = unavailable(f"import not tried: {why_not_imported}")
-            facts["import_duration_s"] = unavailable(f"import not tried: {why_not_imported}")
+        reason = None
+        if name in NOT_IMPORTED:
+            reason = NOT_IMPORTED[name]
+        elif why_not_imported is not None:
+            reason = f"import not tried: {why_not_imported}"
         elif time.monotonic() > budget_end:
-            spent = f"import not tried: the {EXTENSION_IMPORT_BUDGET_S:g} s budget for extension imports was spent"
-            facts["import_error"] = unavailable(spent)
-            facts["import_duration_s"] = unavailable(spent)
-        else:
+            reason = f"import not tried: the {EXTENSION_IMPORT_BUDGET_S:g} s budget for extension imports was spent"
+        if reason is None:
             facts["import_error"], facts["import_duration_s"] = import_bounded(EXTENSION_MODULES[name])
+        else:
+            facts["import_error"] = facts["import_duration_s"] = unavailable(reason)
         extensions.append(facts)
     return extensions
+
+
+def find_distribution(name: str) -> Any:
+    """The first install of `name` on sys.path, or None. Looked up by name (a few ms) rather than by reading every
+    distribution's metadata (tens of ms); Python < 3.10 does not normalise names, so the dist-info spelling
+    (flash_attn-2.6.3.dist-info) is tried too."""
+    from importlib import metadata
+
+    for spelling in dict.fromkeys((name, name.replace("-", "_"))):
+        try:
+            distribution = metadata.distribution(spelling)
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+        if normalise(attempt(lambda: distribution.metadata["Name"], "") or "") == name:  # noqa: B023
+            return distribution
+    return None
 
 
 def extension_metadata(name: str, distribution: Any) -> dict[str, Any]:
