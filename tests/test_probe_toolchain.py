@@ -138,3 +138,19 @@ def test_toolkits_under_usr_local_with_the_default_symlink(tmp_path: Path) -> No
     assert by_path["/usr/local/cuda-11.8"].has_nvcc
     assert not by_path["/usr/local/cuda-13.0"].has_nvcc
     assert isinstance(by_path["/usr/local/cuda-13.0"].version, Unavailable)
+
+
+def test_a_toolkit_without_a_version_file_is_asked_through_its_nvcc(tmp_path: Path) -> None:
+    local = tmp_path / "usr" / "local"
+    fake_tool(local / "cuda-11.8" / "bin", "nvcc", NVCC_11_8)
+    (local / "cuda").symlink_to("cuda-11.8")
+    (local / "cuda-12.0" / "bin").mkdir(parents=True)
+    fake_tool(local / "cuda-12.0" / "bin", "nvcc", "Segmentation fault\n", status=139)
+    facts = probe_toolchain(context(tmp_path / "empty", root=tmp_path))
+    assert isinstance(facts.toolkits, tuple)
+    by_path = {t.path: t for t in facts.toolkits}
+    assert by_path["/usr/local/cuda"].version == by_path["/usr/local/cuda-11.8"].version == "11.8.89"
+    broken = by_path["/usr/local/cuda-12.0"].version
+    assert isinstance(broken, Unavailable)
+    assert "neither version.json nor version.txt" in broken.reason
+    assert "status 139" in broken.reason

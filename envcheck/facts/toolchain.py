@@ -25,7 +25,8 @@ class ToolkitFolder:
 
     path: str  # /usr/local/cuda-12.6
     resolved_path: str  # the folder a symlink (/usr/local/cuda -> cuda-12.6) leads to
-    version: str | Unavailable  # version.json's cuda.version (version.txt before CUDA 11.1)
+    # version.json's cuda.version (version.txt before CUDA 11.1), else what its bin/nvcc --version says ("13.0.88")
+    version: str | Unavailable
     has_nvcc: bool  # bin/nvcc exists: a runtime-only install has the libraries and no compiler
 
 

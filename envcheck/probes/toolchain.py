@@ -7,6 +7,7 @@ slowest `--version`, a few milliseconds, and never longer than TOOL_TIMEOUT_S.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -69,24 +70,47 @@ TOOLS: dict[str, tuple[str, Parser]] = {
 
 def probe_toolchain(context: ProbeContext) -> ToolchainFacts:
     found: dict[str, Tool | Unavailable | None] = {}
+    folders = probe_toolkit_folders(context)
+    # A toolkit without version.json/version.txt (a runfile install trimmed by a container build, conda's
+    # cuda-nvcc) still has its nvcc: ask it, once per folder the symlinks lead to.
+    unversioned = {f.resolved_path: f for f in folders if f.has_nvcc and isinstance(f.version, Unavailable)}
+    asked: dict[str, str | Unavailable] = {}
 
     def probe_one(field: str) -> None:
         executable, parse = TOOLS[field]
         found[field] = probe_tool(executable, parse, context)
 
+    def ask_nvcc(resolved: str) -> None:
+        nvcc = context.roots.root / resolved.lstrip("/") / "bin" / "nvcc"
+        asked[resolved] = tool_version(str(nvcc), parse_nvcc_version, context)
+
     threads = [threading.Thread(target=probe_one, args=(field,), daemon=True) for field in TOOLS]
+    threads += [threading.Thread(target=ask_nvcc, args=(resolved,), daemon=True) for resolved in unversioned]
     for thread in threads:
         thread.start()
     for thread in threads:  # each run is bounded by TOOL_TIMEOUT_S, so these joins end
         thread.join()
+    toolkits = tuple(
+        dataclasses.replace(folder, version=_nvcc_said(folder.version, asked[folder.resolved_path]))
+        if folder.resolved_path in asked
+        else folder
+        for folder in folders
+    )
     return ToolchainFacts(
         nvcc=found["nvcc"],
-        toolkits=probe_toolkit_folders(context),
+        toolkits=toolkits,
         gcc=found["gcc"],
         gxx=found["gxx"],
         clang=found["clang"],
         ninja=found["ninja"],
     )
+
+
+def _nvcc_said(missing: str | Unavailable, said: str | Unavailable) -> str | Unavailable:
+    """The toolkit's nvcc version where its version file is missing; both reasons when nvcc gave none either."""
+    if isinstance(said, str) or not isinstance(missing, Unavailable):
+        return said
+    return Unavailable(f"{missing.reason}; and {said.reason}", said.fix)
 
 
 def probe_tool(executable: str, parse: Parser, context: ProbeContext) -> Tool | None:
