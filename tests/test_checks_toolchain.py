@@ -10,6 +10,7 @@ import pytest
 from envcheck.checks.extensions import parse_local_label
 from envcheck.checks.registry import CheckInput, run_checks
 from envcheck.facts.common import Unavailable
+from envcheck.facts.environment import CudaToolkit
 from envcheck.facts.framework import Extension
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.loader import load_knowledge
@@ -274,3 +275,22 @@ def test_triton_alone_has_nothing_to_import() -> None:
     triton = factories.extension("triton", "3.2.0", import_error=Unavailable(NOT_IMPORTED["triton"]))
     finding = one(machine(triton), "install.extension_import")
     assert finding.severity is Severity.OK
+
+
+def test_a_hung_import_is_named_as_such() -> None:
+    hung = factories.extension("vllm", "0.7.2", import_error="TimeoutError: import vllm did not finish within 15 s")
+    finding = one(machine(hung), "install.extension_import", Severity.FAIL)
+    assert "the import hung" in finding.detail
+
+
+def test_cuda_home_without_a_version_file_is_judged_by_its_own_nvcc() -> None:
+    home = "/opt/conda/envs/train"
+    missing = Unavailable(f"{home} has neither version.json nor version.txt")
+    environment = replace(
+        factories.environment(CUDA_HOME=home), cuda_toolkit=CudaToolkit("CUDA_HOME", home, True, missing)
+    )
+    toolchain = factories.toolchain(
+        toolkits=(factories.toolkit(home, "11.8.89"),), gxx=factories.tool("/usr/bin/g++", "12.3.0")
+    )
+    finding = one(machine(environment=environment, toolchain=toolchain), "toolchain.host_compiler")
+    assert finding.title == "g++ 12.3.0 is newer than nvcc 11.8.89 accepts (GCC 11 at most)"

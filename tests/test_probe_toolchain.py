@@ -154,3 +154,12 @@ def test_a_toolkit_without_a_version_file_is_asked_through_its_nvcc(tmp_path: Pa
     assert isinstance(broken, Unavailable)
     assert "neither version.json nor version.txt" in broken.reason
     assert "status 139" in broken.reason
+
+
+def test_cuda_home_elsewhere_is_listed_and_asked_through_its_nvcc(tmp_path: Path) -> None:
+    conda = tmp_path / "opt" / "conda" / "envs" / "train"
+    fake_tool(conda / "bin", "nvcc", NVCC_11_8)  # conda's cuda-nvcc: no version.json
+    facts = probe_toolchain(context(tmp_path / "empty", root=tmp_path, CUDA_HOME="/opt/conda/envs/train"))
+    assert isinstance(facts.toolkits, tuple)
+    (folder,) = facts.toolkits
+    assert (folder.path, folder.version, folder.has_nvcc) == ("/opt/conda/envs/train", "11.8.89", True)

@@ -47,6 +47,10 @@ def build_nvcc(environment: EnvironmentFacts | Unavailable, toolchain: Toolchain
                 continue
             toolkit = known(environment.cuda_toolkit)
             version = toolkit.version if toolkit is not None else Unavailable(f"the toolkit at {name} was not read")
+            # the toolchain probe asks the toolkit's own nvcc when its version file is missing
+            folder = next((t for t in known(toolchain.toolkits) or () if t.path == posixpath.normpath(home)), None)
+            if isinstance(version, Unavailable) and folder is not None and isinstance(folder.version, str):
+                version = folder.version
             return BuildNvcc(f"{name}={home}", version, name)
     if isinstance(toolchain.nvcc, Tool):
         path = known(toolchain.nvcc.path)

@@ -21,7 +21,8 @@ class Tool:
 
 @dataclass(frozen=True, slots=True)
 class ToolkitFolder:
-    """A CUDA toolkit installed under /usr/local (cuda, cuda-12.6, ...): where cpp_extension falls back to."""
+    """A CUDA toolkit folder: under /usr/local (cuda, cuda-12.6, ...), where cpp_extension falls back to, or the one
+    CUDA_HOME names."""
 
     path: str  # /usr/local/cuda-12.6
     resolved_path: str  # the folder a symlink (/usr/local/cuda -> cuda-12.6) leads to
@@ -36,7 +37,8 @@ class ToolchainFacts:
     # toolkit is the folder above bin/); the toolkit CUDA_HOME names is environment.cuda_toolkit
     # Every tool is None when PATH has none, Unavailable when the source cannot say (a collect_env paste shows no g++).
     nvcc: Tool | Unavailable | None
-    toolkits: tuple[ToolkitFolder, ...] | Unavailable  # /usr/local/cuda and /usr/local/cuda-*, by name
+    # /usr/local/cuda and /usr/local/cuda-*, by name, then the folder CUDA_HOME (else CUDA_PATH) names if elsewhere
+    toolkits: tuple[ToolkitFolder, ...] | Unavailable
     gcc: Tool | Unavailable | None
     gxx: Tool | Unavailable | None  # g++: nvcc's default host compiler on Linux
     clang: Tool | Unavailable | None

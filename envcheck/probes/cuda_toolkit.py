@@ -7,6 +7,7 @@ Command line equivalent: `cat $CUDA_HOME/version.json` (CUDA 11.1 and later) or 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -77,30 +78,36 @@ TOOLKIT_PARENT = "usr/local"
 
 
 def probe_toolkit_folders(context: ProbeContext) -> tuple[ToolkitFolder, ...]:
-    """The CUDA toolkits under /usr/local (cuda, cuda-12.6, ...), by name, with the version each records.
+    """The CUDA toolkits under /usr/local (cuda, cuda-12.6, ...), by name, with the version each records, then the
+    one CUDA_HOME (else CUDA_PATH) names when it is elsewhere (a conda environment, /opt/nvidia/...).
 
-    Command line equivalent: `ls -d /usr/local/cuda*; cat /usr/local/cuda*/version.json`.
+    Command line equivalent: `ls -d /usr/local/cuda* $CUDA_HOME; cat /usr/local/cuda*/version.json`.
     """
     parent = context.roots.root / TOOLKIT_PARENT
     try:
         names = sorted(entry.name for entry in parent.iterdir() if re.fullmatch(r"cuda(-\d+(\.\d+)*)?", entry.name))
-    except OSError:  # no /usr/local (a minimal container) has no toolkit either
-        return ()
-    folders = []
-    for name in names:
-        home = parent / name
-        if not home.is_dir():  # a dangling /usr/local/cuda symlink
-            continue
-        shown = f"/{TOOLKIT_PARENT}/{name}"
-        folders.append(
-            ToolkitFolder(
-                path=shown,
-                resolved_path=_under_root(home.resolve(), context.roots.root.resolve()),
-                version=toolkit_version(home, shown),
-                has_nvcc=(home / "bin" / "nvcc").is_file(),
-            )
-        )
-    return tuple(folders)
+    except OSError:  # no /usr/local (a minimal container) has no toolkit under it
+        names = []
+    folders = [_folder(parent / name, f"/{TOOLKIT_PARENT}/{name}", context) for name in names]
+    variable = next((name for name in TOOLKIT_VARIABLES if context.environ.get(name)), None)
+    if variable is not None:
+        shown = posixpath.normpath(str(Path.cwd() / context.environ[variable]))  # relative to cwd, as cpp_extension
+        home = context.roots.root / shown.lstrip("/")
+        folder = _folder(home, shown, context)
+        if folder is not None and all(f is None or f.resolved_path != folder.resolved_path for f in folders):
+            folders.append(folder)
+    return tuple(folder for folder in folders if folder is not None)
+
+
+def _folder(home: Path, shown: str, context: ProbeContext) -> ToolkitFolder | None:
+    if not home.is_dir():  # a dangling /usr/local/cuda symlink; a CUDA_HOME naming nothing (cuda.cuda_home says so)
+        return None
+    return ToolkitFolder(
+        path=shown,
+        resolved_path=_under_root(home.resolve(), context.roots.root.resolve()),
+        version=toolkit_version(home, shown),
+        has_nvcc=(home / "bin" / "nvcc").is_file(),
+    )
 
 
 def _under_root(path: Path, root: Path) -> str:
