@@ -132,8 +132,9 @@ def test_doctor_names_flash_attn_built_for_another_torch_and_warns_about_nvcc(tm
     assert code == 1
     build = findings["install.extension_build"]
     assert build["severity"] == "fail"
-    assert "flash-attn 2.6.3+cu123torch2.4cxx11abiFALSE was built for another torch than 2.6.0+cu126" in str(
-        build["title"]
+    assert build["title"] == (
+        "flash-attn 2.6.3+cu123torch2.4cxx11abiFALSE was built for another torch build than 2.6.0+cu126: "
+        "its version tag says torch 2.4"
     )
     assert "--no-build-isolation" in str(build["fix"])
     assert "cu12torch2.6cxx11abiFALSE" in str(build["fix"])

@@ -32,7 +32,7 @@ _WHEEL_NAME = re.compile(r"^[^-]+-([^-]+)-")  # name-version-python-abi-platform
 class Declared:
     """What one declaration (a local label, a pin) says an extension was built for; None where it says nothing."""
 
-    said_by: str  # "its version 2.1.2+pt23cu121"
+    said_by: str  # "its version tag", "the wheel it came from (URL)"
     torch: tuple[int, int] | None = None
     cuda_major: int | None = None  # None: not said; 0: built for the CPU
     abi: bool | None = None
@@ -73,7 +73,7 @@ def declarations(extension: Extension, rule: ExtensionRule) -> list[Declared]:
     found = []
     for kind in rule.declares:
         if kind == "local_tag" and "+" in extension.version:
-            declared = parse_local_label(extension.version.split("+", 1)[1], f"its version {extension.version}")
+            declared = parse_local_label(extension.version.split("+", 1)[1], "its version tag")
             found.append(declared)
         elif kind == "origin_url" and extension.origin_url and (name := _wheel_version(extension.origin_url)):
             found.append(parse_local_label(name.split("+", 1)[1], f"the wheel it came from ({extension.origin_url})"))
@@ -215,7 +215,8 @@ def check_extension_build(given: CheckInput) -> Iterator[Finding]:
         yield Finding(
             check_id,
             Severity.FAIL,
-            f"{extension.name} {extension.version} was built for another torch than {torch.version}: {reasons[0]}",
+            f"{extension.name} {extension.version} was built for another torch build than {torch.version}: "
+            + reasons[0],
             detail="; ".join(reasons)
             + ". A compiled extension links to torch's C++ symbols and CUDA runtime: built for another release, CUDA "
             f"major or C++ ABI it fails to import (undefined symbol) or crashes. Prebuilt wheels: {rule.wheels}.",
