@@ -20,7 +20,7 @@ from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError, ProbeTimeout
 from envcheck.snapshot import ProbeRun, Snapshot
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu", "toolchain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ def default_probes() -> tuple[Probe, ...]:
     from envcheck.probes.python import probe_python
     from envcheck.probes.storage import probe_storage
     from envcheck.probes.system import probe_system
+    from envcheck.probes.toolchain import probe_toolchain
 
     def host(_: ProbeContext) -> float:
         return 10.0
@@ -75,6 +76,8 @@ def default_probes() -> tuple[Probe, ...]:
         # NVML runs in a child with its own 12 s deadline (a GPU that fell off the bus hangs it); nvidia-smi,
         # the fallback when NVML cannot load (which it finds out at once), has its own 10 s timeout
         Probe("gpu", probe_gpu, lambda _context: 15.0),
+        # every tool's `--version` at once, each under its own 5 s deadline (probes/toolchain.py)
+        Probe("toolchain", probe_toolchain, host),
     )
 
 

@@ -17,6 +17,7 @@ from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.storage import StorageFacts
 from envcheck.facts.system import SystemFacts
+from envcheck.facts.toolchain import TOOLCHAIN_NOT_RECORDED, ToolchainFacts
 
 SCHEMA = "envcheck.snapshot/1"
 
@@ -49,6 +50,8 @@ class Snapshot:
     # the warnings and errors a pasted report printed, decoded (empty for a live snapshot); last, with a default,
     # so snapshots from before the field still decode
     messages: RuntimeMessages = NO_MESSAGES
+    # nvcc, the toolkit folders, the host compilers and ninja; with a default, so snapshots from before it decode
+    toolchain: ToolchainFacts | Unavailable = TOOLCHAIN_NOT_RECORDED
 
     def probe(self, name: str) -> ProbeRun | None:
         return next((run for run in self.probes if run.name == name), None)

@@ -54,6 +54,7 @@ def all_checks() -> tuple[Check, ...]:
         cuda,
         cuda_access,
         cuda_setup,
+        extensions,
         gpu,
         gpu_health,
         install,
@@ -61,6 +62,7 @@ def all_checks() -> tuple[Check, ...]:
         memory,
         storage,
         system,
+        toolchain,
         workload,
     )
 

@@ -16,6 +16,7 @@ from envcheck.facts.messages import RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
+from envcheck.importers.collect_env_toolchain import extensions_from_report, toolchain_from_report
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.snapshot import ProbeRun, Snapshot
@@ -71,6 +72,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         gpu=_gpu(report, source, messages),
         **sections,
         messages=messages,
+        toolchain=toolchain_from_report(report),
     )
 
 
@@ -128,7 +130,7 @@ def _framework(
         location=unread,
         import_duration_s=unread,
     )
-    return FrameworkFacts(PASTED_INTERPRETER, python_version, True, torch, None, None)
+    return FrameworkFacts(PASTED_INTERPRETER, python_version, True, torch, None, None, extensions_from_report(report))
 
 
 def _implied_cuda_available(

@@ -31,8 +31,14 @@ def code_span(text: str) -> str:
     return f"{fence}{padding}{text}{padding}{fence}"
 
 
+# Field names a heading spells otherwise (a Python name cannot hold "+").
+_SPELLED = {"gxx": "g++"}
+
+
 def label(name: str) -> str:
     """A field name as a heading: memory_total_bytes -> memory total."""
+    if name in _SPELLED:
+        return _SPELLED[name]
     words = name.split("_")
     for suffix in ("bytes", "s", "mhz", "watts", "c", "percent"):
         if len(words) > 1 and words[-1] == suffix:
