@@ -342,6 +342,7 @@ class Knowledge:
         """The highest first driver branch among GPUs of these compute capabilities; None: no floor is known."""
         floors = [f for f in self.driver_floors for cc in compute_capabilities if f.covers(cc)]
         return max(floors, key=lambda floor: floor.first_branch, default=None)
+
     def extension(self, name: str) -> ExtensionRule | None:
         return next((rule for rule in self.extensions if rule.name == name), None)
 
