@@ -12,7 +12,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
 from envcheck.facts.gpu import Gpu, GpuFacts, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
-from envcheck.facts.messages import RuntimeMessages
+from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
@@ -47,7 +47,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     report = parse_collect_env(text)
     messages = read_messages(text)
     source = f"collect-env:{file_name}"
-    framework = _framework(report, _torch_version(report), messages)
+    framework = _framework_or_cut(report, messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
         "python": _python(report),
@@ -74,6 +74,18 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         messages=messages,
         toolchain=toolchain_from_report(report),
     )
+
+
+def _framework_or_cut(report: CollectEnvReport, messages: RuntimeMessages) -> FrameworkFacts | Unavailable:
+    """The framework facts; a paste cut off above `PyTorch version` is still read when torch's own warnings
+    (printed while collect_env imported it) are all it holds, the framework then unknown."""
+    try:
+        torch_version = _torch_version(report)
+    except CollectEnvError:
+        if messages == NO_MESSAGES:
+            raise
+        return Unavailable("collect_env output cut off before its `PyTorch version` line; only torch's warnings read")
+    return _framework(report, torch_version, messages)
 
 
 def _torch_version(report: CollectEnvReport) -> str | None:
