@@ -58,6 +58,7 @@ def all_checks() -> tuple[Check, ...]:
         install,
         install_versions,
         memory,
+        network,
         storage,
         system,
         workload,

@@ -1,7 +1,7 @@
 """This rank's snapshot: the ordinary probes, with torch's facts read in process (the rank has imported torch
 already, so the out-of-process probe that protects doctor from a broken torch would only cost seconds here).
 
-One rank per node (local rank 0) probes the host: system, CPU, memory, storage and GPUs. The others probe only
+One rank per node (local rank 0) probes the host: system, CPU, memory, storage, network and GPUs. The others probe only
 what is their own: the interpreter, the environment and torch.
 """
 
@@ -17,7 +17,7 @@ from envcheck.facts.framework import FrameworkFacts
 from envcheck.probes.context import ProbeContext
 from envcheck.snapshot import Snapshot
 
-HOST_SECTIONS = ("system", "cpu", "memory", "storage", "gpu")
+HOST_SECTIONS = ("system", "cpu", "memory", "storage", "network", "gpu")
 # Test seam (docs/cluster.md): rank N reports the snapshot in this file instead of probing, so a test can give two
 # ranks of one machine different facts without touching the checks.
 SNAPSHOT_VARIABLE = "ENVCHECK_CLUSTER_SNAPSHOT_{rank}"
