@@ -72,7 +72,8 @@ def test_no_expectation_for_gloo_nor_across_nodes_but_the_seam_sets_one() -> Non
     h100 = _machine(H100)
     assert expect_busbw([rank(0, h100)], "gloo", None, {}) == (None, NO_EXPECTATION_GLOO)
     two_nodes = [rank(0, h100, world_size=16), rank(8, h100, world_size=16, host="node-b")]
-    assert expect_busbw(two_nodes, "nccl", load_knowledge(), {}) == (None, NO_EXPECTATION_NODES)
+    expected, sentence = expect_busbw(two_nodes, "nccl", load_knowledge(), {})  # the NIC: tests/test_cluster_network.py
+    assert expected is None and sentence.startswith(f"{NO_EXPECTATION_NODES}, and on node 0 (node-a): no network facts")
     assert expect_busbw(_node_ranks(h100, 1), "nccl", load_knowledge(), {})[0] is None  # one rank: busbw is 0
     expected, _ = expect_busbw([rank(0)], "gloo", None, {EXPECTED_VARIABLE: "12.5"})
     assert expected is not None and expected.busbw_gb_s == 12.5
