@@ -202,7 +202,7 @@ def gpu() -> GpuFacts:
     return no_gpu_facts("nvml", "no NVIDIA driver: libnvidia-ml.so.1 not found")
 
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "gpu")
 
 
 def snapshot(**sections: Any) -> Snapshot:
@@ -214,6 +214,7 @@ def snapshot(**sections: Any) -> Snapshot:
         "storage": storage(),
         "python": python(),
         "environment": environment(CUDA_VISIBLE_DEVICES="0"),
+        "network": network(),
         "framework": framework(),
         "gpu": gpu(),
     }

@@ -25,6 +25,7 @@ from envcheck.cluster.report import build_report
 from envcheck.cluster.timing import check_stragglers, check_sweep, rank_missing
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.network import NOT_COLLECTED
 from envcheck.finding import Severity
 from envcheck.knowledge import load_knowledge
 from envcheck.render.cluster import render_cluster_json, render_cluster_markdown
@@ -82,7 +83,8 @@ def test_a_pcie_gpu_expects_its_links_max_generation_and_width_from_the_snapshot
 def test_no_expectation_for_gloo_nor_across_nodes_but_the_seam_sets_one() -> None:
     h100 = _machine(H100)
     assert expect_busbw([rank(0, h100)], "gloo", None, {}) == (None, NO_EXPECTATION_GLOO)
-    two_nodes = [rank(0, h100, world_size=16), rank(8, h100, world_size=16, host="node-b")]
+    old = replace(h100, network=NOT_COLLECTED)  # a snapshot from before the network section
+    two_nodes = [rank(0, old, world_size=16), rank(8, old, world_size=16, host="node-b")]
     expected, sentence = expect_busbw(two_nodes, "nccl", load_knowledge(), {})  # the NIC: tests/test_cluster_network.py
     assert expected is None and sentence.startswith(f"{NO_EXPECTATION_NODES}, and on node 0 (node-a): no network facts")
     assert expect_busbw(_node_ranks(h100, 1), "nccl", load_knowledge(), {})[0] is None  # one rank: busbw is 0
