@@ -15,6 +15,7 @@ from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
 from envcheck.facts.framework import Extension, FrameworkFacts, SmokeTest, TorchDevice, TorchFacts
 from envcheck.facts.gpu import GpuFacts, no_gpu_facts
 from envcheck.facts.memory import MemoryFacts
+from envcheck.facts.network import HcaPort, NetworkFacts, NetworkInterface, nccl_selections
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.facts.storage import StorageFacts, StorageLocation
 from envcheck.facts.system import SystemFacts
@@ -135,6 +136,33 @@ def environment(**variables: str) -> EnvironmentFacts:
     )
 
 
+def interface(name: str, speed_mbit_s: int | None = 25000, **changes: Any) -> NetworkInterface:
+    """A physical Ethernet interface that is up; speed None: the driver gives none (virtio)."""
+    speed: int | Unavailable = speed_mbit_s if speed_mbit_s is not None else Unavailable("the driver reports none")
+    facts = NetworkInterface(name, "ethernet", False, "up", True, speed, 9000, "mlx5_core")
+    return replace(facts, **changes)
+
+
+def hca_port(hca: str, port: int = 1, rate_gbit_s: float = 400.0, **changes: Any) -> HcaPort:
+    """An active InfiniBand port at RATE (400: NDR)."""
+    rate = {400.0: "400 Gb/sec (4X NDR)", 200.0: "200 Gb/sec (4X HDR)", 100.0: "100 Gb/sec (4X EDR)"}
+    facts = HcaPort(hca, port, "ACTIVE", True, "LinkUp", "InfiniBand", rate.get(rate_gbit_s, f"{rate_gbit_s:g} Gb/sec"),
+                    rate_gbit_s, ())  # fmt: skip
+    return replace(facts, **changes)
+
+
+def network(
+    interfaces: tuple[NetworkInterface, ...] | Unavailable | None = None,
+    hca_ports: tuple[HcaPort, ...] | Unavailable = (),
+    **variables: str,
+) -> NetworkFacts:
+    """A node's network: lo and eth0 (25 GbE) unless given, its HCA ports, and the NCCL variables matched to them."""
+    if interfaces is None:
+        interfaces = (interface("eth0"), NetworkInterface("lo", "loopback", True, "unknown", True,
+                                                          Unavailable("none"), 65536, None))  # fmt: skip
+    return NetworkFacts(interfaces, hca_ports, nccl_selections(variables, interfaces, hca_ports))
+
+
 def smoke(passed: bool = True, error: str | None = None) -> SmokeTest:
     return SmokeTest(passed=passed, max_abs_error=None if error else 1e-6, error=error, duration_s=0.01)
 
@@ -214,7 +242,7 @@ def gpu() -> GpuFacts:
     return no_gpu_facts("nvml", "no NVIDIA driver: libnvidia-ml.so.1 not found")
 
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu", "toolchain")
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "gpu", "toolchain")
 
 
 def snapshot(**sections: Any) -> Snapshot:
@@ -226,6 +254,7 @@ def snapshot(**sections: Any) -> Snapshot:
         "storage": storage(),
         "python": python(),
         "environment": environment(CUDA_VISIBLE_DEVICES="0"),
+        "network": network(),
         "framework": framework(),
         "gpu": gpu(),
         "toolchain": toolchain(),

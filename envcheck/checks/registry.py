@@ -60,6 +60,7 @@ def all_checks() -> tuple[Check, ...]:
         install,
         install_versions,
         memory,
+        network,
         storage,
         system,
         toolchain,

@@ -24,7 +24,7 @@ from envcheck.snapshot import ProbeRun, Snapshot
 NOT_IN_OUTPUT = "not in collect_env output"
 # The interpreter collect_env ran in is not printed; fixes address it as the user would type it.
 PASTED_INTERPRETER = "python"
-_ABSENT_SECTIONS = ("cpu", "memory", "storage", "environment")
+_ABSENT_SECTIONS = ("cpu", "memory", "storage", "environment", "network")
 
 _VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)*(?:[.+\-\w]*)")
 _GPU_LINE = re.compile(r"^GPU\s*(\d+)\s*:\s*(.+?)\s*(?:\(UUID:[^)]*\)?)?$", re.IGNORECASE)
