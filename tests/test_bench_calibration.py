@@ -87,7 +87,9 @@ def test_references_key_on_preset_loader_and_device(tmp_path: Path) -> None:
     assert (loader_run.kind, loader_run.score, loader_run.verdict) == ("none", None, "not scored")
     assert loader_run.basis == (
         "no reference for tutorial-cnn with the dataloader loader on AMD EPYC, 2 threads"
-        " (this device has one for the device loader only); record one with --save-reference"
+        " (this device has one for the device loader only); record one with `envcheck bench --preset tutorial-cnn"
+        " --loader dataloader --save-reference FILE` on an idle machine, then copy its row into"
+        " profiles/calibration.toml or pass --calibration FILE"
     )
     # with a row of its own loader it is scored against that row, not the other
     loader_row = dataclasses.replace(device_row, images_per_s=4000.0, loader="dataloader")
@@ -183,3 +185,22 @@ def test_json_has_the_issue_keys() -> None:
     assert document["schema"] == "envcheck.bench/1"
     assert {"max_rel_deviation", "passed"} <= set(document["correctness"])
     assert {"reference_images_per_s", "score", "verdict", "kind"} <= set(document["calibration"])
+
+
+def test_the_shipped_references_score_only_the_machine_they_were_measured_on() -> None:
+    """profiles/calibration.toml holds one measured row (docs/bench.md#references): tutorial-cnn, device loader, the
+    2-vCPU development VM. Any other machine, every GPU included, is "not scored" and told how to add a row."""
+    shipped = load_references()
+    assert [(r.preset, r.loader, r.device) for r in shipped] == [("tutorial-cnn", "device", "AMD EPYC, 2 threads")]
+    knowledge = load_knowledge()
+    for preset, device, is_gpu in [
+        ("tutorial-cnn", "NVIDIA H100 80GB HBM3", True),  # a GPU: no GPU row to predict from
+        ("resnet18", "NVIDIA H200", True),
+        ("tutorial-cnn", "Intel Xeon Platinum 8480+, 8 threads", False),
+        ("resnet18", "AMD EPYC, 2 threads", False),  # the VM itself, another preset
+    ]:
+        result = calibrate(preset, device, is_gpu, 1000.0, shipped, knowledge, is_gpu, ())
+        assert (result.verdict, result.score) == ("not scored", None), (preset, device)
+        assert f"envcheck bench --preset {preset} --loader device --save-reference FILE" in (result.basis or "")
+    same = calibrate("tutorial-cnn", "AMD EPYC, 2 threads", False, 17642.7, shipped, knowledge, False, ())
+    assert (same.kind, same.verdict) == ("measured", "as expected")

@@ -17,6 +17,7 @@ from envcheck.checks.registry import CheckInput, all_checks, run_checks
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import GpuFacts, GpuProcess
 from envcheck.finding import Finding, Severity
+from envcheck.knowledge import load_knowledge
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
 from envcheck.probes.nvml import probe_gpu
@@ -49,7 +50,9 @@ EXPECTED: dict[str, set[tuple[str, str, int | None]]] = {
         ("gpu.ecc_uncorrected", "warn", 1),
     },
     "gt730-driver384.111-unsupported": {
-        (check_id, "skip", None) for check_id in GPU_CHECKS - {"gpu.persistence_mode", "gpu.mig", "gpu.mixed_models"}
+        (check_id, "skip", None)
+        # the driver lists the GT 730 (Kepler, no first branch recorded): gpu.driver_too_old passes
+        for check_id in GPU_CHECKS - {"gpu.persistence_mode", "gpu.mig", "gpu.mixed_models", "gpu.driver_too_old"}
     },
     "a100-sxm4-80gb-driver535.129.03-ecc-remap-failure": {
         ("gpu.ecc_uncorrected", "fail", 0),
@@ -92,9 +95,9 @@ def nvml(replay: Recording) -> GpuFacts:
 
 
 def gpu_findings(facts: GpuFacts | Unavailable) -> list[Finding]:
-    return [
-        f for f in run_checks(CheckInput(factories.snapshot(gpu=facts)), only_areas=("gpu",)) if f.id != "gpu.present"
-    ]
+    # with the knowledge base, as doctor runs them: gpu.driver_too_old judges each GPU's first driver branch
+    given = CheckInput(factories.snapshot(gpu=facts, framework=Unavailable("not probed")), knowledge=load_knowledge())
+    return [f for f in run_checks(given, only_areas=("gpu",)) if f.id != "gpu.present"]
 
 
 def summary(findings: list[Finding]) -> set[tuple[str, str, int | None]]:

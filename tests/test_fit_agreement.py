@@ -81,3 +81,31 @@ def test_memory_other_processes_hold_is_not_free() -> None:
     idle = replace(gpu, gpus=tuple(replace(g, processes=()) for g in gpu.gpus))
     free = recommend_here(spec, replace(snapshot, gpu=idle), knowledge())
     assert free.as_given is not None and free.as_given.fits and free.settings == "as given"
+
+
+@pytest.mark.parametrize(
+    ("precision", "need"), [("bf16", (8, 0)), ("fp16", (7, 0)), ("fp32", (7, 0)), ("int4", (7, 5))]
+)
+def test_an_adhoc_job_needs_the_capability_its_precision_needs(precision: str, need: tuple[int, int]) -> None:
+    from envcheck.advise.fit import Seat, judge_fit, required_compute_capability
+    from envcheck.advise.workload_spec import resolve_spec, with_options
+
+    task = "infer" if precision == "int4" else None
+    spec = with_options(resolve_spec(None, "1B", None, None), precision=precision, task=task)
+    assert required_compute_capability(spec) == need
+    # an idle 32 GB V100 (7.0): a 1B model fits its memory, so only the capability decides
+    verdict = judge_fit(spec, (Seat(0, "Tesla V100-SXM2-32GB", 32 * 10**9, 0, (7, 0)),))
+    assert verdict.need_compute_capability == need
+    assert verdict.fits is (need <= (7, 0)), verdict.reason
+    if need > (7, 0):
+        assert f"needs compute capability {need[0]}.{need[1]}+" in (verdict.reason or "")
+
+
+def test_catalog_and_purchases_leave_out_gpus_without_bf16_for_an_adhoc_bf16_job() -> None:
+    from tests.test_recommend_cli import recommend_json
+
+    bf16 = recommend_json("--params", "1B", "--top", "500", "--buy")
+    fp16 = recommend_json("--params", "1B", "--precision", "fp16", "--top", "500", "--buy")
+    old = {"V100", "T4"}
+    assert not old & {o["gpu"] for o in bf16["options"]}
+    assert old & {o["gpu"] for o in fp16["options"]}

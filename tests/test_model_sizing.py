@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envcheck.advise.architecture import active_parameters, kv_cache_bytes_per_token
+from envcheck.advise.architecture import active_parameters, embedding_parameters, kv_cache_bytes_per_token
 from envcheck.advise.memory_model import estimate, model_states
 from envcheck.advise.time_model import training_flops
 from envcheck.advise.workload_spec import resolve_spec, shape_from_hf_config, with_options
@@ -163,3 +163,23 @@ def test_meta_count_probe_with_transformers() -> None:
 
     counted = probe_meta_count(config("mistralai--Mixtral-8x7B-v0.1"))
     assert getattr(counted, "parameters", None) == shape_from_hf_config(config("mistralai--Mixtral-8x7B-v0.1"))[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "everything", "without_embedding", "stated"),
+    [
+        ("deepseek-ai--DeepSeek-V2-Lite", 2.661e9, 2.451e9, 2.4e9),
+        ("deepseek-ai--DeepSeek-V3", 37.552e9, 36.626e9, 37e9),
+    ],
+)
+def test_deepseek_active_counts_as_docs_recommend_states_them(
+    name: str, everything: float, without_embedding: float, stated: float
+) -> None:
+    """docs/recommend.md#deepseek-active: DeepSeek never says what it counts as activated; leaving out the input
+    embedding comes within rounding of its V2-Lite and V3 figures, and envcheck keeps counting everything."""
+    shape, _ = shape_from_hf_config(config(name))
+    active = active_parameters(shape)
+    assert active == pytest.approx(everything, rel=5e-4)
+    assert active - embedding_parameters(shape) == pytest.approx(without_embedding, rel=5e-4)
+    # the stated figure is nearer the count without the input embedding, yet not within 1% of either for V2-Lite
+    assert abs(active - embedding_parameters(shape) - stated) < abs(active - stated)

@@ -9,7 +9,7 @@ import pytest
 
 from envcheck.advise.catalog import load_shipped_catalog
 from envcheck.advise.communication import PCIE_X16_GB_S_PER_DIRECTION, gpu_link, has_peer_to_peer
-from envcheck.advise.memory_model import is_tensor_parallel_possible, strategies_for
+from envcheck.advise.memory_model import is_tensor_parallel_possible, model_states, strategies_for
 from envcheck.advise.workload_spec import resolve_spec, spec_from_profile, with_options
 from envcheck.knowledge import load_knowledge, load_workload
 from tests.test_recommend_cli import recommend_json
@@ -77,7 +77,10 @@ def test_every_assumption_is_in_the_json_with_its_option() -> None:
     assert training["overlap"]["value"] == 0.5 and training["lora_rank"]["value"] == 16
     serving = assumptions(recommend_json("--params", "70B", "--task", "infer", "--precision", "int4", "--top", "1"))
     assert serving["concurrency"] == {"name": "concurrency", "value": 1, "option": "--concurrency"}  # said, not silent
-    assert "embeddings/lm_head bf16" in str(serving["precision"]["value"])
+    assert "embeddings/lm_head/norms bf16" in str(serving["precision"]["value"])
+    assert serving["unquantised_parts"]["value"] == ["embeddings", "lm_head"]
+    for listed in (training, serving):  # every assumption names the option that sets it
+        assert all(a["option"] for a in listed.values()), listed
 
 
 def test_mfu_and_overlap_change_the_job_time() -> None:
@@ -114,7 +117,60 @@ def test_the_text_says_in_one_line_what_it_assumed() -> None:
         (["--mfu", "nan"], "--mfu: expected a finite number"),
         (["--overlap", "-0.1"], "--overlap: must not be negative"),
         (["--overlap", "2"], "--overlap: 2.0 is too large"),
+        (["--task", "infer", "--decode-efficiency", "0"], "--decode-efficiency: expected a positive number"),
+        (["--task", "infer", "--decode-efficiency", "1.2"], "--decode-efficiency: 1.2 is too large"),
+        (["--decode-efficiency", "0.8"], "--decode-efficiency: only serving decodes"),
+        (["--task", "qlora", "--skip-modules", "norms"], '--skip-modules: "norms" is not a comma-separated list'),
+        (["--task", "qlora", "--skip-modules", ","], '--skip-modules: "," is not'),
+        (["--skip-modules", "lm_head"], "--skip-modules: only a 4- or 8-bit base"),
     ],
 )
 def test_bad_assumption_values_are_one_line_errors(args: list[str], fragment: str) -> None:
     one_line_error(["recommend", "--params", "7B", *args], fragment)
+
+
+def test_decode_efficiency_is_settable_and_scales_serving_time() -> None:
+    args = ("--workload", "llama-70b-inference-4bit", "--cloud", "aws", "--top", "1")
+    base = recommend_json(*args)
+    faster = recommend_json(*args, "--decode-efficiency", "0.35")
+    assert assumptions(base)["bandwidth_efficiency"] == {
+        "name": "bandwidth_efficiency", "value": 0.7, "option": "--decode-efficiency"
+    }  # fmt: skip
+    assert assumptions(faster)["bandwidth_efficiency"]["value"] == 0.35
+    chosen = base["options"][0]
+    same = next(o for o in faster["options"] if o["instance_type"] == chosen["instance_type"])
+    decode = chosen["job_hours"] - (chosen["communication_hours"] or 0)
+    assert same["job_hours"] - (same["communication_hours"] or 0) == pytest.approx(2 * decode, rel=1e-6)
+
+
+def test_skip_modules_moves_embeddings_and_lm_head_between_bf16_and_the_quantised_format() -> None:
+    from envcheck.advise.architecture import embedding_parameters, lm_head_parameters
+    from envcheck.advise.assumptions import assumptions_line
+    from envcheck.advise.memory_model import NF4_BITS, model_states
+    from envcheck.advise.workload_spec import parse_parts
+
+    llama3 = with_options(resolve_spec(None, None, None, CONFIGS / "meta-llama--Meta-Llama-3-8B.json"), task="qlora")
+    assert llama3.shape is not None and llama3.unquantised_parts == ("embeddings", "lm_head")  # bitsandbytes' default
+    kept = model_states(llama3).weights
+    saved_per_parameter = 2 - NF4_BITS / 8  # bf16 bytes less NF4 bytes
+    head, embeddings = lm_head_parameters(llama3.shape), embedding_parameters(llama3.shape)
+    only_embeddings = with_options(llama3, unquantised_parts=parse_parts("embed_tokens"))
+    assert kept - model_states(only_embeddings).weights == pytest.approx(head * saved_per_parameter)
+    neither = with_options(llama3, unquantised_parts=parse_parts("none"))
+    assert kept - model_states(neither).weights == pytest.approx((head + embeddings) * saved_per_parameter)
+    assert "base linear layers, embeddings, lm_head NF4" in assumptions_line(neither)
+    assert "norms bf16" in assumptions_line(neither)
+    data = recommend_json("--hf-config", str(CONFIGS / "meta-llama--Meta-Llama-3-8B.json"), "--task", "qlora",
+                          "--skip-modules", "lm_head", "--top", "1")  # fmt: skip
+    assert assumptions(data)["unquantised_parts"] == {
+        "name": "unquantised_parts", "value": ["lm_head"], "option": "--skip-modules"
+    }  # fmt: skip
+    assert "base linear layers, embeddings NF4" in str(assumptions(data)["precision"]["value"])
+
+
+def test_tied_embeddings_are_one_matrix_kept_while_either_part_is() -> None:
+    gemma = with_options(resolve_spec(None, None, None, CONFIGS / "google--gemma-7b.json"), task="qlora")
+    assert gemma.shape is not None and gemma.shape.is_tied_embeddings
+    kept = model_states(gemma).weights
+    assert model_states(with_options(gemma, unquantised_parts=("lm_head",))).weights == kept
+    assert model_states(with_options(gemma, unquantised_parts=())).weights < kept

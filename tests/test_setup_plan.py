@@ -136,11 +136,19 @@ def test_kepler_rule_out_names_the_missing_kernels() -> None:
 
 
 def test_nothing_fits_says_what_to_upgrade() -> None:
-    driver = _plan((A100,), "418.39", "3.12", "linux", "x86_64", None)
-    # a newer driver gets the newest torch; Python 3.8 would get the newest torch with a cu101 wheel (418.39)
+    driver = _plan((V100,), "418.39", "3.12", "linux", "x86_64", None)
+    # a newer driver gets the newest torch with sm_70; Python 3.9 would get the newest torch with a cu101 wheel
     assert driver.upgrades == (
+        "upgrade the NVIDIA driver to >= 525.60.13 to run torch 2.14.1 cu126; "
+        ">= 450.80.02 is enough for torch 2.7.1 cu118",
+        "use Python 3.6-3.9 (torch 1.8.1 runs here)",
+    )
+    # an A100 on 418: no Python helps, R418 does not drive it (driver_floors.toml: R450); the wheel's minimum
+    # above the branch is the driver to install
+    a100 = _plan((A100,), "418.39", "3.12", "linux", "x86_64", None)
+    assert not a100.fits and "Ampere (A100 / A30) GPUs need driver branch R450" in a100.reasons[0]
+    assert a100.upgrades == (
         "upgrade the NVIDIA driver to >= 580 to run torch 2.15.0 cu130; >= 450.80.02 is enough for torch 2.7.1 cu118",
-        "use Python 3.5-3.8 (torch 1.5.1 runs here)",
     )
     kepler = _plan((K80,), "470.82.01", "3.14", "linux", "x86_64", None)
     assert kepler.upgrades[0] == "use Python 3.9-3.13 (torch 2.7.1 runs here)"
@@ -187,9 +195,9 @@ def test_pinned_old_release_on_apple_silicon_is_not_offered() -> None:
 
 
 def test_ptx_only_gpu_is_named_in_the_reasons() -> None:
-    # Python 3.8 + driver 418: torch 1.5.1 cu101 runs on an A100 only through its compute_37 PTX
-    plan = _plan(("NVIDIA A100-SXM4-80GB",), "418.39", "3.8", "linux", "x86_64", None)
-    assert (plan.torch, plan.variant) == ("1.5.1", "cu101")
+    # torch 1.5 (before sm_80 kernels, torch 1.7) runs on an A100 only through its compute_37 PTX
+    plan = _plan(("NVIDIA A100-SXM4-80GB",), "450.80.02", "3.8", "linux", "x86_64", "1.5")
+    assert (plan.torch, plan.variant) == ("1.5.1", "cu102")
     assert any("JIT-compiles compute_37 PTX" in reason for reason in plan.reasons)
 
 

@@ -145,12 +145,21 @@ def unquantised_parameters(shape: TransformerShape) -> int:
     )
 
 
+def embedding_parameters(shape: TransformerShape) -> int:
+    """The token (and learned position) embeddings; with tied embeddings lm_head is this same matrix."""
+    return (shape.vocab + shape.learned_positions) * shape.hidden
+
+
+def lm_head_parameters(shape: TransformerShape) -> int:
+    """The output projection's own weights: 0 when it is tied to the input embedding."""
+    return 0 if shape.is_tied_embeddings else shape.hidden * shape.vocab
+
+
 def _outside_linears(shape: TransformerShape) -> int:
     """Embeddings and norms: every token uses all of them."""
     norm = 2 if shape.has_norm_bias else 1
     per_layer_norms = shape.norms_per_layer * shape.hidden + shape.kv_lora_rank + shape.q_lora_rank
-    embeddings = (shape.vocab + shape.learned_positions) * shape.hidden
-    return embeddings + norm * (shape.layers * per_layer_norms + shape.hidden) + shape.other_parameters
+    return embedding_parameters(shape) + norm * (shape.layers * per_layer_norms + shape.hidden) + shape.other_parameters
 
 
 def transformer_parameters(shape: TransformerShape) -> int:

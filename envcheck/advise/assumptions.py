@@ -8,25 +8,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envcheck.advise.memory_model import NF4_BITS, WEIGHT_BYTES
-from envcheck.advise.time_model import BANDWIDTH_EFFICIENCY, DEFAULT_UTILISATION
+from envcheck.advise.time_model import DEFAULT_UTILISATION
 from envcheck.advise.workload_spec import WorkloadSpec
 
 
 @dataclass(frozen=True, slots=True)
 class Assumption:
     name: str  # stable key for the JSON: "mfu", "concurrency", ...
-    value: str | float | int | bool | dict[str, float]  # what was used
+    value: str | float | int | bool | dict[str, float] | list[str]  # what was used
     shown: str  # how the one-line summary says it
     option: str | None  # the option that sets it; None: fixed (documented, not settable)
 
 
+def _kept_and_quantised(spec: WorkloadSpec) -> tuple[str, str]:
+    """("embeddings/lm_head/norms", "") by default; --skip-modules moves embeddings and lm_head across."""
+    parts = spec.unquantised_parts
+    kept = "/".join([*parts, "norms"])
+    quantised = "".join(f", {part}" for part in ("embeddings", "lm_head") if part not in parts)
+    return kept, quantised
+
+
 def precision_of_parts(spec: WorkloadSpec) -> str:
-    """Which parts are stored in which precision: QLoRA and GPTQ/AWQ quantise the blocks' linear layers only."""
+    """Which parts are stored in which precision: QLoRA and GPTQ/AWQ quantise the blocks' linear layers only,
+    unless --skip-modules says the embeddings or lm_head are quantised too."""
+    kept, quantised = _kept_and_quantised(spec)
     if spec.task == "qlora":
-        return f"base linear layers NF4 ({NF4_BITS:g} bits), embeddings/lm_head/norms bf16, adapters bf16"
+        return f"base linear layers{quantised} NF4 ({NF4_BITS:g} bits), {kept} bf16, adapters bf16"
     if spec.task == "infer" and spec.precision in ("int4", "int8"):
         bits = WEIGHT_BYTES[spec.precision] * 8
-        return f"linear layers {spec.precision} ({bits:.3g} bits with scales), embeddings/lm_head bf16, KV cache fp16"
+        return f"linear layers{quantised} {spec.precision} ({bits:.3g} bits with scales), {kept} bf16, KV cache fp16"
     if spec.task == "infer":
         return f"weights {spec.precision}, KV cache fp16"
     if spec.task == "lora":
@@ -38,15 +48,18 @@ def precision_of_parts(spec: WorkloadSpec) -> str:
 def assumptions_of(spec: WorkloadSpec) -> tuple[Assumption, ...]:
     """Every assumption the memory, time and cost figures rest on for this spec."""
     found = [Assumption("precision", precision_of_parts(spec), precision_of_parts(spec), "--precision / --task")]
+    if spec.is_quantised:  # shown in the precision line already; here for the JSON and its option
+        parts = list(spec.unquantised_parts)
+        found.append(Assumption("unquantised_parts", parts, "", "--skip-modules"))
     if spec.task == "infer":
         found += [
             Assumption("concurrency", spec.concurrency, f"{spec.concurrency} sequence(s) in flight", "--concurrency"),
             Assumption("context", spec.context, f"{spec.context:,} tokens each", "--context"),
             Assumption(
                 "bandwidth_efficiency",
-                BANDWIDTH_EFFICIENCY,
-                f"decode at {BANDWIDTH_EFFICIENCY:.0%} of memory bandwidth",
-                None,
+                spec.decode_efficiency,
+                f"decode at {spec.decode_efficiency:.0%} of memory bandwidth",
+                "--decode-efficiency",
             ),
         ]
         return tuple(found)
@@ -76,4 +89,4 @@ def assumptions_of(spec: WorkloadSpec) -> tuple[Assumption, ...]:
 
 def assumptions_line(spec: WorkloadSpec) -> str:
     """The one line the terminal shows."""
-    return "assumed: " + "; ".join(a.shown for a in assumptions_of(spec)) + " (options: recommend --help)"
+    return "assumed: " + "; ".join(a.shown for a in assumptions_of(spec) if a.shown) + " (options: recommend --help)"

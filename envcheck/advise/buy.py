@@ -9,6 +9,7 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
+from envcheck.advise.fit import required_compute_capability
 from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
 from envcheck.advise.recommend import Option, job_time
 from envcheck.advise.time_model import JobTime, Measured
@@ -99,7 +100,7 @@ def recommend_purchases(
     options = []
     for price in prices:
         gpu = price.gpu
-        if isinstance(gpu.memory_gb, Unavailable) or gpu.compute_capability < spec.min_compute_capability:
+        if isinstance(gpu.memory_gb, Unavailable) or gpu.compute_capability < required_compute_capability(spec):
             continue
         for count in GPU_COUNTS:
             memory = fitting_estimate(spec, count, gpu.memory_gb * 1e9)

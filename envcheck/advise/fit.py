@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate, strategies_for
-from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.advise.workload_spec import DTYPE_MIN_COMPUTE_CAPABILITY, WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu
 from envcheck.knowledge import Knowledge
@@ -89,6 +89,13 @@ class FitJudgement:
         return min((seat.free_bytes for seat in self.used), default=0)
 
 
+def required_compute_capability(spec: WorkloadSpec) -> tuple[int, int]:
+    """The compute capability the job needs: its own floor (a profile's, or 7.0 for a job described ad hoc),
+    raised to what its precision's units need (bf16: 8.0; int8/int4: 7.5; DTYPE_MIN_COMPUTE_CAPABILITY). The one
+    judgement: `recommend` filters catalog GPUs and purchases with it, `--here` and `doctor --profile` seats."""
+    return max(spec.min_compute_capability, DTYPE_MIN_COMPUTE_CAPABILITY.get(spec.precision, (0, 0)))
+
+
 def meets(seat: Seat, need: tuple[int, int]) -> bool:
     return seat.compute_capability is None or seat.compute_capability >= need
 
@@ -97,7 +104,7 @@ def judge_fit(spec: WorkloadSpec, seats: tuple[Seat, ...]) -> FitJudgement:
     """Capable GPUs first; then, from all of them down to the single roomiest, the k GPUs with the most free
     memory and the least-communication sharding whose per-GPU need fits the least free among them. A GPU that
     other processes fill is left out (CUDA_VISIBLE_DEVICES) rather than sinking the whole job."""
-    need = spec.min_compute_capability
+    need = required_compute_capability(spec)
     capable = tuple(seat for seat in seats if meets(seat, need))
     pool = capable or seats  # without a capable GPU, memory is still judged, so both reasons are shown
     roomiest = sorted(pool, key=lambda seat: seat.free_bytes, reverse=True)

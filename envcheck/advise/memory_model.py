@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envcheck.advise.architecture import kv_cache_bytes_per_token, unquantised_parameters
+from envcheck.advise.architecture import (
+    embedding_parameters,
+    kv_cache_bytes_per_token,
+    lm_head_parameters,
+    unquantised_parameters,
+)
 from envcheck.advise.architecture import lora_parameters as shape_lora_parameters
 from envcheck.advise.workload_spec import WorkloadSpec
 from envcheck.knowledge import KnowledgeError
@@ -101,11 +106,20 @@ def lora_parameters(spec: WorkloadSpec) -> int:
 def quantised_split(spec: WorkloadSpec) -> tuple[float, float]:
     """(parameters stored quantised, parameters kept 16-bit) for a 4- or 8-bit base. bitsandbytes (QLoRA's
     Linear4bit) and GPTQ/AWQ replace the blocks' nn.Linear layers only: embeddings, lm_head, norms, biases and
-    routers stay bf16 (Llama-3-8B under QLoRA: 5.7 GB of weights, not the 4.1 GB of 8.03 B x NF4)."""
+    routers stay bf16 (Llama-3-8B under QLoRA: 5.7 GB of weights, not the 4.1 GB of 8.03 B x NF4).
+    ``spec.unquantised_parts`` (--skip-modules) may quantise the embeddings and lm_head too; tied embeddings
+    are one matrix, quantised only when neither part keeps it."""
     p = float(spec.parameters)
     if spec.shape is None:
         return p, 0.0
-    kept = min(p, float(unquantised_parameters(spec.shape)))
+    shape, parts = spec.shape, spec.unquantised_parts
+    kept = float(unquantised_parameters(shape))
+    if shape.is_tied_embeddings:
+        kept -= 0.0 if parts else embedding_parameters(shape)
+    else:
+        kept -= 0.0 if "embeddings" in parts else embedding_parameters(shape)
+        kept -= 0.0 if "lm_head" in parts else lm_head_parameters(shape)
+    kept = min(p, max(0.0, kept))
     return p - kept, kept
 
 

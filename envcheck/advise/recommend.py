@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, replace
 
 from envcheck.advise.catalog import Catalog, Instance
+from envcheck.advise.fit import required_compute_capability
 from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate, is_tensor_parallel_possible
 from envcheck.advise.time_model import BenchMeasurement, JobTime, Measured, job_units, serving_time, training_time
 from envcheck.advise.workload_spec import WorkloadSpec
@@ -87,7 +88,7 @@ def job_time(spec: WorkloadSpec, gpu: GpuSpec, memory: MemoryEstimate, measured:
 
 def is_capable(spec: WorkloadSpec, gpu: GpuSpec) -> bool:
     """The GPU has the units the workload's precision needs (e.g. bf16 from compute capability 8.0)."""
-    return gpu.compute_capability >= spec.min_compute_capability
+    return gpu.compute_capability >= required_compute_capability(spec)
 
 
 def _selected(catalog: Catalog, filters: Filters) -> list[tuple[Instance, float, bool]]:

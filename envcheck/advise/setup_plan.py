@@ -13,8 +13,14 @@ from typing import Literal
 from packaging.version import Version
 
 from envcheck.advise.target import Target
-from envcheck.knowledge.model import DriverCeiling, DriverFloor, Knowledge, TorchRelease
-from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
+from envcheck.knowledge.model import DriverCeiling, Knowledge, TorchRelease
+from envcheck.knowledge.rules import (
+    arch_support,
+    cuda_of_variant,
+    driver_below_floor,
+    driver_satisfies,
+    required_driver,
+)
 from envcheck.loaders import InputError
 
 INDEX_ROOT = "https://download.pytorch.org/whl"
@@ -157,25 +163,13 @@ def _cuda_rule_out(knowledge: Knowledge, release: TorchRelease, variant: str, ta
     return None
 
 
-def _floor(knowledge: Knowledge, target: Target) -> DriverFloor | None:
-    """The first driver branch the target's GPUs need (Blackwell: R570), None when no floor is known."""
-    return knowledge.driver_floor(tuple(gpu.compute_capability for gpu in target.gpus if gpu.compute_capability))
-
-
 def _below_floor(knowledge: Knowledge, target: Target) -> str | None:
     """Why no wheel can run: the driver is older than the GPUs' own first driver branch; None when it is not."""
-    floor = _floor(knowledge, target)
-    if floor is None or target.driver is None or floor.allows(target.driver) is not False:
+    gpus = tuple((gpu.name, gpu.compute_capability) for gpu in target.gpus)
+    below = driver_below_floor(knowledge, target.driver, gpus)
+    if below is None:
         return None
-    names = ", ".join(
-        dict.fromkeys(
-            gpu.name for gpu in target.gpus if gpu.compute_capability and floor.covers(gpu.compute_capability)
-        )
-    )
-    return (
-        f"driver {target.driver} cannot drive {names}: {floor.summary}, "
-        "so no PyTorch wheel runs there whatever its CUDA version"
-    )
+    return f"{below.summary}, so no PyTorch wheel runs there whatever its CUDA version"
 
 
 def _ceiling(knowledge: Knowledge, target: Target) -> DriverCeiling | None:
@@ -331,7 +325,7 @@ def _driver_floors(
     floors: list[tuple[str, str, str]] = []
     newer_driver = replace(target, driver="99999")
     ceiling = _ceiling(knowledge, target)
-    floor = _floor(knowledge, target)
+    gpus = tuple((gpu.name, gpu.compute_capability) for gpu in target.gpus)
     for release in releases:
         if _python_reason(release, target) is not None:
             continue
@@ -352,8 +346,9 @@ def _driver_floors(
             if ceiling is None or ceiling.allows(requirement.minimum, _driver_os(target)) is True:
                 # the GPUs' own first branch when it is above the wheel's CUDA minimum (an RTX 5090 and cu128)
                 minimum = requirement.minimum
-                if floor is not None and floor.allows(minimum) is False:
-                    minimum = str(floor.first_branch)
+                below = driver_below_floor(knowledge, minimum, gpus)
+                if below is not None:
+                    minimum = below.to_install
                 options.append((minimum, release.version, variant))
         if options:
             floors.append(min(options, key=lambda option: Version(option[0])))

@@ -15,7 +15,7 @@ from envcheck.advise.communication import (
     tensor_parallel_bytes_per_token_step,
     training_communication_s,
 )
-from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.advise.workload_spec import DEFAULT_DECODE_EFFICIENCY, WorkloadSpec
 from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, load_json_file
 from envcheck.knowledge import GpuSpec, KnowledgeError, normalise_gpu_name
@@ -25,8 +25,8 @@ from envcheck.validation import InvalidValue, positive_number, quoted
 # datacenter GPUs with NVLink (Megatron-LM, Narayanan et al. 2021: 52% on A100; PaLM, Chowdhery et al. 2022:
 # 46%); PCIe-only workstation and consumer cards with less memory run smaller batches: 30% is an assumption.
 DEFAULT_UTILISATION = {"datacenter": 0.40, "workstation": 0.30, "consumer": 0.30, "embedded": 0.20}
-# Memory-bound decode kernels reach roughly 70-80% of peak DRAM bandwidth; 70% is an assumption.
-BANDWIDTH_EFFICIENCY = 0.70
+# The default share of peak DRAM bandwidth decode reaches (workload_spec.DEFAULT_DECODE_EFFICIENCY; an option).
+BANDWIDTH_EFFICIENCY = DEFAULT_DECODE_EFFICIENCY
 # Forward FLOPs per sample of the shipped CNN profiles (2 FLOPs per multiply-add). ResNet-50 at 224x224:
 # 3.8e9 multiply-adds (He et al. 2016, table 1). CIFAR ResNet-18 (3x3 stem, no max-pool) at 32x32: 0.56e9
 # multiply-adds (the count commonly reported for kuangliu/pytorch-cifar's ResNet18). Training = 3 x forward.
@@ -149,19 +149,19 @@ def serving_time(
     spec: WorkloadSpec, gpu: GpuSpec, bytes_read_per_step: float, streams: int, tensor_parallel: int = 1
 ) -> JobTime | None:
     """Decode reads every weight and the KV cache once per step and yields one token per sequence in flight:
-    step time = bytes read per step / (bandwidth x efficiency), plus, over ``tensor_parallel`` GPUs, the
+    step time = bytes read per step / (bandwidth x spec.decode_efficiency), plus, over ``tensor_parallel`` GPUs, the
     activation all-reduces of the step; tokens/s = concurrency / step time, times independent ``streams``."""
     bandwidth = gpu.memory_bandwidth_gb_s
     if isinstance(bandwidth, Unavailable) or bytes_read_per_step <= 0:
         return None
-    tokens_per_s = streams * spec.concurrency * bandwidth * 1e9 * BANDWIDTH_EFFICIENCY / bytes_read_per_step
+    tokens_per_s = streams * spec.concurrency * bandwidth * 1e9 * spec.decode_efficiency / bytes_read_per_step
     units, _ = job_units(spec)
     link = gpu_link(gpu)
     step_communication_s = tensor_parallel_bytes_per_token_step(spec, tensor_parallel) / (link.gb_s_per_direction * 1e9)
     communication_hours = units / (streams * spec.concurrency) * step_communication_s / 3600
     label = link.label if communication_hours > 0 else None
     hours = units / tokens_per_s / 3600 + communication_hours
-    return JobTime(hours, "bandwidth", BANDWIDTH_EFFICIENCY, communication_hours, label)
+    return JobTime(hours, "bandwidth", spec.decode_efficiency, communication_hours, label)
 
 
 def _same_gpu(device: str, gpu: GpuSpec) -> bool:

@@ -37,6 +37,13 @@ DTYPE_MIN_COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
 # backward still runs (Li et al. 2020, "PyTorch Distributed", VLDB) and FSDP / ZeRO-3 prefetch the next layer's
 # parameters; how much hides depends on the model and the batch, so 50% is an assumption (--overlap).
 DEFAULT_OVERLAP = 0.5
+# Memory-bound decode kernels reach roughly 70-80% of peak DRAM bandwidth; 70% is an assumption (--decode-efficiency).
+DEFAULT_DECODE_EFFICIENCY = 0.70
+# The parts outside the blocks' linear layers that a 4-/8-bit base may keep in bf16 (--skip-modules). Both stay
+# bf16 by default, as bitsandbytes does (transformers keeps lm_head out of Linear4bit/Linear8bitLt and
+# nn.Embedding is never converted) and as GPTQ/AWQ checkpoints do (lm_head unquantised unless asked for).
+# Norms, biases and MoE routers always stay bf16: no library quantises them.
+QUANTISABLE_PARTS = ("embeddings", "lm_head")
 # From this many parameters on, training is assumed to recompute activations unless --no-checkpointing.
 RECOMPUTATION_PARAMETERS = 10**9
 
@@ -77,6 +84,13 @@ class WorkloadSpec:
     overlap: float = DEFAULT_OVERLAP  # share of data-parallel communication hidden behind compute (--overlap)
     # transformers' own count (the model built on the meta device), where it was installed to ask; None: not asked
     transformers_parameters: int | None = None
+    decode_efficiency: float = DEFAULT_DECODE_EFFICIENCY  # serving: share of memory bandwidth decode reaches
+    unquantised_parts: tuple[str, ...] = QUANTISABLE_PARTS  # int4/int8/NF4 bases: parts kept bf16 (--skip-modules)
+
+    @property
+    def is_quantised(self) -> bool:
+        """The base weights are stored in 4 or 8 bits (QLoRA's NF4, GPTQ/AWQ int4, LLM.int8)."""
+        return self.task == "qlora" or (self.task == "infer" and self.precision in ("int4", "int8"))
 
     @property
     def compute_parameters(self) -> int:
@@ -267,6 +281,21 @@ def is_recomputed_by_default(parameters: int) -> bool:
     return parameters >= RECOMPUTATION_PARAMETERS
 
 
+def parse_parts(text: str) -> tuple[str, ...]:
+    """``--skip-modules embeddings,lm_head`` -> the parts kept bf16; ``none`` quantises both."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if names == ["none"]:
+        return ()
+    aliases = {"embeddings": "embeddings", "embed_tokens": "embeddings", "lm_head": "lm_head"}
+    unknown = [name for name in names if name not in aliases]
+    if unknown or not names:
+        raise KnowledgeError(
+            f"--skip-modules: {quoted(text)} is not a comma-separated list of embeddings, lm_head (or none)"
+        )
+    chosen = {aliases[name] for name in names}
+    return tuple(part for part in QUANTISABLE_PARTS if part in chosen)
+
+
 def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
     """Apply command-line overrides, validating the enumerated ones; None means "keep the spec's"."""
     given = {k: v for k, v in changes.items() if v is not None}
@@ -284,6 +313,10 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
             given["mfu"] = positive_number(given["mfu"], "--mfu", minimum=0.01, maximum=1.0)
         if "overlap" in given:
             given["overlap"] = non_negative_number(given["overlap"], "--overlap", maximum=1.0)
+        if "decode_efficiency" in given:  # a kernel never reads DRAM faster than its peak; 5% is below any real one
+            given["decode_efficiency"] = positive_number(
+                given["decode_efficiency"], "--decode-efficiency", minimum=0.05, maximum=1.0
+            )
     except InvalidValue as error:
         raise KnowledgeError(f"{error} (a fraction: 0.4 is 40%)") from None
     updated = replace(spec, **given)  # type: ignore[arg-type]
@@ -291,4 +324,11 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
         updated = replace(updated, precision="int4")
     if "task" in given and given["task"] == "qlora" and "lora_rank" not in given:
         updated = replace(updated, lora_rank=64)
+    if "unquantised_parts" in given and not updated.is_quantised:
+        raise KnowledgeError(
+            "--skip-modules: only a 4- or 8-bit base has parts to keep unquantised "
+            f"(--task qlora, or --task infer with --precision int4/int8; this is {updated.task} {updated.precision})"
+        )
+    if "decode_efficiency" in given and updated.task != "infer":
+        raise KnowledgeError(f"--decode-efficiency: only serving decodes (--task infer); this job is {updated.task}")
     return updated

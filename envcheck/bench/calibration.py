@@ -223,7 +223,10 @@ def calibrate(
             others = sorted({r.loader for r in same_device})
             if others:
                 why += f" (this device has one for the {' and '.join(others)} loader only)"
-            why += "; record one with --save-reference"
+            why += (
+                f"; record one with `envcheck bench --preset {preset} --loader {loader} --save-reference FILE` on an"
+                " idle machine, then copy its row into profiles/calibration.toml or pass --calibration FILE"
+            )
             return Calibration("none", None, None, None, why, None, NOT_SCORED, reasons)
         reference, expected, basis = predicted
         kind, spread = "predicted", None

@@ -29,7 +29,7 @@ from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.messages import DriverTooOld, quoted
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.model import DriverCeiling, Knowledge
-from envcheck.knowledge.rules import arch_support, driver_satisfies, required_driver
+from envcheck.knowledge.rules import arch_support, driver_below_floor, driver_satisfies, required_driver
 
 
 def _cuda_inputs(given: CheckInput, check_id: str, what: str) -> tuple[TorchFacts, GpuFacts] | Finding:
@@ -125,6 +125,9 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
     elif is_enough is None:
         detail = f"driver version {driver!r} is not a version number"
         yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=detail)
+    elif is_enough and (below := driver_below_floor(knowledge, driver, _pairs(models))) is not None:
+        # the wheel's CUDA would be served, but the driver does not drive the GPUs at all: gpu.driver_too_old fails
+        yield Finding(check_id, Severity.SKIP, "driver against the wheel's CUDA not checked", detail=below.summary)
     elif is_enough:
         yield Finding(
             check_id,
@@ -238,6 +241,10 @@ def _os_ambiguity(
         f"(Linux {verdicts['linux'][0]}, Windows {verdicts['windows'][0]}), and the OS is unknown "
         f"({given.snapshot.system.reason})"
     )
+
+
+def _pairs(models: tuple[GpuModel, ...]) -> tuple[tuple[str, tuple[int, int] | None], ...]:
+    return tuple((model.name, model.compute_capability) for model in models)
 
 
 def _capabilities(models: tuple[GpuModel, ...]) -> tuple[tuple[int, int], ...]:

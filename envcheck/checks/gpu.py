@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 
 from envcheck.checks.common import format_bytes, skipped
 from envcheck.checks.registry import CheckInput, check
+from envcheck.checks.wheels import gpu_models, knowledge_of, missing_of
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu, GpuFacts
 from envcheck.finding import Finding, Severity
+from envcheck.knowledge.rules import driver_below_floor
 
 # What a per-GPU judge returns: a finding about a problem, Unavailable when the GPU did not report the
 # fact, or None when the GPU is fine.
@@ -275,3 +277,59 @@ def _processes(gpu: Gpu) -> Verdict:
 @check("gpu.other_processes", "No other compute process holds memory on a GPU (names, PIDs and memory held).")
 def check_other_processes(given: CheckInput) -> Iterator[Finding]:
     yield from per_gpu(given, "gpu.other_processes", "processes on the GPUs", _processes, "no other compute process")
+
+
+@check(
+    "gpu.driver_too_old",
+    "The NVIDIA driver is of a branch that drives the GPUs' architecture (a GeForce RTX 5090 needs R570 or newer).",
+)
+def check_driver_drives_gpus(given: CheckInput) -> Iterator[Finding]:
+    """The GPUs' own first driver branch (profiles/compat/driver_floors.toml), judged by the same function that
+    makes `setup` plan nothing below it (knowledge.rules.driver_below_floor); needs no torch, so an imported
+    `nvidia-smi -q -x` is judged too."""
+    check_id, what = "gpu.driver_too_old", "driver against the GPUs' architecture"
+    gpu, knowledge = given.snapshot.gpu, knowledge_of(given)
+    if isinstance(gpu, Unavailable) or knowledge is None:
+        yield skipped(check_id, what, missing_of(gpu))
+        return
+    if not gpu.gpus:
+        return  # gpu.present says why there is none
+    if isinstance(gpu.driver_version, Unavailable):
+        yield skipped(check_id, what, gpu.driver_version)
+        return
+    framework = given.snapshot.framework
+    torch = None if isinstance(framework, Unavailable) else framework.torch
+    models = gpu_models(gpu, torch, knowledge)
+    pairs = tuple((model.name, model.compute_capability) for model in models)
+    evidence = ("gpu.driver_version", "gpu.gpus")
+    below = driver_below_floor(knowledge, gpu.driver_version, pairs)
+    if below is not None:
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            below.summary,
+            detail="A driver older than the first branch with support for a GPU does not drive it at all, so no "
+            "CUDA program runs on it, whatever CUDA version a PyTorch wheel asks for "
+            f"(source: {below.floor.provenance.source}).",
+            fix=f"Install an NVIDIA driver of branch R{below.to_install} or newer (>= {below.to_install}); "
+            "`envcheck setup` then names the newest PyTorch wheel it runs.",
+            evidence=evidence,
+        )
+        return
+    floor = knowledge.driver_floor(tuple(cc for _, cc in pairs if cc is not None))
+    if floor is None:
+        # the driver lists them, which it does only for GPUs it supports; no floor of ours is needed
+        names = ", ".join(dict.fromkeys(model.label for model in models))
+        title = f"driver {gpu.driver_version} lists {names} (no first driver branch recorded for them)"
+        yield Finding(check_id, Severity.OK, title, evidence=evidence)
+        return
+    if floor.allows(gpu.driver_version) is None:
+        detail = f"driver version {gpu.driver_version!r} is not a version number"
+        yield Finding(check_id, Severity.SKIP, f"{what} not checked", detail=detail, evidence=evidence)
+        return
+    yield Finding(
+        check_id,
+        Severity.OK,
+        f"driver {gpu.driver_version} drives every GPU ({floor.summary})",
+        evidence=evidence,
+    )

@@ -52,6 +52,18 @@ def recommend(
     overlap: Annotated[
         float | None, typer.Option("--overlap", help="Share of data-parallel comms hidden by compute, 0-1 (0.5).")
     ] = None,
+    decode_efficiency: Annotated[
+        float | None,
+        typer.Option("--decode-efficiency", help="Serving: share of memory bandwidth decode reaches, 0.05-1 (0.7)."),
+    ] = None,
+    skip_modules: Annotated[
+        str | None,
+        typer.Option(
+            "--skip-modules",
+            help="4-/8-bit base: parts kept bf16, as bitsandbytes' llm_int8_skip_modules: "
+            "embeddings,lm_head (default), lm_head, embeddings or none.",
+        ),
+    ] = None,
     catalog: Annotated[Path | None, typer.Option("--catalog", help="A TOML catalog or a SkyPilot vms.csv.")] = None,
     cloud: Annotated[str | None, typer.Option("--cloud", help="Only this cloud (aws, gcp, azure, ...).")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Only regions starting with this.")] = None,
@@ -87,7 +99,7 @@ def recommend(
     from envcheck.advise.buy import DEFAULT_POWER_PRICE_USD_KWH, load_gpu_prices, recommend_purchases
     from envcheck.advise.catalog import load_catalog
     from envcheck.advise.recommend import Filters, recommend_instances
-    from envcheck.advise.workload_spec import parse_count, resolve_spec, with_options
+    from envcheck.advise.workload_spec import parse_count, parse_parts, resolve_spec, with_options
     from envcheck.knowledge import KnowledgeError, load_knowledge
     from envcheck.render.recommend import (
         RecommendReport,
@@ -119,6 +131,8 @@ def recommend(
             lora_rank=lora_rank,
             mfu=mfu,
             overlap=overlap,
+            decode_efficiency=decode_efficiency,
+            unquantised_parts=None if skip_modules is None else parse_parts(skip_modules),
         )
         if hf_config is not None:
             spec = _crosschecked(spec, hf_config)

@@ -12,7 +12,7 @@ from typing import Literal
 from packaging.version import InvalidVersion, Version
 
 from envcheck.facts.common import Unavailable
-from envcheck.knowledge.model import CudaToolkit, Knowledge, WheelArch
+from envcheck.knowledge.model import CudaToolkit, DriverFloor, Knowledge, WheelArch
 
 _VARIANT = re.compile(r"^cu(\d+)(\d)$")
 
@@ -83,6 +83,38 @@ def driver_satisfies(driver: str, minimum: str) -> bool | None:
         return Version(driver.strip()) >= Version(minimum.strip())
     except InvalidVersion:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverBelowFloor:
+    """A driver older than the first branch that drives some of the GPUs (profiles/compat/driver_floors.toml)."""
+
+    driver: str
+    floor: DriverFloor
+    gpu_names: tuple[str, ...]  # the GPUs the floor covers, each model once
+
+    @property
+    def to_install(self) -> str:
+        """The oldest driver that drives them, as `setup` and `doctor` both name it: ``570`` (any R570+)."""
+        return str(self.floor.first_branch)
+
+    @property
+    def summary(self) -> str:
+        """``driver 535.104.05 cannot drive NVIDIA GeForce RTX 5090: Blackwell ... need driver branch R570 ...``"""
+        return f"driver {self.driver} cannot drive {', '.join(self.gpu_names)}: {self.floor.summary}"
+
+
+def driver_below_floor(
+    knowledge: Knowledge, driver: str | None, gpus: tuple[tuple[str, tuple[int, int] | None], ...]
+) -> DriverBelowFloor | None:
+    """Whether ``driver`` is older than the first branch any of ``gpus`` (name, compute capability) needs: an
+    older driver does not load on them whatever CUDA a wheel asks for. The one judgement `setup` ("nothing
+    fits") and `doctor` (gpu.driver_too_old) make; None when it is new enough, not a version, or no floor is known."""
+    floor = knowledge.driver_floor(tuple(cc for _, cc in gpus if cc is not None))
+    if floor is None or driver is None or floor.allows(driver) is not False:
+        return None
+    names = tuple(dict.fromkeys(name for name, cc in gpus if cc is not None and floor.covers(cc)))
+    return DriverBelowFloor(driver.strip(), floor, names)
 
 
 @dataclass(frozen=True, slots=True)
