@@ -53,12 +53,15 @@ def _torchvision_operator(context: Context) -> Verdict:
         return Verdict()
     decoded = (f"installed: torch {torch}, torchvision {vision}",)
     problem = context.problem("install.companion_versions")
-    if problem is not None:
-        return Verdict("version_mismatch", (problem.title,), problem.fix, decoded, problem.evidence)
     torch_tag, vision_tag = _local_tag(torch), _local_tag(vision)
+    # the companion check also fails a CPU/CUDA variant pair of matching releases: the tags name that cause
     if torch_tag and vision_tag and torch_tag != vision_tag:
         because = (f"torch is a {torch_tag} build and torchvision a {vision_tag} build",)
-        return Verdict("variant_mismatch", because, None, decoded, ("python.packages",))
+        if problem is None:
+            return Verdict("variant_mismatch", because, None, decoded, ("python.packages",))
+        return Verdict("variant_mismatch", (*because, problem.title), problem.fix, decoded, problem.evidence)
+    if problem is not None:
+        return Verdict("version_mismatch", (problem.title,), problem.fix, decoded, problem.evidence)
     return Verdict(decoded=decoded)
 
 
