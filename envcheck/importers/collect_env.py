@@ -10,12 +10,13 @@ from typing import Any
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
-from envcheck.facts.gpu import Gpu, GpuFacts, MigDevice, no_gpu_facts
+from envcheck.facts.gpu import Gpu, GpuFacts, LostGpu, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
 from envcheck.facts.messages import RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
+from envcheck.importers.nvidia_smi_text import read_lost_gpus, with_lost_gpus
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.snapshot import ProbeRun, Snapshot
@@ -68,7 +69,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         source=source,
         is_redacted=False,
         probes=tuple(probes),
-        gpu=_gpu(report, source, messages),
+        gpu=_gpu_with_lost(_gpu(report, source, messages), source, read_lost_gpus(text)),
         **sections,
         messages=messages,
     )
@@ -270,6 +271,17 @@ def _gpu(report: CollectEnvReport, source: str, messages: RuntimeMessages) -> Gp
         missing_fields=("gpu/* except product_name (collect_env prints only `nvidia-smi -L`)",),
         no_gpu_reason=None,
     )
+
+
+def _gpu_with_lost(gpu: GpuFacts | Unavailable, source: str, lost: tuple[LostGpu, ...]) -> GpuFacts | Unavailable:
+    """The GPUs, and those nvidia-smi said it could not open ("Unable to determine the device handle for GPU ...",
+    pasted with the report or printed by collect_env's own `nvidia-smi` call): a lost GPU is worth a finding even
+    when the GPU list itself is cut off or says "Could not collect"."""
+    if not lost:
+        return gpu
+    if isinstance(gpu, Unavailable):
+        gpu = no_gpu_facts(source, "collect_env lists no GPU it could open")
+    return with_lost_gpus(gpu, lost)
 
 
 def _named_gpu(index: int, name: str, mig_devices: tuple[int, ...], capability: str | None) -> Gpu:
