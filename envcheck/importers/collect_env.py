@@ -15,7 +15,13 @@ from envcheck.facts.gpu_health import EccCounts, EccFacts
 from envcheck.facts.messages import RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
-from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
+from envcheck.importers.collect_env_text import (
+    CollectEnvReport,
+    PackageLine,
+    decode_text,
+    parse_collect_env,
+    split_runs,
+)
 from envcheck.importers.nvidia_smi_text import read_lost_gpus, with_lost_gpus
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
@@ -43,10 +49,11 @@ class CollectEnvError(ValueError):
 
 def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     """A Snapshot of the machine a collect_env output describes; raises only CollectEnvError."""
-    text = decode_text(data)
+    runs = split_runs(decode_text(data))
+    text = _last_readable_run(runs)
     report = parse_collect_env(text)
-    messages = read_messages(text)
-    source = f"collect-env:{file_name}"
+    messages = read_messages(text)  # the warnings of that run only: an earlier run's are history
+    source = f"collect-env:{file_name}" + (f" (the last of {len(runs)} runs pasted)" if len(runs) > 1 else "")
     framework = _framework(report, _torch_version(report), messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
@@ -73,6 +80,18 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         **sections,
         messages=messages,
     )
+
+
+def _last_readable_run(runs: tuple[str, ...]) -> str:
+    """The run the facts come from: the last one that names torch. A report pasted twice is a report before and
+    after a change (a driver update, a reinstall), and the last is the machine as it is now, the one a fix must
+    act on; its warnings are read with it and the earlier run's are not, so no fact is judged against a warning
+    printed by a different install."""
+    for run in reversed(runs):
+        report = parse_collect_env(run)
+        if report.values.get("torch_version", "").strip() or _package(report, "torch") is not None:
+            return run
+    return "".join(runs)
 
 
 def _torch_version(report: CollectEnvReport) -> str | None:
