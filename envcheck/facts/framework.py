@@ -64,6 +64,10 @@ class FrameworkFacts:
     torch: TorchFacts | None  # None when torch is missing or failed to import
     import_error: str | None  # the exception line when `import torch` failed
     import_traceback_tail: str | None
+    # What torch, NumPy and NVML warned or wrote to stderr while the live probe imported torch, initialised CUDA
+    # and ran its smoke tests ("UserWarning: CUDA initialization: ..."), one line each; () for a paste (its text
+    # is read whole) and for snapshots saved before it was recorded. collect() decodes it into Snapshot.messages.
+    runtime_output: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
