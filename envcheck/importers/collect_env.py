@@ -51,9 +51,14 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     """A Snapshot of the machine a collect_env output describes; raises only CollectEnvError."""
     runs = split_runs(decode_text(data))
     text = _last_readable_run(runs)
-    report = parse_collect_env(text)
-    messages = read_messages(text)  # the warnings of that run only: an earlier run's are history
     source = f"collect-env:{file_name}" + (f" (the last of {len(runs)} runs pasted)" if len(runs) > 1 else "")
+    return snapshot_from_report(parse_collect_env(text), text, source, f"the collect_env output {file_name}")
+
+
+def snapshot_from_report(report: CollectEnvReport, text: str, source: str, described: str) -> Snapshot:
+    """A Snapshot from collect_env's values (or another tool's table read into them: importers/framework_env.py);
+    `text` is the run they came from, whose warnings are read with them (an earlier run's are history)."""
+    messages = read_messages(text)
     framework = _framework(report, _torch_version(report), messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
@@ -62,7 +67,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         **dict.fromkeys(_ABSENT_SECTIONS, Unavailable(NOT_IN_OUTPUT)),
     }
     # envcheck's own torch probe never ran: say so, so install.framework_probe skips with the reason
-    not_probed = f"read from the collect_env output {file_name}; envcheck's torch probe did not run"
+    not_probed = f"read from {described}; envcheck's torch probe did not run"
     probes = [
         ProbeRun(name, "skipped", 0.0, value.reason)
         for name, value in sections.items()
