@@ -38,8 +38,8 @@ done
 # NCCL_DEBUG=INFO lines to $TMPDIR/envcheck-nccl-debug-rank<R>.log itself (so NCCL_DEBUG is not set here: a user's
 # setting wins and the parser would get nothing); TMPDIR=$out/cluster-tmp keeps those logs and any flight-recorder
 # dump for the parser's fixtures. Steps: the plain run (busbw as % of NVLink / PCIe, transports per rank), the
-# Markdown report, P2P off by the user, and a shortfall forced by the test seam so the repeat and the fresh-process
-# re-runs with NCCL_P2P_DISABLE=1 / NCCL_SHM_DISABLE=1 run on real NCCL (exit 1 expected there).
+# Markdown report, P2P off by the user, a shortfall forced by the test seam so the repeat and the fresh-process
+# re-runs with NCCL_P2P_DISABLE=1 / NCCL_SHM_DISABLE=1 run on real NCCL (exit 1 expected there), and a slowed rank.
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 gpus=${gpus:-1}
 [ "$gpus" -ge 1 ] || gpus=1
@@ -57,6 +57,9 @@ cluster cluster-nccl -- --json
 cluster cluster-nccl-markdown -- --markdown
 cluster cluster-nccl-p2p-off NCCL_P2P_DISABLE=1 -- --json
 cluster cluster-nccl-shortfall ENVCHECK_CLUSTER_TEST_EXPECTED_GB_S=100000 -- --json --max-size-mib 256
+# rank 0 slowed by the seam: with two GPUs or more it is the straggler, named with NVML's reading right after its
+# GEMM (each rank's reading is its row's gpu_telemetry in every --json above, on one GPU too)
+cluster cluster-nccl-straggler ENVCHECK_CLUSTER_TEST_SLOW_RANK=0 -- --json --max-size-mib 16
 step cluster-gloo-2 env OMP_NUM_THREADS=1 "$bin/python" -m torch.distributed.run --standalone --nproc-per-node 2 \
   -m envcheck.cluster --backend gloo --timeout 60 --json
 step pytest-gpu "$bin/python" -m pytest -q -p no:cacheprovider -m gpu

@@ -23,7 +23,18 @@ from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError, ProbeTimeout
 from envcheck.snapshot import ProbeRun, Snapshot
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
+SECTIONS = (
+    "system",
+    "cpu",
+    "memory",
+    "storage",
+    "python",
+    "environment",
+    "network",
+    "framework",
+    "gpu",
+    "toolchain",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +66,12 @@ def default_probes() -> tuple[Probe, ...]:
     from envcheck.probes.environment import probe_environment
     from envcheck.probes.framework import probe_framework
     from envcheck.probes.memory import probe_memory
+    from envcheck.probes.network import probe_network
     from envcheck.probes.nvml import probe_gpu
     from envcheck.probes.python import probe_python
     from envcheck.probes.storage import probe_storage
     from envcheck.probes.system import probe_system
+    from envcheck.probes.toolchain import probe_toolchain
 
     def host(_: ProbeContext) -> float:
         return 10.0
@@ -74,10 +87,13 @@ def default_probes() -> tuple[Probe, ...]:
         Probe("storage", probe_storage, host),
         Probe("python", probe_python, lambda context: context.framework_timeout_s),
         Probe("environment", probe_environment, host),
+        Probe("network", probe_network, host),
         Probe("framework", probe_framework, framework),
         # NVML runs in a child with its own 12 s deadline (a GPU that fell off the bus hangs it); nvidia-smi,
         # the fallback when NVML cannot load (which it finds out at once), has its own 10 s timeout
         Probe("gpu", probe_gpu, lambda _context: 15.0),
+        # every tool's `--version` at once, each under its own 5 s deadline (probes/toolchain.py)
+        Probe("toolchain", probe_toolchain, host),
     )
 
 

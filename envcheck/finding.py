@@ -13,6 +13,7 @@ from enum import Enum
 AREA_TITLES = {
     "install": "PyTorch install",
     "cuda": "CUDA",
+    "toolchain": "Build toolchain",
     "gpu": "GPU health",
     "system": "System",
     "memory": "Memory",

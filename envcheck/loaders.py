@@ -17,7 +17,7 @@ from envcheck.snapshot import ProbeRun, Snapshot, SnapshotFormatError, from_json
 # InputError lives in input_files; many modules import it from here, its first home.
 __all__ = ["InputError", "load_snapshot_file"]
 
-_HOST_SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework")
+_HOST_SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "toolchain")
 
 
 def load_snapshot_file(path: Path) -> Snapshot:

@@ -14,9 +14,11 @@ from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.memory import MemoryFacts
 from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
+from envcheck.facts.network import NOT_COLLECTED, NetworkFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.storage import StorageFacts
 from envcheck.facts.system import SystemFacts
+from envcheck.facts.toolchain import TOOLCHAIN_NOT_RECORDED, ToolchainFacts
 
 SCHEMA = "envcheck.snapshot/1"
 
@@ -49,6 +51,11 @@ class Snapshot:
     # the warnings and errors a pasted report printed, decoded (empty for a live snapshot); last, with a default,
     # so snapshots from before the field still decode
     messages: RuntimeMessages = NO_MESSAGES
+    # nvcc, the toolkit folders, the host compilers and ninja; with a default, so snapshots from before it decode
+    toolchain: ToolchainFacts | Unavailable = TOOLCHAIN_NOT_RECORDED
+    # interfaces, InfiniBand / RoCE ports and the NCCL variables' choice of them; with a default, so snapshots from
+    # before the section still decode (as not collected)
+    network: NetworkFacts | Unavailable = NOT_COLLECTED
 
     def probe(self, name: str) -> ProbeRun | None:
         return next((run for run in self.probes if run.name == name), None)

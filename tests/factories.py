@@ -12,12 +12,14 @@ from typing import Any
 from envcheck.facts.common import Unavailable
 from envcheck.facts.cpu import CpuFacts
 from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable
-from envcheck.facts.framework import FrameworkFacts, SmokeTest, TorchDevice, TorchFacts
+from envcheck.facts.framework import Extension, FrameworkFacts, SmokeTest, TorchDevice, TorchFacts
 from envcheck.facts.gpu import GpuFacts, no_gpu_facts
 from envcheck.facts.memory import MemoryFacts
+from envcheck.facts.network import HcaPort, NetworkFacts, NetworkInterface, nccl_selections
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.facts.storage import StorageFacts, StorageLocation
 from envcheck.facts.system import SystemFacts
+from envcheck.facts.toolchain import Tool, ToolchainFacts, ToolkitFolder
 from envcheck.snapshot import ProbeRun, Snapshot
 from tests.shared_fixtures import shared_fixture
 
@@ -134,6 +136,33 @@ def environment(**variables: str) -> EnvironmentFacts:
     )
 
 
+def interface(name: str, speed_mbit_s: int | None = 25000, **changes: Any) -> NetworkInterface:
+    """A physical Ethernet interface that is up; speed None: the driver gives none (virtio)."""
+    speed: int | Unavailable = speed_mbit_s if speed_mbit_s is not None else Unavailable("the driver reports none")
+    facts = NetworkInterface(name, "ethernet", False, "up", True, speed, 9000, "mlx5_core")
+    return replace(facts, **changes)
+
+
+def hca_port(hca: str, port: int = 1, rate_gbit_s: float = 400.0, **changes: Any) -> HcaPort:
+    """An active InfiniBand port at RATE (400: NDR)."""
+    rate = {400.0: "400 Gb/sec (4X NDR)", 200.0: "200 Gb/sec (4X HDR)", 100.0: "100 Gb/sec (4X EDR)"}
+    facts = HcaPort(hca, port, "ACTIVE", True, "LinkUp", "InfiniBand", rate.get(rate_gbit_s, f"{rate_gbit_s:g} Gb/sec"),
+                    rate_gbit_s, ())  # fmt: skip
+    return replace(facts, **changes)
+
+
+def network(
+    interfaces: tuple[NetworkInterface, ...] | Unavailable | None = None,
+    hca_ports: tuple[HcaPort, ...] | Unavailable = (),
+    **variables: str,
+) -> NetworkFacts:
+    """A node's network: lo and eth0 (25 GbE) unless given, its HCA ports, and the NCCL variables matched to them."""
+    if interfaces is None:
+        interfaces = (interface("eth0"), NetworkInterface("lo", "loopback", True, "unknown", True,
+                                                          Unavailable("none"), 65536, None))  # fmt: skip
+    return NetworkFacts(interfaces, hca_ports, nccl_selections(variables, interfaces, hca_ports))
+
+
 def smoke(passed: bool = True, error: str | None = None) -> SmokeTest:
     return SmokeTest(passed=passed, max_abs_error=None if error else 1e-6, error=error, duration_s=0.01)
 
@@ -154,6 +183,7 @@ def torch(**changes: Any) -> TorchFacts:
         cpu_smoke_test=smoke(),
         location=f"{SITE}/torch",
         import_duration_s=1.8,
+        cxx11_abi=False,  # torch's pip wheels before 2.7 use the pre-C++11 ABI
     )
     return replace(facts, **changes)
 
@@ -166,15 +196,53 @@ def framework(**changes: Any) -> FrameworkFacts:
         torch=torch(),
         import_error=None,
         import_traceback_tail=None,
+        extensions=(),
     )
     return replace(facts, **changes)
+
+
+def extension(name: str, version: str, **changes: Any) -> Extension:
+    """An installed extension that imported, with nothing in its metadata unless `changes` say so."""
+    facts = Extension(
+        name=name,
+        version=version,
+        location=SITE,
+        wheel_tags=("cp311-cp311-linux_x86_64",),
+        requires_torch=(),
+        pinned_by_torch=None,
+        origin_url=None,
+        import_error=None,
+        import_duration_s=0.4,
+    )
+    return replace(facts, **changes)
+
+
+def tool(path: str, version: str) -> Tool:
+    return Tool(path=path, resolved_path=path, version=version)
+
+
+def toolchain(**changes: Any) -> ToolchainFacts:
+    """A machine with no CUDA toolkit, gcc/g++ 11.4 and ninja: what a pip-wheels-only box has."""
+    facts = ToolchainFacts(
+        nvcc=None,
+        toolkits=(),
+        gcc=tool("/usr/bin/gcc", "11.4.0"),
+        gxx=tool("/usr/bin/g++", "11.4.0"),
+        clang=None,
+        ninja=tool(f"{SITE}/../../../bin/ninja", "1.11.1"),
+    )
+    return replace(facts, **changes)
+
+
+def toolkit(path: str, version: str, resolved_path: str | None = None) -> ToolkitFolder:
+    return ToolkitFolder(path=path, resolved_path=resolved_path or path, version=version, has_nvcc=True)
 
 
 def gpu() -> GpuFacts:
     return no_gpu_facts("nvml", "no NVIDIA driver: libnvidia-ml.so.1 not found")
 
 
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "gpu", "toolchain")
 
 
 def snapshot(**sections: Any) -> Snapshot:
@@ -186,8 +254,10 @@ def snapshot(**sections: Any) -> Snapshot:
         "storage": storage(),
         "python": python(),
         "environment": environment(CUDA_VISIBLE_DEVICES="0"),
+        "network": network(),
         "framework": framework(),
         "gpu": gpu(),
+        "toolchain": toolchain(),
     }
     defaults.update(sections)
     runs = tuple(

@@ -14,6 +14,8 @@ from tests import factories
 
 KNOWLEDGE = load_knowledge()
 A100 = "a100-sxm4-40gb-mig-driver510.47.03"
+# torch 2.3.1+cu121 on a driver too old for it: CUDA does not start, so torch sees no device
+NO_CUDA = factories.torch(is_cuda_available=False, device_count=0, devices=())
 
 
 def only(check_id: str, snapshot: Snapshot, knowledge: Knowledge | None = KNOWLEDGE) -> Finding:
@@ -24,7 +26,7 @@ def only(check_id: str, snapshot: Snapshot, knowledge: Knowledge | None = KNOWLE
 
 def test_driver_470_with_a_cu121_wheel_fails_naming_the_minimum_and_the_newest_runnable_wheel() -> None:
     gpu = factories.nvml_gpu("rtx4090-driver535.86.05", driver_version="470.82.01")
-    finding = only("cuda.driver_too_old", factories.gpu_machine(gpu))
+    finding = only("cuda.driver_too_old", factories.gpu_machine(gpu, NO_CUDA))
     assert finding.severity is Severity.FAIL
     assert "470.82.01" in finding.title and "525.60.13" in finding.title and "2.3.1+cu121" in finding.title
     assert finding.fix is not None and "525.60.13" in finding.fix
@@ -34,10 +36,23 @@ def test_driver_470_with_a_cu121_wheel_fails_naming_the_minimum_and_the_newest_r
 
 def test_driver_515_of_a_real_t4_is_too_old_for_cu121_and_535_is_enough() -> None:
     t4 = factories.nvml_gpu("t4-driver515.105.01")
-    assert only("cuda.driver_too_old", factories.gpu_machine(t4)).severity is Severity.FAIL
+    assert only("cuda.driver_too_old", factories.gpu_machine(t4, NO_CUDA)).severity is Severity.FAIL
     rtx4090 = factories.nvidia_smi_gpu("rtx4090-driver535.86.05")
     finding = only("cuda.driver_too_old", factories.gpu_machine(rtx4090))
     assert finding.severity is Severity.OK and "535.86.05" in finding.title
+
+
+def test_an_old_driver_on_which_torch_started_cuda_warns_of_forward_compatibility_and_does_not_fail() -> None:
+    # an NGC-style container: torch built for CUDA 12.1 initialised CUDA on a data-centre GPU whose kernel driver
+    # (515) is older than 12.x needs; only a newer user-space libcuda (cuda-compat) makes that possible
+    t4 = factories.nvml_gpu("t4-driver515.105.01")
+    finding = only("cuda.driver_too_old", factories.gpu_machine(t4))  # factories' torch: is_cuda_available=True
+    assert finding.severity is Severity.WARN
+    assert "515.105.01" in finding.title and "forward compatibility" in finding.title
+    assert "framework.torch.is_cuda_available" in finding.evidence
+    assert finding.fix is not None and finding.fix.startswith("Upgrade the NVIDIA driver")
+    # the same driver with CUDA not available is the ordinary failure
+    assert only("cuda.driver_too_old", factories.gpu_machine(t4, NO_CUDA)).severity is Severity.FAIL
 
 
 def test_driver_check_skips_without_gpus_cuda_build_or_knowledge() -> None:

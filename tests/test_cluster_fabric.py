@@ -10,10 +10,22 @@ from dataclasses import replace
 import pytest
 
 from envcheck.cluster.fabric import EXPECTED_VARIABLE, NO_EXPECTATION_GLOO, NO_EXPECTATION_NODES, expect_busbw
-from envcheck.cluster.facts import BandwidthRow, Expectation, NcclTransport, Place, Rerun, Sweep
+from envcheck.cluster.facts import (
+    BandwidthRow,
+    Expectation,
+    NcclTransport,
+    Place,
+    Rerun,
+    Sweep,
+    rank_facts_from_json,
+    rank_facts_to_json,
+    telemetry_of,
+)
 from envcheck.cluster.report import build_report
 from envcheck.cluster.timing import check_stragglers, check_sweep, rank_missing
+from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import GpuFacts
+from envcheck.facts.network import NOT_COLLECTED
 from envcheck.finding import Severity
 from envcheck.knowledge import load_knowledge
 from envcheck.render.cluster import render_cluster_json, render_cluster_markdown
@@ -71,8 +83,10 @@ def test_a_pcie_gpu_expects_its_links_max_generation_and_width_from_the_snapshot
 def test_no_expectation_for_gloo_nor_across_nodes_but_the_seam_sets_one() -> None:
     h100 = _machine(H100)
     assert expect_busbw([rank(0, h100)], "gloo", None, {}) == (None, NO_EXPECTATION_GLOO)
-    two_nodes = [rank(0, h100, world_size=16), rank(8, h100, world_size=16, host="node-b")]
-    assert expect_busbw(two_nodes, "nccl", load_knowledge(), {}) == (None, NO_EXPECTATION_NODES)
+    old = replace(h100, network=NOT_COLLECTED)  # a snapshot from before the network section
+    two_nodes = [rank(0, old, world_size=16), rank(8, old, world_size=16, host="node-b")]
+    expected, sentence = expect_busbw(two_nodes, "nccl", load_knowledge(), {})  # the NIC: tests/test_cluster_network.py
+    assert expected is None and sentence.startswith(f"{NO_EXPECTATION_NODES}, and on node 0 (node-a): no network facts")
     assert expect_busbw(_node_ranks(h100, 1), "nccl", load_knowledge(), {})[0] is None  # one rank: busbw is 0
     expected, _ = expect_busbw([rank(0)], "gloo", None, {EXPECTED_VARIABLE: "12.5"})
     assert expected is not None and expected.busbw_gb_s == 12.5
@@ -173,6 +187,36 @@ def test_a_slow_gpu_is_named_with_host_index_uuid_and_its_telemetry() -> None:
 
 
 # --- doctor per node, and the reports ---
+
+
+def test_the_straggler_shows_nvml_right_after_its_gemm_and_why_a_sample_failed() -> None:
+    """The GPU as the NVML child read it after the GEMM (hot: its clock held down by a thermal slowdown), instead of
+    the idle GPU the node's probe saw; where the sample failed, its reason beside the probe-time reading."""
+    h100 = _machine(H100)
+    assert isinstance(h100.gpu, GpuFacts)
+    hot = replace(
+        h100.gpu.gpus[3],
+        sm_clock_mhz=1410,
+        temperature_c=91,
+        power_draw_watts=512.4,
+        clock_event_reasons=("sw_thermal_slowdown", "hw_thermal_slowdown"),
+    )
+    ranks = _node_ranks(h100, 4, matmul_s=0.010, copy_gb_s=2000.0)
+    slow = replace(ranks[3].matmul, median_s=0.013, telemetry=telemetry_of(hot))
+    ranks[3] = replace(ranks[3], matmul=slow)
+    finding = check_stragglers(ranks)
+    assert finding.detail.endswith(
+        "[right after the GEMM: SM clock 1410 of 1980 MHz, throttle: sw_thermal_slowdown, hw_thermal_slowdown,"
+        " 91 °C, 512 W, PCIe gen 5 x16 (max gen 5 x16)]"
+    )
+    failed = Unavailable("NVML after the GEMM: NVML hung in nvmlInit: no answer within 10 s")
+    ranks[3] = replace(ranks[3], matmul=replace(slow, telemetry=failed))
+    assert check_stragglers(ranks).detail.endswith(
+        "[right after the GEMM: NVML after the GEMM: NVML hung in nvmlInit: no answer within 10 s;"
+        " when probed: SM clock 1980 of 1980 MHz, throttle: none, 58 °C, PCIe gen 5 x16 (max gen 5 x16)]"
+    )
+    text = rank_facts_to_json(ranks[3])
+    assert rank_facts_from_json(text) == ranks[3]  # the sample travels to rank 0 in the rank's JSON
 
 
 def test_doctors_checks_run_on_each_nodes_snapshot_and_count_in_the_exit_code() -> None:

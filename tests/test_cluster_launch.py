@@ -138,6 +138,65 @@ def test_injected_facts_that_differ_and_a_slowed_rank_are_reported(tmp_path: Pat
     assert straggler["detail"].startswith("rank 1 ")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_two_nodes_whose_networks_differ_are_named(tmp_path: Path) -> None:
+    """Two torchrun agents on this machine form a job of two nodes (--nnodes 2, one rank each, GROUP_RANK 0 and 1);
+    the seam gives node 1 four of node 0's eight InfiniBand ports and no eth0, which NCCL_SOCKET_IFNAME names."""
+    ports = tuple(factories.hca_port(f"mlx5_{n}") for n in range(8))
+    variables = {"NCCL_SOCKET_IFNAME": "eth0"}
+    node_a = factories.network(hca_ports=ports, **variables)
+    node_b = factories.network((factories.interface("ens5"),), hca_ports=ports[:4], **variables)
+    for number, network in enumerate((node_a, node_b)):
+        snapshot = factories.snapshot(environment=factories.environment(**variables), network=network)
+        (tmp_path / f"rank{number}.json").write_text(to_json(snapshot))
+    environ = _environment(
+        ENVCHECK_CLUSTER_SNAPSHOT_0=str(tmp_path / "rank0.json"),
+        ENVCHECK_CLUSTER_SNAPSHOT_1=str(tmp_path / "rank1.json"),
+    )
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+    launch += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+    run = ["-m", "envcheck.cluster", "--backend", "gloo", "--json", "--timeout", "30", *SMALL_SWEEP]
+    agents = [
+        subprocess.Popen(
+            [*launch, "--node-rank", str(node), *run],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+            cwd=ROOT,
+        )
+        for node in (1, 0)
+    ]
+    try:
+        outputs = [agent.communicate(timeout=120) for agent in agents]
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                agent.kill()
+                agent.communicate()
+    stdout, stderr = outputs[1]  # node 0's agent runs rank 0, the one that reports
+    result = subprocess.CompletedProcess(agents[1].args, agents[1].returncode, stdout, stderr)
+    report = _report(result)
+    assert result.returncode == 0, stderr[-3000:]  # warnings only
+    assert [(row["rank"], row["node_rank"]) for row in report["ranks"]] == [(0, 0), (1, 1)]
+    ports_finding = _finding(report, "cluster.network_mismatch")
+    assert ports_finding["severity"] == "warn"
+    assert "8 active: 400 Gb/sec (4X NDR) x8 on node 0 (" in ports_finding["title"]
+    assert "4 active: 400 Gb/sec (4X NDR) x4 on node 1 (" in ports_finding["title"]
+    interfaces = _finding(report, "cluster.nccl_interface")
+    assert interfaces["severity"] == "warn" and interfaces["title"].endswith(")")
+    assert "node 1 (" in interfaces["title"] and "node 0 (" not in interfaces["title"]
+    assert "NCCL_SOCKET_IFNAME=eth0 matches no interface here; there are: ens5 (up) (rank 1)" in interfaces["detail"]
+    doctor = {node["node_rank"]: node["findings"] for node in report["nodes"]}
+    assert [finding["severity"] for finding in doctor[1] if finding["id"] == "system.nccl_network"] == ["warn"]
+    assert [finding["severity"] for finding in doctor[0] if finding["id"] == "system.nccl_network"] == ["ok"]
+
+
 def test_a_rank_that_never_reaches_the_barrier_is_named_within_the_timeout() -> None:
     result, elapsed = _torchrun("--json", "--timeout", "10", ENVCHECK_CLUSTER_TEST_ABSENT_RANK="1")
     report = _report(result)
@@ -151,9 +210,7 @@ def test_a_rank_that_never_reaches_the_barrier_is_named_within_the_timeout() -> 
 
 def test_a_rank_that_never_joins_is_named_and_rank_zero_exits_one() -> None:
     """Rank 0 alone, told the world has two ranks: the rendezvous times out and names rank 1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     environ = _environment(
         WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", LOCAL_WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )

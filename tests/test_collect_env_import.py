@@ -398,6 +398,21 @@ def test_a_paste_cut_before_is_cuda_available_keeps_packages_but_not_the_framewo
     assert isinstance(snapshot.framework, Unavailable) and "Is CUDA available" in snapshot.framework.reason
 
 
+def test_a_paste_cut_off_after_torchs_warnings_is_read_for_them_alone() -> None:
+    text = (
+        "Collecting environment information...\n"
+        "/venv/lib/python3.12/site-packages/torch/cuda/__init__.py:371: UserWarning: Found GPU0 Tesla V100-PCIE-32GB "
+        "which is of compute capability (CC) 7.0.\n"
+        "The following list shows the CCs this version of PyTorch was built for and the hardware CCs it supports:\n"
+        "- 7.5 which supports hardware CC >=7.5,<8.0\n"
+        "- 12.0 which supports hardware CC >=12.0,<13.0\n"
+    )
+    snapshot = snapshot_from_collect_env(text.encode(), "cut.txt")
+    assert isinstance(snapshot.framework, Unavailable) and "PyTorch version" in snapshot.framework.reason
+    (message,) = snapshot.messages.unsupported_archs
+    assert (message.gpu_name, message.arch_list) == ("Tesla V100-PCIE-32GB", ("sm_75", "sm_120"))
+
+
 def test_too_mangled_is_one_line_error_naming_the_file_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "mangled.txt"
     path.write_text("Collecting environment information...\nIs debug build: False\nOS: Ubuntu\n")

@@ -54,12 +54,14 @@ def test_a_healthy_two_gpu_workstation_with_a_recent_wheel_exits_0(tmp_path: Pat
 
 def test_driver_too_old_for_the_wheel_exits_1_naming_the_minimum_and_the_wheel_it_runs(tmp_path: Path) -> None:
     gpu = factories.nvml_gpu("rtx4090-driver535.86.05", driver_version="470.82.01")
-    code, failed = failures(tmp_path, factories.gpu_machine(gpu))
+    # driver 470 cannot start torch's CUDA 12.1: torch sees no device
+    no_cuda = factories.torch(is_cuda_available=False, device_count=0, devices=())
+    code, failed = failures(tmp_path, factories.gpu_machine(gpu, no_cuda))
     assert code == 1
     finding = failed["cuda.driver_too_old"]
     assert "470.82.01" in finding["title"] and "525.60.13" in finding["title"]
     assert "whl/cu118" in finding["fix"]
-    code, text = doctor(tmp_path, factories.gpu_machine(gpu))
+    code, text = doctor(tmp_path, factories.gpu_machine(gpu, no_cuda))
     assert code == 1 and "525.60.13" in text
 
 

@@ -92,7 +92,9 @@ def test_kepler_paste_is_told_to_install_an_older_torch_not_to_upgrade_the_drive
 
 def test_kepler_on_a_driver_older_than_the_wheel_it_can_run_upgrades_within_r470() -> None:
     k80 = factories.nvidia_smi_gpu("k80x4-driver430.26-ecc-dbe-retired")  # CUDA 10.1 driver, no compute_cap field
-    kepler = factories.torch(devices=(), arch_list=Unavailable("pasted collect_env"))  # torch 2.3.1+cu121
+    kepler = factories.torch(  # torch 2.3.1+cu121, which driver 430 cannot start
+        devices=(), device_count=0, is_cuda_available=False, arch_list=Unavailable("pasted collect_env")
+    )
     finding = only("cuda.driver_too_old", factories.gpu_machine(k80, kepler))
     assert finding.severity is Severity.FAIL and finding.fix is not None
     assert "No driver upgrade helps" in finding.fix
@@ -104,13 +106,14 @@ def test_kepler_on_a_driver_older_than_the_wheel_it_can_run_upgrades_within_r470
 def test_gpus_whose_last_branch_is_new_enough_still_get_the_upgrade_advice() -> None:
     # Volta's last branch R580 is past the 12.x floor: a driver upgrade is the honest first fix
     v100 = factories.nvidia_smi_gpu("v100-sxm2-16gb-x2-driver418.87.01-dbe-pending-retirement")
-    finding = only("cuda.driver_too_old", factories.gpu_machine(v100))
+    no_cuda = factories.torch(is_cuda_available=False, device_count=0, devices=())  # driver 418 cannot start 12.1
+    finding = only("cuda.driver_too_old", factories.gpu_machine(v100, no_cuda))
     assert finding.severity is Severity.FAIL and finding.fix is not None
     assert finding.fix.startswith("Upgrade the NVIDIA driver to 525.60.13 or newer")
     assert "No driver upgrade helps" not in finding.fix and "R580" not in finding.detail
     # Turing has no ceiling at all
     t4 = factories.nvml_gpu("t4-driver515.105.01")
-    finding = only("cuda.driver_too_old", factories.gpu_machine(t4))
+    finding = only("cuda.driver_too_old", factories.gpu_machine(t4, no_cuda))
     assert finding.fix is not None and finding.fix.startswith("Upgrade the NVIDIA driver")
 
 

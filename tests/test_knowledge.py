@@ -65,7 +65,10 @@ def test_everything_loads_and_is_cached() -> None:
 
 def test_every_row_has_source_and_as_of() -> None:
     knowledge = load_knowledge()
-    rows = (*knowledge.torch_releases, *knowledge.cuda_toolkits, *knowledge.wheel_archs, *knowledge.gpus)
+    rows = (
+        *knowledge.torch_releases, *knowledge.cuda_toolkits, *knowledge.wheel_archs, *knowledge.gpus,
+        *knowledge.extensions, *knowledge.import_signatures, *knowledge.host_compilers,
+    )  # fmt: skip
     for row in rows:
         assert row.provenance.source.strip()
         assert row.provenance.as_of.year >= 2026
@@ -337,6 +340,36 @@ def test_loading_is_fast() -> None:
             "memory_type = ",
             "memroy_type = ",
             r"^profiles/gpus\.toml: gpu\[0\]\.memroy_type: unknown field$",
+        ),
+        (
+            "compat/extensions.toml",
+            "--no-build-isolation flash-attn  (compiles against torch {torch_release}",
+            "--no-build-isolation flash-attn  (compiles against torch {torch_version}",
+            r"^profiles/compat/extensions\.toml: extension\[0\]\.fix: unknown placeholder \{torch_version\}",
+        ),
+        (
+            "compat/extensions.toml",
+            'declares = ["local_tag", "origin_url"]',
+            'declares = ["local_tag", "metadata"]',
+            r'^profiles/compat/extensions\.toml: extension\[0\]\.declares: unexpected entry "metadata"$',
+        ),
+        (
+            "compat/extensions.toml",
+            'pattern = "undefined symbol: _ZN(K)?',
+            'pattern = "undefined symbol: _ZN((K)?',
+            r"^profiles/compat/extensions\.toml: signature\[0\]\.pattern: not a regular expression",
+        ),
+        (
+            "compat/host_compilers.toml",
+            'cuda_to = "11.0"',
+            'cuda_to = "10.2"',
+            r"^profiles/compat/host_compilers\.toml: nvcc\[0\]\.cuda_to: is below cuda_from$",
+        ),
+        (
+            "compat/host_compilers.toml",
+            "gcc_max = 9",
+            'gcc_max = "9"',
+            r"^profiles/compat/host_compilers\.toml: nvcc\[0\]\.gcc_max: ",
         ),
     ],
 )

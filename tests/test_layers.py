@@ -28,7 +28,18 @@ RULES: dict[str, tuple[str, ...]] = {
     # the cluster's facts and checks are pure (torch only in collectives.py, group.py and probe.py, inside functions)
     **{
         f"cluster/{name}.py": ("envcheck.probes", "envcheck.render", "envcheck.collect", "rich", *HARDWARE)
-        for name in ("facts", "consistency", "timing", "report", "bandwidth", "ranks", "options", "fabric", "nccl_log")
+        for name in (
+            "facts",
+            "consistency",
+            "timing",
+            "report",
+            "bandwidth",
+            "ranks",
+            "options",
+            "fabric",
+            "nccl_log",
+            "network",
+        )
     },
     # explain matches and judges text against a Snapshot it is given: it reads, probes and prints nothing
     "explain/": ("envcheck.probes", "envcheck.render", "envcheck.collect", "envcheck.cli", "rich", *HARDWARE),

@@ -76,3 +76,22 @@ def test_torch_matches_collect_env(snapshot: dict[str, Any]) -> None:
     assert lscpu_field(text, "Is CUDA available") == ("True" if torch["is_cuda_available"] else "False")
     built_with = lscpu_field(text, "CUDA used to build PyTorch")
     assert built_with == (torch["cuda_version"] or "None")
+
+
+def test_toolchain_matches_collect_env(snapshot: dict[str, Any]) -> None:
+    """collect_env's "CUDA runtime version" is `nvcc --version` and its "GCC version" `gcc --version`."""
+    text = subprocess.run(
+        [sys.executable, "-m", "torch.utils.collect_env"], capture_output=True, text=True, check=False, timeout=120
+    ).stdout
+    if "GCC version" not in text:
+        pytest.skip("torch.utils.collect_env did not run here")
+    toolchain = snapshot["toolchain"]
+    nvcc, gcc = lscpu_field(text, "CUDA runtime version"), lscpu_field(text, "GCC version")
+    if toolchain["nvcc"] is None:
+        assert nvcc in ("Could not collect", "No CUDA")
+    else:
+        assert nvcc == toolchain["nvcc"]["version"]
+    if toolchain["gcc"] is None:
+        assert gcc == "Could not collect"
+    else:
+        assert gcc.endswith(f" {toolchain['gcc']['version']}")

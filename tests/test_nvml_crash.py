@@ -189,3 +189,23 @@ def test_bench_telemetry_with_a_segfaulting_nvml_is_unavailable_not_a_crash(fake
 
     reason = open_nvml_for("GPU-00000000-0000-0000-0000-000000000000", environ=with_library(fake_nvml["segfault"]))
     assert isinstance(reason, str) and "NVML is not usable: the NVML library crashed (SIGSEGV)" in reason
+
+
+def test_cluster_telemetry_after_the_gemm_is_bounded_and_a_failing_nvml_is_its_reason(
+    fake_nvml: dict[str, Path],
+) -> None:
+    """`envcheck cluster` samples each GPU through the same NVML child right after its GEMM: a segfault, a hang (cut
+    at TELEMETRY_TIMEOUT_S) and no NVML at all each become the sample's reason, and the rank goes on."""
+    from envcheck.cluster.probe import TELEMETRY_TIMEOUT_S, sample_gpu_telemetry
+
+    uuid = "GPU-00000000-0000-0000-0000-000000000000"
+    crashed = sample_gpu_telemetry(uuid, with_library(fake_nvml["segfault"]))
+    assert (
+        isinstance(crashed, Unavailable) and "NVML after the GEMM: the NVML library crashed (SIGSEGV)" in crashed.reason
+    )
+    started = time.monotonic()
+    hung = sample_gpu_telemetry(uuid, with_library(fake_nvml["hang"]))
+    assert isinstance(hung, Unavailable) and f"no answer within {TELEMETRY_TIMEOUT_S:g} s" in hung.reason
+    assert time.monotonic() - started < TELEMETRY_TIMEOUT_S + 5
+    mismatch = sample_gpu_telemetry(uuid, with_library(fake_nvml["mismatch"]))
+    assert isinstance(mismatch, Unavailable) and mismatch.reason.startswith("NVML after the GEMM: NVML error")

@@ -85,6 +85,11 @@ def test_live_torch_in_this_venv(live: FrameworkFacts) -> None:
     if torch.cuda_version is not None:  # a CUDA build on a machine without a driver says why
         assert torch.cuda_error
         assert torch.arch_list
+    assert isinstance(torch.cxx11_abi, bool)
+    # the extensions this venv holds, by their metadata (triton comes with Linux CUDA wheels; listed, not imported)
+    assert isinstance(live.extensions, tuple)
+    for extension in live.extensions:
+        assert extension.version == importlib.metadata.version(extension.name)
     assert_round_trip(live)
 
 

@@ -40,6 +40,28 @@ GPU_TOO_OLD = (
     "    PyTorch no longer supports this GPU because it is too old.\n"
     "    The minimum cuda capability supported by this library is 7.5.\n    \n  warnings.warn(\n"
 )
+# torch 2.8-2.10 (_check_capability): one minimum and one maximum instead of a list
+MIN_MAX = (
+    "/opt/venv/lib/python3.12/site-packages/torch/cuda/__init__.py:283: UserWarning: \n"
+    "    Found GPU0 NVIDIA GeForce GTX 1080 Ti which is of cuda capability 6.1.\n"
+    "    Minimum and Maximum cuda capability supported by this version of PyTorch is\n"
+    "    (7.0) - (12.0)\n    \n  warnings.warn(\n"
+)
+# torch 2.11+ (_warn_unsupported_code): the CCs the wheel was built for, each with the hardware it runs on
+CC_LIST = (
+    "/usr/local/lib/python3.12/dist-packages/torch/cuda/__init__.py:484: UserWarning: Found GPU0 Tesla V100-PCIE-32GB "
+    "which is of compute capability (CC) 7.0.\n"
+    "The following list shows the CCs this version of PyTorch was built for and the hardware CCs it supports:\n"
+    "- 7.5 which supports hardware CC >=7.5,<8.0\n"
+    "- 8.0 which supports hardware CC >=8.0,<9.0 except {8.7}\n"
+    "- 8.6 which supports hardware CC >=8.6,<9.0 except {8.7}\n"
+    "- 9.0 which supports hardware CC >=9.0,<10.0\n"
+    "- 10.0 which supports hardware CC >=10.0,<11.0 except {10.1}\n"
+    "- 12.0 which supports hardware CC >=12.0,<13.0\n"
+    "Please follow the instructions at https://pytorch.org/get-started/locally/ to install a PyTorch release that "
+    "supports one of these CUDA versions: 12.6\n"
+    "  _warn_unsupported_code(d, device_cc, code_ccs)\n"
+)
 NUMPY_2 = (
     "A module that was compiled using NumPy 1.x cannot be run in\n"
     "NumPy 2.0.1 as it may crash. To support both 1.x and 2.x\n"
@@ -105,6 +127,34 @@ def test_gpu_too_old_gives_the_capability_and_the_minimum() -> None:
     assert (message.gpu_index, message.gpu_name, message.compute_capability) == (0, "NVIDIA TITAN V", "7.0")
     assert message.minimum_capability == "7.5"
     assert "PyTorch no longer supports this GPU because it is too old" in message.source_line
+
+
+def test_the_minimum_and_maximum_of_torch_2_8_flag_only_a_gpu_below_the_minimum() -> None:
+    (message,) = read_messages(MIN_MAX).gpus_too_old
+    assert (message.gpu_index, message.gpu_name, message.compute_capability) == (0, "NVIDIA GeForce GTX 1080 Ti", "6.1")
+    assert message.minimum_capability == "7.0"
+    above = MIN_MAX.replace("GeForce GTX 1080 Ti", "GB10").replace("capability 6.1", "capability 12.1")
+    assert read_messages(above) == NO_MESSAGES  # 12.1 runs the 12.0 code: torch warned for it all the same
+
+
+def test_the_list_of_built_ccs_of_torch_2_11_flags_a_gpu_no_range_holds() -> None:
+    (message,) = read_messages(CC_LIST).unsupported_archs
+    assert (message.gpu_name, message.compute_capability) == ("Tesla V100-PCIE-32GB", "7.0")
+    assert message.arch_list == ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
+    assert message.source_line.startswith("Found GPU0 Tesla V100-PCIE-32GB which is of compute capability (CC) 7.0.")
+    flattened = " ".join(CC_LIST.lstrip("/").split("\n"))
+    (one_line,) = read_messages(flattened).unsupported_archs
+    assert (one_line.gpu_name, one_line.compute_capability, one_line.arch_list) == (
+        message.gpu_name,
+        message.compute_capability,
+        message.arch_list,
+    )
+
+
+def test_the_list_of_built_ccs_does_not_flag_a_gpu_inside_a_range_even_one_it_excepts() -> None:
+    for name, capability in (("NVIDIA GB10", "12.1"), ("Orin", "8.7"), ("NVIDIA GeForce RTX 3060", "8.6")):
+        text = CC_LIST.replace("Tesla V100-PCIE-32GB", name).replace("(CC) 7.0", f"(CC) {capability}")
+        assert read_messages(text).unsupported_archs == (), name
 
 
 def test_numpy_failures_in_their_three_wordings() -> None:

@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from envcheck.facts.common import Unavailable
+from envcheck.facts.framework import ABI_NOT_RECORDED, EXTENSIONS_NOT_RECORDED
+from envcheck.facts.toolchain import TOOLCHAIN_NOT_RECORDED
 from envcheck.snapshot import SCHEMA, SnapshotFormatError, from_json, to_json
 from tests import factories
 
@@ -78,3 +80,16 @@ def test_floats_accept_integral_json_numbers() -> None:
     data = json.loads(to_json(factories.snapshot(cpu=factories.cpu(usable_cpus=4.0))))
     data["cpu"]["usable_cpus"] = 4
     assert from_json(json.dumps(data)).cpu == replace(factories.cpu(), usable_cpus=4.0)
+
+
+def test_snapshots_from_before_the_toolchain_and_extensions_still_load() -> None:
+    data = json.loads(to_json(factories.snapshot()))
+    del data["toolchain"]
+    del data["framework"]["extensions"]
+    del data["framework"]["torch"]["cxx11_abi"]
+    old = from_json(json.dumps(data))
+    assert old.toolchain == TOOLCHAIN_NOT_RECORDED
+    assert not isinstance(old.framework, Unavailable)
+    assert old.framework.extensions == EXTENSIONS_NOT_RECORDED
+    assert old.framework.torch is not None
+    assert old.framework.torch.cxx11_abi == ABI_NOT_RECORDED

@@ -138,6 +138,9 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
         detail = requirement.reason
         if ceiling is not None and is_out_of_reach:
             detail += f". {ceiling.summary}"
+        if torch.is_cuda_available is True and message is None:
+            yield _forward_compatible(given, knowledge, models, torch, driver, minimum)
+            return
         yield Finding(
             check_id,
             Severity.FAIL,
@@ -148,6 +151,26 @@ def check_driver_too_old(given: CheckInput) -> Iterator[Finding]:
             else _upgrade_fix(given, knowledge, models, minimum),
             evidence=("gpu.driver_version", "framework.torch.cuda_version"),
         )
+
+
+def _forward_compatible(
+    given: CheckInput, knowledge: Knowledge, models: tuple[GpuModel, ...], torch: TorchFacts, driver: str, minimum: str
+) -> Finding:
+    """The driver is older than the wheel's CUDA needs, yet torch initialised CUDA: only NVIDIA's forward-compatibility
+    package (cuda-compat, a newer user-space libcuda; data-centre GPUs only) does that, as in NGC containers on an
+    older host driver. It works, so not a failure, but it holds only while that package is on the library path."""
+    return Finding(
+        "cuda.driver_too_old",
+        Severity.WARN,
+        f"driver {driver} is older than {minimum}, required by torch {torch.version} (CUDA {torch.cuda_version}), "
+        "but torch initialised CUDA: forward compatibility is in use",
+        detail="CUDA starts on an older kernel driver only through NVIDIA's forward-compatibility package "
+        "(cuda-compat: a newer libcuda from the container or LD_LIBRARY_PATH), which data-centre GPUs support and "
+        "consumer GPUs do not (CUDA error 804). The install breaks if that package is removed or the job moves "
+        "to a GeForce GPU.",
+        fix=_upgrade_fix(given, knowledge, models, minimum),
+        evidence=("gpu.driver_version", "framework.torch.cuda_version", "framework.torch.is_cuda_available"),
+    )
 
 
 def _torch_said(torch: TorchFacts, message: DriverTooOld | None) -> str:

@@ -54,13 +54,16 @@ def all_checks() -> tuple[Check, ...]:
         cuda,
         cuda_access,
         cuda_setup,
+        extensions,
         gpu,
         gpu_health,
         install,
         install_versions,
         memory,
+        network,
         storage,
         system,
+        toolchain,
         workload,
     )
 

@@ -4,7 +4,8 @@ judged against it. Pure: the ranks' facts and the GPU specs in, an Expectation (
 busbw is comparable with one link's rate per direction (nccl-tests PERFORMANCE.md), so the expectation is:
 NVLink where every GPU of the node has it (profiles/gpus.toml nvlink_gb_s, quoted for both directions: half of it),
 else the PCIe link the snapshot reports (max generation and width; the current ones drop while a GPU idles), else
-the GPU spec's PCIe generation at x16. Across nodes the NIC sets the rate, and the snapshot has no NIC facts yet.
+the GPU spec's PCIe generation at x16. Across nodes the slowest node's NIC sets the rate (cluster/network.py: its
+active IB / RoCE ports together, else its fastest Ethernet interface), or a node's own link where that is slower.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ ALARM_SHARE = 0.25
 # re-runs in fresh processes) runs on gloo on a CPU.
 EXPECTED_VARIABLE = "ENVCHECK_CLUSTER_TEST_EXPECTED_GB_S"
 NO_EXPECTATION_GLOO = "no expected bandwidth for gloo on CPU: the figures are reported, not judged"
-NO_EXPECTATION_NODES = (
-    "across nodes the NIC's rate sets busbw and the snapshot has no NIC facts yet: the figures are reported, not judged"
-)
+NO_EXPECTATION_NODES = "across nodes the NIC's rate sets busbw"
+NOT_JUDGED = "the figures are reported, not judged"
 
 
 def node_snapshots(ranks: Sequence[RankFacts]) -> dict[int, RankFacts]:
@@ -60,14 +60,48 @@ def expect_busbw(
         return None, "one rank: the collectives cross no link (busbw is 0 by definition)"
     nodes = node_snapshots(ranks)
     if len(nodes) != 1:
-        return None, NO_EXPECTATION_NODES
+        return _across_nodes(ranks, nodes, knowledge)
     node = next(iter(nodes.values()))
+    expected = _within_node(ranks, node, knowledge)
+    if isinstance(expected, str):
+        return None, expected
+    return expected, _sentence(expected)
+
+
+def _within_node(ranks: Sequence[RankFacts], node: RankFacts, knowledge: Knowledge | None) -> Expectation | str:
+    """The link between the GPUs of one node (NVLink, else PCIe), or why it is not known."""
     devices = [device for facts in ranks if (device := gpu_of(facts, node)) is not None]
     if not devices:
-        return None, "the GPUs the ranks ran on are not in their node's snapshot (NVML did not list them)"
+        return "the GPUs the ranks ran on are not in their node's snapshot (NVML did not list them)"
     expected = _nvlink(devices, knowledge) or _pcie(devices, knowledge)
     if expected is None:
-        return None, f"neither NVLink nor the PCIe link of {devices[0].name} is known (snapshot and profiles/gpus.toml)"
+        return f"neither NVLink nor the PCIe link of {devices[0].name} is known (snapshot and profiles/gpus.toml)"
+    return expected
+
+
+def _across_nodes(
+    ranks: Sequence[RankFacts], nodes: Mapping[int, RankFacts], knowledge: Knowledge | None
+) -> tuple[Expectation | None, str]:
+    """The slowest node's NIC rate (in GB/s, per direction), or a node's own GPU link where that is slower."""
+    from envcheck.cluster.network import GBIT_PER_GBYTE, nic_rate, node_label, variables
+
+    rates = []
+    for facts in nodes.values():
+        rate = nic_rate(facts.snapshot.network, variables(facts))
+        if isinstance(rate, str):
+            return None, f"{NO_EXPECTATION_NODES}, and on {node_label(facts)}: {rate}: {NOT_JUDGED}"
+        rates.append((rate.gbit_s, node_label(facts), rate))
+    gbit_s, label, slowest = min(rates, key=lambda item: item[0])
+    expected = Expectation(
+        gbit_s / GBIT_PER_GBYTE,
+        f"the NIC of {label}: {slowest.link}, {gbit_s:g} Gb/s ({gbit_s / GBIT_PER_GBYTE:g} GB/s)",
+        f"the snapshot's {slowest.source}",
+    )
+    for node_rank, node in nodes.items():
+        local = [facts for facts in ranks if facts.place.node_rank == node_rank]
+        within = _within_node(local, node, knowledge) if len(local) > 1 else None
+        if isinstance(within, Expectation) and within.busbw_gb_s < expected.busbw_gb_s:
+            expected = Expectation(within.busbw_gb_s, f"{within.link} within {node_label(node)}", within.source)
     return expected, _sentence(expected)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from envcheck.codec import DecodeError, decode, encode
+from envcheck.facts.common import Unavailable
+from envcheck.facts.gpu import Gpu
 from envcheck.snapshot import Snapshot
 
 RANK_SCHEMA = "envcheck.cluster.rank/1"
@@ -40,6 +42,29 @@ class AllReduceCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuTelemetry:
+    """What NVML said of a rank's GPU right after its GEMM and copy (the NVML child probe, bounded): while the
+    GPU is still warm, so a clock held down by heat or power shows. The field names are those of facts/gpu.py's Gpu."""
+
+    sm_clock_mhz: int | Unavailable
+    sm_clock_max_mhz: int | Unavailable
+    clock_event_reasons: tuple[str, ...] | Unavailable
+    temperature_c: int | Unavailable
+    power_draw_watts: float | Unavailable
+    pcie_generation: int | Unavailable
+    pcie_generation_max: int | Unavailable
+    pcie_width: int | Unavailable
+    pcie_width_max: int | Unavailable
+
+
+def telemetry_of(gpu: Gpu) -> GpuTelemetry:
+    return GpuTelemetry(
+        gpu.sm_clock_mhz, gpu.sm_clock_max_mhz, gpu.clock_event_reasons, gpu.temperature_c, gpu.power_draw_watts,
+        gpu.pcie_generation, gpu.pcie_generation_max, gpu.pcie_width, gpu.pcie_width_max,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class MatmulTiming:
     """The same short GEMM and a device-memory copy on every rank at once; medians of a few runs after a warm-up."""
 
@@ -48,6 +73,8 @@ class MatmulTiming:
     median_s: float  # the GEMM
     copy_gb_s: float = 0.0  # the quick bench step: bytes read + written per second by a device-to-device copy
     gpu_uuid: str | None = None  # CUDA: the device's UUID as NVML writes it ("GPU-..."); None on the CPU
+    # CUDA: NVML's reading of this GPU right after the GEMM and copy, or why there is none; None on the CPU
+    telemetry: GpuTelemetry | Unavailable | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from envcheck.checks.registry import CheckInput, run_checks
 from envcheck.cluster.consistency import check_environment, check_gpus, check_transports, check_versions
 from envcheck.cluster.fabric import node_snapshots
 from envcheck.cluster.facts import ClusterReport, NodeChecks, RankFacts, Sweep
+from envcheck.cluster.network import check_hca_ports, check_nccl_interfaces
 from envcheck.cluster.timing import check_all_reduce, check_clock_skew, check_stragglers, check_sweep
 from envcheck.finding import Finding, exit_code
 
@@ -26,6 +27,12 @@ def cluster_findings(ranks: Sequence[RankFacts], sweep: Sweep | None) -> tuple[F
         check_stragglers(ranks),
         check_transports(ranks),
     ]
+    nodes = node_snapshots(ranks)
+    if len(nodes) > 1:  # one node has nothing to compare its ports with
+        findings.append(check_hca_ports(nodes))
+    interfaces = check_nccl_interfaces(ranks, nodes)
+    if interfaces is not None:
+        findings.append(interfaces)
     if sweep is not None:
         findings.append(check_sweep(sweep))
     return tuple(findings)

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from envcheck.cluster.bandwidth import format_size
 from envcheck.cluster.consistency import rank_label
 from envcheck.cluster.fabric import ALARM_SHARE, PASS_SHARE, gpu_of, is_short, node_snapshots, share
-from envcheck.cluster.facts import Expectation, RankFacts, Rerun, Sweep
+from envcheck.cluster.facts import Expectation, GpuTelemetry, RankFacts, Rerun, Sweep
+from envcheck.facts.common import Unavailable
+from envcheck.facts.gpu import Gpu
 from envcheck.finding import Finding, Severity
 
 # Clocks further apart than this make logs and checkpoints of one step carry times that disagree; the barrier the
@@ -67,7 +69,8 @@ def check_clock_skew(ranks: Sequence[RankFacts]) -> Finding:
 def check_stragglers(ranks: Sequence[RankFacts]) -> Finding:
     """A rank whose GEMM took, or whose memory copy ran, more than 10% slower than the reference of its identical
     devices: their median from three devices on, the fastest with two (a median of two is their mean, which halves
-    the gap). A GPU is named with its host, index and UUID and what NVML said of it when the node was probed."""
+    the gap). A GPU is named with its host, index and UUID and what NVML said of it right after the GEMM (else when
+    the node was probed)."""
     by_device: dict[str, list[RankFacts]] = {}
     for facts in ranks:
         by_device.setdefault(facts.matmul.device, []).append(facts)
@@ -143,10 +146,20 @@ def _gpu_label(facts: RankFacts, node: RankFacts | None, device: str) -> str:
 
 
 def _telemetry(facts: RankFacts, node: RankFacts | None) -> str:
-    """What NVML said of the GPU when its node was probed: SM clock, clock event reasons, temperature, PCIe link."""
+    """What NVML said of the GPU right after its GEMM (SM clock, clock event reasons, temperature, power, PCIe link);
+    where that sample failed, its reason and what NVML said when the node was probed."""
+    sample = facts.matmul.telemetry
+    if isinstance(sample, GpuTelemetry):
+        described = _describe(sample)
+        return f" [right after the GEMM: {described}]" if described else ""
     gpu = gpu_of(facts, node) if node else None
-    if gpu is None:
-        return ""
+    probed = _describe(gpu) if gpu is not None else ""
+    parts = [f"right after the GEMM: {sample.reason}"] if isinstance(sample, Unavailable) else []
+    parts += [f"when probed: {probed}"] if probed else []
+    return f" [{'; '.join(parts)}]" if parts else ""
+
+
+def _describe(gpu: Gpu | GpuTelemetry) -> str:
     parts = []
     if isinstance(gpu.sm_clock_mhz, int):
         cap = f" of {gpu.sm_clock_max_mhz}" if isinstance(gpu.sm_clock_max_mhz, int) else ""
@@ -155,12 +168,14 @@ def _telemetry(facts: RankFacts, node: RankFacts | None) -> str:
         parts.append("throttle: " + (", ".join(gpu.clock_event_reasons) or "none"))
     if isinstance(gpu.temperature_c, int):
         parts.append(f"{gpu.temperature_c} °C")
+    if isinstance(gpu, GpuTelemetry) and isinstance(gpu.power_draw_watts, float):
+        parts.append(f"{gpu.power_draw_watts:.0f} W")
     if isinstance(gpu.pcie_generation, int) and isinstance(gpu.pcie_width, int):
         maximum = ""
         if isinstance(gpu.pcie_generation_max, int) and isinstance(gpu.pcie_width_max, int):
             maximum = f" (max gen {gpu.pcie_generation_max} x{gpu.pcie_width_max})"
         parts.append(f"PCIe gen {gpu.pcie_generation} x{gpu.pcie_width}{maximum}")
-    return f" [when probed: {', '.join(parts)}]" if parts else ""
+    return ", ".join(parts)
 
 
 def check_sweep(sweep: Sweep) -> Finding:

@@ -12,6 +12,12 @@ LIBRARIES_NOT_RECORDED = Unavailable(
 )
 
 
+ABI_NOT_RECORDED = Unavailable("this snapshot does not record torch's C++ ABI (envcheck's torch probe does)")
+EXTENSIONS_NOT_RECORDED = Unavailable(
+    "this snapshot does not record the compiled extensions beside torch (envcheck's torch probe does)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SmokeTest:
     """A small float32 matmul on a device (TF32 off) compared with a float64 product on the CPU."""
@@ -54,6 +60,29 @@ class TorchFacts:
     # the probe's process after the import, CUDA's initialisation and the smoke tests, from /proc/self/maps:
     # the copies the dynamic loader actually chose. Last, with a default, so older snapshots still decode.
     loaded_cuda_libraries: tuple[str, ...] | Unavailable = LIBRARIES_NOT_RECORDED
+    # torch._C._GLIBCXX_USE_CXX11_ABI: the C++ ABI every extension must be built with (False: the pre-C++11
+    # std::string, as torch's pip wheels before 2.7). With a default, so older snapshots still decode.
+    cxx11_abi: bool | Unavailable = ABI_NOT_RECORDED
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """An installed distribution that ships code compiled against torch, read from its metadata in the target."""
+
+    name: str  # normalised distribution name: flash-attn, torch-scatter
+    version: str  # verbatim, local tag included: 2.6.3+cu123torch2.4cxx11abiFALSE, 2.1.2+pt23cu121
+    location: str | Unavailable  # the sys.path entry it was found in; Unavailable in a collect_env import
+    wheel_tags: tuple[str, ...]  # the Tag lines of its dist-info WHEEL file; () without one (an egg, a conda package)
+    requires_torch: tuple[str, ...]  # its Requires-Dist lines naming torch, verbatim ("torch==2.4.1")
+    # the Requires-Dist line of torch's own metadata naming it (torch pins triton: "triton==3.1.0; ..."); None if none
+    pinned_by_torch: str | None
+    # the URL pip installed it from (direct_url.json, PEP 610): a wheel downloaded from a release page names its build
+    # in the file name; None when it came from an index
+    origin_url: str | None
+    # None: it imported; the exception line when it did not; Unavailable when no import was tried (torch itself
+    # failed to import, or a source that cannot tell, such as a collect_env paste)
+    import_error: str | Unavailable | None
+    import_duration_s: float | Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +93,10 @@ class FrameworkFacts:
     torch: TorchFacts | None  # None when torch is missing or failed to import
     import_error: str | None  # the exception line when `import torch` failed
     import_traceback_tail: str | None
+    # the installed distributions of profiles/compat/extensions.toml (flash-attn, xformers, torch-scatter, ...), what
+    # their metadata says they were built for, and whether they import beside this torch. Last, with a default, so
+    # older snapshots still decode.
+    extensions: tuple[Extension, ...] | Unavailable = EXTENSIONS_NOT_RECORDED
     # What torch, NumPy and NVML warned or wrote to stderr while the live probe imported torch, initialised CUDA
     # and ran its smoke tests ("UserWarning: CUDA initialization: ..."), one line each; () for a paste (its text
     # is read whole) and for snapshots saved before it was recorded. collect() decodes it into Snapshot.messages.

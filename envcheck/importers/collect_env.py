@@ -12,7 +12,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
 from envcheck.facts.gpu import Gpu, GpuFacts, LostGpu, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
-from envcheck.facts.messages import RuntimeMessages
+from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
 from envcheck.importers.collect_env_text import (
@@ -22,6 +22,7 @@ from envcheck.importers.collect_env_text import (
     parse_collect_env,
     split_runs,
 )
+from envcheck.importers.collect_env_toolchain import extensions_from_report, toolchain_from_report
 from envcheck.importers.nvidia_smi_text import read_lost_gpus, with_lost_gpus
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
@@ -30,7 +31,7 @@ from envcheck.snapshot import ProbeRun, Snapshot
 NOT_IN_OUTPUT = "not in collect_env output"
 # The interpreter collect_env ran in is not printed; fixes address it as the user would type it.
 PASTED_INTERPRETER = "python"
-_ABSENT_SECTIONS = ("cpu", "memory", "storage", "environment")
+_ABSENT_SECTIONS = ("cpu", "memory", "storage", "environment", "network")
 
 _VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)*(?:[.+\-\w]*)")
 _GPU_LINE = re.compile(r"^GPU\s*(\d+)\s*:\s*(.+?)\s*(?:\(UUID:[^)]*\)?)?$", re.IGNORECASE)
@@ -59,7 +60,7 @@ def snapshot_from_report(report: CollectEnvReport, text: str, source: str, descr
     """A Snapshot from collect_env's values (or another tool's table read into them: importers/framework_env.py);
     `text` is the run they came from, whose warnings are read with them (an earlier run's are history)."""
     messages = read_messages(text)
-    framework = _framework(report, _torch_version(report), messages)
+    framework = _framework_or_cut(report, messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
         "python": _python(report),
@@ -84,6 +85,7 @@ def snapshot_from_report(report: CollectEnvReport, text: str, source: str, descr
         gpu=_gpu_with_lost(_gpu(report, source, messages), source, read_lost_gpus(text)),
         **sections,
         messages=messages,
+        toolchain=toolchain_from_report(report),
     )
 
 
@@ -97,6 +99,18 @@ def _last_readable_run(runs: tuple[str, ...]) -> str:
         if report.values.get("torch_version", "").strip() or _package(report, "torch") is not None:
             return run
     return "".join(runs)
+
+
+def _framework_or_cut(report: CollectEnvReport, messages: RuntimeMessages) -> FrameworkFacts | Unavailable:
+    """The framework facts; a paste cut off above `PyTorch version` is still read when torch's own warnings
+    (printed while collect_env imported it) are all it holds, the framework then unknown."""
+    try:
+        torch_version = _torch_version(report)
+    except CollectEnvError:
+        if messages == NO_MESSAGES:
+            raise
+        return Unavailable("collect_env output cut off before its `PyTorch version` line; only torch's warnings read")
+    return _framework(report, torch_version, messages)
 
 
 def _torch_version(report: CollectEnvReport) -> str | None:
@@ -153,7 +167,7 @@ def _framework(
         location=unread,
         import_duration_s=unread,
     )
-    return FrameworkFacts(PASTED_INTERPRETER, python_version, True, torch, None, None)
+    return FrameworkFacts(PASTED_INTERPRETER, python_version, True, torch, None, None, extensions_from_report(report))
 
 
 def _implied_cuda_available(

@@ -2,7 +2,8 @@
 inside it) into RuntimeMessages: each decoded into its numbers, with the words it came from. Pure text in, facts out.
 
 The wordings are torch's own: c10/cuda/CUDAFunctions.cpp (driver too old, no driver), torch/cuda/__init__.py
-(_check_capability: capability not compatible, GPU too old), torch/backends/cudnn/__init__.py (cuDNN mismatch),
+(_check_capability: capability not compatible, GPU too old, the 2.8 minimum/maximum and the 2.11 list of built
+CCs), torch/backends/cudnn/__init__.py (cuDNN mismatch),
 torch/csrc/utils/tensor_numpy.cpp and NumPy's own import guard, nvidia-smi's NVML error."""
 
 from __future__ import annotations
@@ -40,6 +41,32 @@ _GPU_TOO_OLD = re.compile(
     r"(?:\s*The minimum cuda capability (?:supported by this library|that we support) is (\d+)\.(\d+)\.?)?",
     re.I,
 )
+# torch 2.8-2.10 (_check_capability): "Found GPU0 NVIDIA GeForce GTX 1080 Ti which is of cuda capability 6.1.
+# Minimum and Maximum cuda capability supported by this version of PyTorch is (7.0) - (12.0)". Only a capability
+# below the minimum is read: above the maximum it also warned for GPUs the wheel runs (GB10, 12.1 on 12.0 code).
+_MIN_MAX = re.compile(
+    r"Found GPU\s*(\d+)\s+(.{1,120}?) which is of cuda capability (\d+)\.(\d+)\.?\s*"
+    r"Minimum and Maximum cuda capability supported by this version of PyTorch is\s*"
+    r"\(\s*(\d+)\.(\d+)\s*\)\s*-\s*\(\s*(\d+)\.(\d+)\s*\)",
+    re.I,
+)
+# torch 2.11+ (_warn_unsupported_code, pytorch/pytorch#166185): "Found GPU0 Tesla V100-PCIE-32GB which is of compute
+# capability (CC) 7.0. The following list shows the CCs this version of PyTorch was built for and the hardware CCs it
+# supports: - 7.5 which supports hardware CC >=7.5,<8.0 - 8.0 which supports hardware CC >=8.0,<9.0 except {8.7} ..."
+_CC_LIST = re.compile(
+    r"Found GPU\s*(\d+)\s+(.{1,120}?) which is of compute capability \(CC\) (\d+)\.(\d+)\.?\s*"
+    r"The following list shows the CCs this version of PyTorch was built for and the hardware CCs it supports:",
+    re.I,
+)
+_CC_ENTRY = re.compile(
+    r"(\d+)\.(\d+) which supports hardware CC\s*"
+    r"(?:>=\s*(\d+)\.(\d+)\s*,\s*<\s*(\d+)\.(\d+)(?:\s*except\s*\{([^}]*)\})?|\{([^}]*)\})",
+    re.I,
+)
+_CC_LIST_END = re.compile(
+    r"Please follow the instructions|No published PyTorch|Your installed torch|_warn_unsupported_code|UserWarning", re.I
+)
+_CC_LIST_CHARS = 1200  # how far the list of built CCs may run after its header
 _NUMPY = (
     re.compile(r"A module that was compiled using NumPy 1\.x cannot be run in\s*NumPy (\d+\.\d+(?:\.\d+)?)", re.I),
     re.compile(r"Failed to initialize NumPy(?::\s*[^(]*[^(\s])?", re.I),
@@ -109,6 +136,8 @@ def _unsupported_archs(text: str) -> tuple[UnsupportedArch, ...]:
         arches = tuple(match.group(2).split()) if match.group(2) else ()
         quoted = source_line(whole[whole.find(name) if name else 0 :])
         found.setdefault(name, UnsupportedArch(name, _capability_of_sm(match.group(1)), arches, quoted))
+    for message in _cc_list_warnings(text):
+        found.setdefault(message.gpu_name, message)
     return tuple(found.values())
 
 
@@ -119,7 +148,46 @@ def _gpus_too_old(text: str) -> tuple[GpuTooOld, ...]:
         minimum = f"{low_major}.{low_minor}" if low_major is not None else None
         message = GpuTooOld(int(index), name.strip(), f"{major}.{minor}", minimum, source_line(match.group(0)))
         found.setdefault(int(index), message)
+    for match in _MIN_MAX.finditer(text):
+        index, name, major, minor, low_major, low_minor = match.groups()[:6]
+        if (int(major), int(minor)) < (int(low_major), int(low_minor)):
+            message = GpuTooOld(
+                int(index), name.strip(), f"{major}.{minor}", f"{low_major}.{low_minor}", source_line(match.group(0))
+            )
+            found.setdefault(int(index), message)
     return tuple(found.values())
+
+
+def _cc_list_archs(text: str, device: tuple[int, int]) -> tuple[tuple[str, ...], bool]:
+    """The built CCs of torch 2.11+'s list as sm_XY, and whether one of their hardware ranges holds the device."""
+    archs: list[str] = []
+    is_covered = False
+    for entry in _CC_ENTRY.finditer(text):
+        major, minor, low_major, low_minor, high_major, high_minor, _excluded, listed = entry.groups()
+        archs.append(f"sm_{major}{minor}")
+        if listed is not None:
+            members = {tuple(int(n) for n in cc.split(".")) for cc in re.findall(r"\d+\.\d+", listed)}
+            is_covered = is_covered or device in members
+            continue
+        # An "except {8.7}" is not read as a refusal: Jetson Orin (8.7) is warned against sm_80 code it runs.
+        low, high = (int(low_major), int(low_minor)), (int(high_major), int(high_minor))
+        is_covered = is_covered or low <= device < high
+    return tuple(archs), is_covered
+
+
+def _cc_list_warnings(text: str) -> list[UnsupportedArch]:
+    """torch 2.11+'s warning, kept only where no hardware range of its list holds the GPU (its major is not built)."""
+    found = []
+    for match in _CC_LIST.finditer(text):
+        _index, name, major, minor = match.groups()
+        rest = text[match.end() : match.end() + _CC_LIST_CHARS]
+        end = _CC_LIST_END.search(rest)
+        listed = rest[: end.start()] if end else rest
+        archs, is_covered = _cc_list_archs(listed, (int(major), int(minor)))
+        if archs and not is_covered:
+            line = source_line(match.group(0) + " " + listed.strip())
+            found.append(UnsupportedArch(name.strip(), f"{major}.{minor}", archs, line))
+    return found
 
 
 def _numpy_failure(text: str) -> NumpyFailure | None:

@@ -20,12 +20,16 @@ from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, InputError, load_toml_file
 from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import (
+    DECLARATIONS,
     CudaToolkit,
     CudaToolkitUpdate,
     DriverCeiling,
     DriverFloor,
+    ExtensionRule,
     GpuFamily,
     GpuSpec,
+    HostCompilerLimit,
+    ImportSignature,
     Knowledge,
     TorchRelease,
     WheelArch,
@@ -300,6 +304,40 @@ def _check_names_unique(label: str, families: tuple[GpuFamily, ...]) -> None:
             seen[key] = index
 
 
+def _extension(row: Row) -> ExtensionRule:
+    row.only(("name", "declares", "builds_from_source", "compiles_at_runtime", "imported", "wheels", "fix"))
+    declares = row.texts("declares", "|".join(DECLARATIONS))
+    return ExtensionRule(
+        name=row.text("name"),
+        declares=declares,
+        builds_from_source=row.boolean("builds_from_source"),
+        compiles_at_runtime=row.boolean("compiles_at_runtime"),
+        wheels=row.text("wheels"),
+        fix=row.template("fix", ("python", "torch_release", "torch_mm", "variant", "cuda_major", "abi", "pin")),
+        provenance=row.provenance(),
+        is_imported=row.boolean("imported") if "imported" in row.data else True,
+    )
+
+
+def _signature(row: Row) -> ImportSignature:
+    row.only(("pattern", "cause"))
+    pattern = row.text("pattern")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        row.fail("pattern", f"not a regular expression: {error}")
+    return ImportSignature(pattern, row.text("cause"), row.provenance())
+
+
+def _host_compiler(row: Row) -> HostCompilerLimit:
+    row.only(("cuda_from", "cuda_to", "gcc_max", "clang_max"))
+    low, high = row.major_minor("cuda_from"), row.major_minor("cuda_to")
+    if low > high:
+        row.fail("cuda_to", "is below cuda_from")
+    return HostCompilerLimit(low, high, row.count_or_unknown("gcc_max"), row.count_or_unknown("clang_max"),
+                             row.provenance())  # fmt: skip
+
+
 def _load(root: Path) -> Knowledge:
     releases = _table(root, "compat/torch_releases.toml", "release", _release)
     _check_unique(f"{root.name}/compat/torch_releases.toml", "release", dict(enumerate(r.version for r in releases)))
@@ -313,7 +351,13 @@ def _load(root: Path) -> Knowledge:
     families = _table(root, "gpu_capabilities.toml", "family", _family)
     _check_names_unique(f"{root.name}/gpu_capabilities.toml", families)
     floors = _table(root, "compat/driver_floors.toml", "architecture", _floor)
-    return Knowledge(releases, toolkits, wheels, gpus, str(root), ceilings, families, floors)
+    extensions = _table(root, "compat/extensions.toml", "extension", _extension)
+    _check_unique(f"{root.name}/compat/extensions.toml", "extension", dict(enumerate(e.name for e in extensions)))
+    signatures = _table(root, "compat/extensions.toml", "signature", _signature)
+    limits = _table(root, "compat/host_compilers.toml", "nvcc", _host_compiler)
+    return Knowledge(
+        releases, toolkits, wheels, gpus, str(root), ceilings, families, floors, extensions, signatures, limits
+    )
 
 
 @lru_cache(maxsize=1)

@@ -258,6 +258,46 @@ def release_key(version: str) -> Version | None:
     return Version(parsed.base_version)
 
 
+DECLARATIONS = ("local_tag", "origin_url", "requires_torch", "pinned_by_torch")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionRule:
+    """One distribution of profiles/compat/extensions.toml: how it declares its build, and how to get one that fits."""
+
+    name: str  # normalised distribution name
+    declares: tuple[str, ...]  # of DECLARATIONS, in the order they are read
+    builds_from_source: bool  # pip compiles it here: its fix needs nvcc
+    compiles_at_runtime: bool  # it runs nvcc when used (DeepSpeed ops)
+    wheels: str  # where prebuilt wheels live, for the message
+    fix: str  # a template: {python} {torch_release} {torch_mm} {variant} {cuda_major} {abi} {pin}
+    provenance: Provenance
+    is_imported: bool = True  # False: the torch probe lists it without importing it (triton)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSignature:
+    """An import error line with a known cause (profiles/compat/extensions.toml [[signature]])."""
+
+    pattern: str  # a regular expression searched for in the error line
+    cause: str
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class HostCompilerLimit:
+    """The newest gcc and clang an nvcc release range accepts (profiles/compat/host_compilers.toml)."""
+
+    cuda_from: tuple[int, int]
+    cuda_to: tuple[int, int]
+    gcc_max: int | Unavailable
+    clang_max: int | Unavailable
+    provenance: Provenance
+
+    def covers(self, cuda: tuple[int, int]) -> bool:
+        return self.cuda_from <= cuda <= self.cuda_to
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     """All compatibility tables and GPU specs, loaded once; lookups are pure."""
@@ -270,6 +310,9 @@ class Knowledge:
     driver_ceilings: tuple[DriverCeiling, ...] = ()
     gpu_families: tuple[GpuFamily, ...] = ()  # compute capability of GPUs without a spec row
     driver_floors: tuple[DriverFloor, ...] = ()
+    extensions: tuple[ExtensionRule, ...] = ()
+    import_signatures: tuple[ImportSignature, ...] = ()
+    host_compilers: tuple[HostCompilerLimit, ...] = ()
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 
@@ -299,6 +342,16 @@ class Knowledge:
         """The highest first driver branch among GPUs of these compute capabilities; None: no floor is known."""
         floors = [f for f in self.driver_floors for cc in compute_capabilities if f.covers(cc)]
         return max(floors, key=lambda floor: floor.first_branch, default=None)
+
+    def extension(self, name: str) -> ExtensionRule | None:
+        return next((rule for rule in self.extensions if rule.name == name), None)
+
+    def import_cause(self, error_line: str) -> ImportSignature | None:
+        """The first signature whose pattern occurs in an import error line."""
+        return next((s for s in self.import_signatures if re.search(s.pattern, error_line)), None)
+
+    def host_compiler_limit(self, cuda: tuple[int, int]) -> HostCompilerLimit | None:
+        return next((limit for limit in self.host_compilers if limit.covers(cuda)), None)
 
     def torch_release(self, version: str) -> TorchRelease | None:
         """The release row for ``version``; local tags, post releases and pre-releases map to their release."""

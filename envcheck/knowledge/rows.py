@@ -150,6 +150,33 @@ class Row:
                 self.fail(key, f"unexpected entry {_show(item)}")
         return tuple(value)
 
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            self.fail(key, f"expected true or false, got {_show(value)}")
+        return value
+
+    def template(self, key: str, fields: Iterable[str]) -> str:
+        """A text with {placeholders}, each one of `fields` (a typo would raise inside a check otherwise)."""
+        value = self.text(key)
+        for name in re.findall(r"\{([^{}]*)\}", value):
+            if name not in fields:
+                self.fail(key, f"unknown placeholder {{{name}}} (known: {', '.join(fields)})")
+        return value
+
+    def major_minor(self, key: str) -> tuple[int, int]:
+        value = self.text(key)
+        match = re.fullmatch(r"(\d+)\.(\d+)", value)
+        if not match:
+            self.fail(key, f'expected a major.minor version such as "12.4", got {_show(value)}')
+        return int(match.group(1)), int(match.group(2))
+
+    def count_or_unknown(self, key: str) -> int | Unavailable:
+        """A whole number, or ``"?"`` (the sources do not give it)."""
+        if self.data.get(key) == UNKNOWN:
+            return Unavailable(f"{self.label} has no verified value for {key}")
+        return self.integer(key)
+
     def compute_capability(self, key: str) -> tuple[int, int]:
         value = self.text(key)
         match = re.fullmatch(r"(\d+)\.(\d)", value)

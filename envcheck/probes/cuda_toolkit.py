@@ -1,4 +1,5 @@
-"""Reads the version of the CUDA toolkit that CUDA_HOME or CUDA_PATH names, from the toolkit's own version file.
+"""Reads the version of the CUDA toolkit that CUDA_HOME or CUDA_PATH names, and of those under /usr/local, from the
+toolkit's own version file.
 
 Command line equivalent: `cat $CUDA_HOME/version.json` (CUDA 11.1 and later) or `cat $CUDA_HOME/version.txt`.
 """
@@ -6,11 +7,13 @@ Command line equivalent: `cat $CUDA_HOME/version.json` (CUDA 11.1 and later) or 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
 from envcheck.facts.common import Unavailable
 from envcheck.facts.environment import CudaToolkit
+from envcheck.facts.toolchain import ToolkitFolder
 from envcheck.probes.context import ProbeContext
 
 # The variables torch.utils.cpp_extension reads, in its order (_find_cuda_home).
@@ -67,3 +70,49 @@ def toolkit_version(home: Path, path: str) -> str | Unavailable:
         f"{path} has neither version.json nor version.txt: not a CUDA toolkit, or one packaged without them",
         f"{Path(path, 'bin/nvcc')} --version",
     )
+
+
+# Where NVIDIA's installers put toolkits (cuda-12.6) and the symlink to the default one (cuda), which
+# torch.utils.cpp_extension falls back to when neither CUDA_HOME nor PATH names a toolkit (_find_cuda_home).
+TOOLKIT_PARENT = "usr/local"
+
+
+def probe_toolkit_folders(context: ProbeContext) -> tuple[ToolkitFolder, ...]:
+    """The CUDA toolkits under /usr/local (cuda, cuda-12.6, ...), by name, with the version each records, then the
+    one CUDA_HOME (else CUDA_PATH) names when it is elsewhere (a conda environment, /opt/nvidia/...).
+
+    Command line equivalent: `ls -d /usr/local/cuda* $CUDA_HOME; cat /usr/local/cuda*/version.json`.
+    """
+    parent = context.roots.root / TOOLKIT_PARENT
+    try:
+        names = sorted(entry.name for entry in parent.iterdir() if re.fullmatch(r"cuda(-\d+(\.\d+)*)?", entry.name))
+    except OSError:  # no /usr/local (a minimal container) has no toolkit under it
+        names = []
+    folders = [_folder(parent / name, f"/{TOOLKIT_PARENT}/{name}", context) for name in names]
+    variable = next((name for name in TOOLKIT_VARIABLES if context.environ.get(name)), None)
+    if variable is not None:
+        shown = posixpath.normpath(str(Path.cwd() / context.environ[variable]))  # relative to cwd, as cpp_extension
+        home = context.roots.root / shown.lstrip("/")
+        folder = _folder(home, shown, context)
+        if folder is not None and all(f is None or f.resolved_path != folder.resolved_path for f in folders):
+            folders.append(folder)
+    return tuple(folder for folder in folders if folder is not None)
+
+
+def _folder(home: Path, shown: str, context: ProbeContext) -> ToolkitFolder | None:
+    if not home.is_dir():  # a dangling /usr/local/cuda symlink; a CUDA_HOME naming nothing (cuda.cuda_home says so)
+        return None
+    return ToolkitFolder(
+        path=shown,
+        resolved_path=_under_root(home.resolve(), context.roots.root.resolve()),
+        version=toolkit_version(home, shown),
+        has_nvcc=(home / "bin" / "nvcc").is_file(),
+    )
+
+
+def _under_root(path: Path, root: Path) -> str:
+    """A resolved path as the machine spells it: relative to the probe's root (/ on a live machine)."""
+    try:
+        return "/" + str(path.relative_to(root)).removeprefix(".")
+    except ValueError:  # a symlink leading out of a replayed tree
+        return str(path)

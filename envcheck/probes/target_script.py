@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -34,6 +35,27 @@ ML_DISTRIBUTIONS = frozenset(
     )
 )  # fmt: skip
 ML_PREFIXES = ("nvidia-", "jax-cuda", "jax-rocm")  # jax's CUDA/ROCm plugins are separate wheels
+
+# Distributions that ship code compiled against torch (profiles/compat/extensions.toml says how each declares
+# what it was built for; a test keeps the two lists equal), with the module each is imported as.
+EXTENSION_MODULES = {
+    "flash-attn": "flash_attn", "xformers": "xformers", "bitsandbytes": "bitsandbytes", "deepspeed": "deepspeed",
+    "apex": "apex", "torch-scatter": "torch_scatter", "torch-sparse": "torch_sparse", "torch-cluster": "torch_cluster",
+    "torch-spline-conv": "torch_spline_conv", "pyg-lib": "pyg_lib", "mmcv": "mmcv", "mmcv-full": "mmcv",
+    "detectron2": "detectron2", "vllm": "vllm", "triton": "triton", "pytorch-triton": "triton",
+}  # fmt: skip
+# An import that takes longer is recorded as hung and left behind (vLLM's import, the slowest, takes seconds);
+# past the budget the rest are not tried, so the torch probe stays well inside its own deadline.
+EXTENSION_IMPORT_TIMEOUT_S = 15.0
+# Listed and judged by their metadata, not imported: torch imports triton itself when it compiles, and importing it
+# here would add 0.1-0.3 s to every doctor run (measured on the development machine). profiles/compat/extensions.toml
+# marks the same names `imported = false`.
+NOT_IMPORTED = {
+    name: "not imported: torch imports it itself when it compiles; its version is judged against torch's pin"
+    for name in ("triton", "pytorch-triton")
+}
+EXTENSION_IMPORT_BUDGET_S = 30.0
+_REQUIREMENT_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 # Smoke test: a 256x256 float32 matmul (plus an add, see matmul_error) against a float64 CPU reference.
 # With these inputs the result reaches ~66; float32 deviates by ~2e-5, TF32 by ~0.02, bfloat16 by
@@ -226,6 +248,7 @@ def import_and_test_torch() -> dict[str, Any]:
         "import_traceback_tail": None,
     }
     if not facts["is_torch_installed"]:
+        facts["extensions"] = collect_extensions("torch is not installed")
         return facts
     started = time.perf_counter()
     try:
@@ -233,6 +256,7 @@ def import_and_test_torch() -> dict[str, Any]:
     except (Exception, SystemExit) as error:  # a broken torch raises anything: that is the fact
         facts["import_error"] = exception_line(error)
         facts["import_traceback_tail"] = traceback_tail()
+        facts["extensions"] = collect_extensions("torch itself failed to import")
         return facts
     import_duration_s = time.perf_counter() - started
     location = module_location(torch)
@@ -240,9 +264,107 @@ def import_and_test_torch() -> dict[str, Any]:
         facts["import_error"] = (
             f"the torch imported from {location} has no __version__: a folder named torch shadowing the package?"
         )
+        facts["extensions"] = collect_extensions("torch itself failed to import")
         return facts
     facts["torch"] = torch_facts(torch, location, import_duration_s)
+    # after torch's facts: an extension's import loads libraries that must not count as torch's
+    facts["extensions"] = collect_extensions(None)
     return facts
+
+
+def collect_extensions(why_not_imported: str | None) -> list[dict[str, Any]]:
+    """Every installed distribution of EXTENSION_MODULES: its build metadata, and (when torch imported, so
+    `why_not_imported` is None) whether its module imports, each import bounded by a thread with a deadline."""
+    found = {name: distribution for name in (*EXTENSION_MODULES, "torch") if (distribution := find_distribution(name))}
+    torch_pins = {requirement_name(line): line for line in read_requires(found["torch"])} if "torch" in found else {}
+    extensions = []
+    budget_end = time.monotonic() + EXTENSION_IMPORT_BUDGET_S
+    for name in sorted(found):
+        if name == "torch":
+            continue
+        facts = extension_metadata(name, found[name])
+        facts["pinned_by_torch"] = torch_pins.get(name)
+        reason = None
+        if name in NOT_IMPORTED:
+            reason = NOT_IMPORTED[name]
+        elif why_not_imported is not None:
+            reason = f"import not tried: {why_not_imported}"
+        elif time.monotonic() > budget_end:
+            reason = f"import not tried: the {EXTENSION_IMPORT_BUDGET_S:g} s budget for extension imports was spent"
+        if reason is None:
+            facts["import_error"], facts["import_duration_s"] = import_bounded(EXTENSION_MODULES[name])
+        else:
+            facts["import_error"] = facts["import_duration_s"] = unavailable(reason)
+        extensions.append(facts)
+    return extensions
+
+
+def find_distribution(name: str) -> Any:
+    """The first install of `name` on sys.path, or None. Looked up by name (a few ms) rather than by reading every
+    distribution's metadata (tens of ms); Python < 3.10 does not normalise names, so the dist-info spelling
+    (flash_attn-2.6.3.dist-info) is tried too."""
+    from importlib import metadata
+
+    for spelling in dict.fromkeys((name, name.replace("-", "_"))):
+        try:
+            distribution = metadata.distribution(spelling)
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+        if normalise(attempt(lambda: distribution.metadata["Name"], "") or "") == name:  # noqa: B023
+            return distribution
+    return None
+
+
+def extension_metadata(name: str, distribution: Any) -> dict[str, Any]:
+    """What an installed extension's dist-info says about its build: version, WHEEL tags, torch requirement, URL."""
+    wheel = attempt(lambda: distribution.read_text("WHEEL"), None) or ""
+    direct_url = attempt(lambda: json.loads(distribution.read_text("direct_url.json") or "null"), None)
+    url = direct_url.get("url") if isinstance(direct_url, dict) else None
+    return {
+        "name": name,
+        "version": str(attempt(lambda: distribution.metadata["Version"], "") or ""),
+        "location": str(attempt(lambda: distribution.locate_file(""), "")),
+        "wheel_tags": [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")],
+        "requires_torch": [line for line in read_requires(distribution) if requirement_name(line) == "torch"],
+        "origin_url": url if isinstance(url, str) else None,
+    }
+
+
+def read_requires(distribution: Any) -> list[str]:
+    return [str(line) for line in attempt(lambda: distribution.requires, None) or ()]
+
+
+def requirement_name(line: str) -> str:
+    """The normalised distribution name a Requires-Dist line starts with: 'torch==2.4.1' -> 'torch'."""
+    match = _REQUIREMENT_NAME.match(line)
+    return normalise(match.group(1)) if match else ""
+
+
+def import_bounded(module: str, timeout_s: float = EXTENSION_IMPORT_TIMEOUT_S) -> tuple[str | None, float]:
+    """(None, seconds) when `import MODULE` succeeds, else (its exception line, seconds).
+
+    In a daemon thread, so an import that hangs (a CUDA init waiting on a lost GPU, a lock) is recorded and
+    left behind; main() ends the process without waiting for it.
+    """
+    import importlib
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            importlib.import_module(module)
+            outcome["error"] = None
+        except (Exception, SystemExit) as error:  # a broken extension raises anything: that is the fact
+            outcome["error"] = exception_line(error)
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=run, name=f"import-{module}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    duration_s = round(time.perf_counter() - started, 4)
+    if "error" not in outcome:
+        return f"TimeoutError: import {module} did not finish within {timeout_s:g} s", duration_s
+    return outcome["error"], duration_s
 
 
 def module_location(module: Any) -> str:
@@ -298,6 +420,7 @@ def torch_facts(torch: Any, location: str, import_duration_s: float) -> dict[str
         "import_duration_s": round(import_duration_s, 4),
         # last: after the import, CUDA's initialisation and the smoke tests, which load libraries lazily
         "loaded_cuda_libraries": loaded_cuda_libraries(),
+        "cxx11_abi": attempt_fact(lambda: bool(torch._C._GLIBCXX_USE_CXX11_ABI)),
     }
 
 
@@ -523,6 +646,8 @@ def main(argv: list[str]) -> int:
     # a leading newline so output a library left without one cannot share the marker's line
     sys.stdout.write("\n" + MARKER + json.dumps(facts, allow_nan=False) + "\n")
     sys.stdout.flush()
+    if any(thread.name.startswith("import-") for thread in threading.enumerate()):
+        os._exit(0)  # an extension import hung in a thread: interpreter shutdown could wait on its locks
     return 0
 
 

@@ -57,6 +57,7 @@ def _rank_row(facts: RankFacts, node: RankFacts | None) -> dict[str, Any]:
     row["device"] = facts.matmul.device
     row["gemm_ms"] = round(facts.matmul.median_s * 1000, 3)
     row["copy_gb_s"] = round(facts.matmul.copy_gb_s, 3)
+    row["gpu_telemetry"] = encode(facts.matmul.telemetry)
     row["all_reduce_correct"] = facts.all_reduce.is_correct
     transport = facts.transport
     row["NCCL network"] = transport.network if transport else None

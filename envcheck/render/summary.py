@@ -18,6 +18,8 @@ SECTION_TITLES = {
     "storage": "Storage",
     "python": "Python",
     "environment": "Environment",
+    "network": "Network",
+    "toolchain": "Build toolchain",
     "framework": "PyTorch",
     "gpu": "NVIDIA GPUs",
 }

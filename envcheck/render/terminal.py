@@ -31,6 +31,10 @@ _COMPACT_COLUMNS = {
     "packages": ("name", "version"),
     "variables": ("name", "value"),
     "devices": ("index", "name", "compute_capability", "memory_total_bytes", "smoke_test"),
+    "extensions": ("name", "version", "import_error", "import_duration_s"),
+    "interfaces": ("name", "kind", "is_up", "speed_mbit_s", "mtu", "driver"),
+    "hca_ports": ("hca", "port", "state", "link_layer", "rate", "netdevs"),
+    "nccl": ("variable", "value", "selected"),
 }
 # Paths are what people scan a storage table for: never squeeze them into a sliver.
 _MAX_TABLE_COLUMNS = 6

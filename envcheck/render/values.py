@@ -10,6 +10,8 @@ from envcheck.facts.common import Unavailable
 from envcheck.units import format_bytes, format_duration
 
 # C0/C1 control characters (ESC starts terminal escapes) and the bidi overrides that reorder text on screen
+# rates whose field names end in _s like durations: speed_mbit_s, rate_gbit_s
+_RATE_UNITS = {"mbit": "Mb/s", "gbit": "Gb/s"}
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -31,9 +33,17 @@ def code_span(text: str) -> str:
     return f"{fence}{padding}{text}{padding}{fence}"
 
 
+# Field names a heading spells otherwise (a Python name cannot hold "+").
+_SPELLED = {"gxx": "g++"}
+
+
 def label(name: str) -> str:
     """A field name as a heading: memory_total_bytes -> memory total."""
+    if name in _SPELLED:
+        return _SPELLED[name]
     words = name.split("_")
+    if len(words) > 2 and words[-1] == "s" and words[-2] in _RATE_UNITS:  # speed_mbit_s -> speed
+        words = words[:-2]
     for suffix in ("bytes", "s", "mhz", "watts", "c", "percent"):
         if len(words) > 1 and words[-1] == suffix:
             words = words[:-1]
@@ -58,6 +68,9 @@ def _format_value(name: str, value: Any) -> str:
     if isinstance(value, int | float):
         if name.endswith("_bytes"):
             return format_bytes(value)
+        for unit, text in _RATE_UNITS.items():
+            if name.endswith(f"_{unit}_s"):
+                return f"{value:g} {text}"
         if name.endswith("_s"):
             return format_duration(value)
         if name.endswith("_mhz"):
