@@ -4,11 +4,14 @@ torch's arch list and cuDNN from its build settings), judged by the same checks.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from envcheck.checks.registry import CheckInput, run_checks
 from envcheck.facts.common import Unavailable
@@ -16,7 +19,14 @@ from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.finding import Severity
-from envcheck.importers.framework_env import DETECTRON2, OPENMMLAB, format_of, snapshot_from_framework_env
+from envcheck.importers.collect_env import CollectEnvError
+from envcheck.importers.framework_env import (
+    DETECTRON2,
+    OPENMMLAB,
+    FrameworkEnvError,
+    format_of,
+    snapshot_from_framework_env,
+)
 from envcheck.loaders import InputError, load_snapshot_file
 from envcheck.snapshot import Snapshot
 
@@ -173,3 +183,17 @@ def test_doctor_from_a_detectron2_table_exits_1_on_the_arch_gap(tmp_path: Path) 
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "NVIDIA H100 PCIe" in result.stdout and "from detectron2-env:env.txt" in result.stdout
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.text(max_size=200), where=st.floats(min_value=0, max_value=1))
+def test_fuzz_garbage_inside_a_table_is_read_or_refused_in_one_line(tmp_path: Path, garbage: str, where: float) -> None:
+    """Whatever is pasted into the table, `--from` answers a Snapshot or a one-line InputError, nothing else."""
+    text = MMDET.read_text() if where > 0.5 else D2.read_text()
+    cut = int(len(text) * where)
+    path = tmp_path / "fuzz.txt"
+    path.write_bytes((text[:cut] + garbage + text[cut:]).encode("utf-8", "replace"))
+    with contextlib.suppress(InputError):
+        load_snapshot_file(path)
+    with contextlib.suppress(FrameworkEnvError, CollectEnvError):
+        snapshot_from_framework_env(path.read_bytes(), path.name)
