@@ -18,6 +18,7 @@ from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
+from envcheck.facts.toolchain import Tool, ToolchainFacts
 from envcheck.finding import Severity
 from envcheck.importers.collect_env import CollectEnvError
 from envcheck.importers.framework_env import (
@@ -148,6 +149,46 @@ def test_torch_warning_above_the_table_is_read_with_it() -> None:
     framework = snapshot.framework
     assert isinstance(framework, FrameworkFacts) and framework.torch is not None
     assert framework.torch.arch_list[-1] == "compute_37"  # the build settings' list, as the warning quotes it
+
+
+@pytest.mark.parametrize(
+    ("row", "nvcc"),
+    [
+        ("CUDA compiler           Cuda compilation tools, release 10.1, V10.1.243", "10.1.243"),
+        ("CUDA compiler           Build cuda_11.5.r11.5/compiler.30411180_0", "11.5"),
+        ("CUDA compiler           CUDA 10.1", None),  # the CUDA detectron2's own ops were built with, not nvcc
+    ],
+)
+def test_the_nvcc_a_table_quotes_is_the_toolchain_checks_nvcc(row: str, nvcc: str | None) -> None:
+    text = D2.read_text().replace("CUDA compiler           CUDA 10.1", row)
+    text = text.replace(
+        "Compiler                GCC 9.3", "Compiler ($CXX)         c++ (Ubuntu 9.4.0-1ubuntu1~20.04.1) 9.4.0"
+    )
+    snapshot = load(D2, text)
+    toolchain = snapshot.toolchain
+    assert isinstance(toolchain, ToolchainFacts)
+    assert isinstance(toolchain.gcc, Tool) and toolchain.gcc.version == "9.4.0"
+    if nvcc is None:
+        assert not isinstance(toolchain.nvcc, Tool)
+        return
+    assert isinstance(toolchain.nvcc, Tool) and toolchain.nvcc.version == nvcc
+    (finding,) = [f for f in run_checks(CheckInput(snapshot)) if f.id == "toolchain.nvcc_cuda_major"]
+    if nvcc.startswith("10."):  # torch 1.8.1+cu111 is CUDA 11: building detectron2's ops with it is refused
+        assert finding.severity in (Severity.INFO, Severity.WARN) and "is CUDA 10" in finding.title
+    else:
+        assert finding.severity is Severity.OK
+
+
+def test_the_compiler_detectron2_was_built_with_is_not_the_systems() -> None:
+    toolchain = load(D2).toolchain  # "Compiler  GCC 9.3" and "CUDA compiler  CUDA 10.1": detectron2's own build
+    assert isinstance(toolchain, Unavailable)
+
+
+def test_mmcv_gcc_and_nvcc_lines_are_the_systems() -> None:
+    toolchain = load(MMDET).toolchain
+    assert isinstance(toolchain, ToolchainFacts)
+    assert isinstance(toolchain.nvcc, Tool) and toolchain.nvcc.version == "10.1.243"
+    assert isinstance(toolchain.gcc, Tool) and toolchain.gcc.version == "7.5.0"
 
 
 @pytest.mark.parametrize(

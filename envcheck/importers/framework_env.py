@@ -8,7 +8,9 @@ collect_env) into the values of torch's collect_env, so one builder (importers/c
   "PyTorch: 1.6.0", "PyTorch compiling details: PyTorch built with: ...", "TorchVision: 0.7.0", "MMCV: 1.1.5").
 
 Both state more than torch's collect_env in places: each GPU's compute capability ("(arch=8.6)") and, in the build
-settings, the CUDA and cuDNN torch was built with and its arch list (the NVCC flags): those become facts too.
+settings, the CUDA and cuDNN torch was built with and its arch list (the NVCC flags): those become facts too. The
+nvcc at CUDA_HOME (`NVCC`, or detectron2's `CUDA compiler` when it quotes nvcc) and the system compiler (`Compiler
+($CXX)`, `GCC`) fill collect_env's `CUDA runtime version` and `GCC version`, so the toolchain checks read them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ _CUDA_RUNTIME = re.compile(r"CUDA Runtime (\d+\.\d+)")
 _CUDA_SETTING = re.compile(r"\bCUDA_VERSION=(\d+\.\d+)")
 _CUDNN = re.compile(r"\bCuDNN (\d+)\.(\d+)(?:\.(\d+))?")
 _GENCODE = re.compile(r"arch=compute_(\d+[a-z]?),code=(sm|compute)_(\d+[a-z]?)")
+# nvcc's last line as the tables print it: "Cuda compilation tools, release 10.1, V10.1.243" (`nvcc -V`), or only
+# "Build cuda_11.3.r11.3/compiler.29920130_0" (`nvcc -V | tail -n1`). detectron2's "CUDA compiler  CUDA 10.1" is
+# instead the CUDA its compiled ops were built with, and is not read.
+_NVCC_RELEASE = re.compile(r"release (\d+\.\d+), V(\d+\.\d+(?:\.\d+)?)")
+_NVCC_BUILD = re.compile(r"\bBuild cuda_(\d+\.\d+)")
+# the system compiler's `--version` first line ("c++ (Ubuntu 7.5.0-3ubuntu1~18.04) 7.5.0"); "GCC 9.3" is instead
+# the compiler detectron2's or mmcv's own ops were built with
+_SYSTEM_COMPILER = re.compile(r"^(?:c\+\+|g\+\+|gcc)\s")
 _PLATFORMS = {"linux": "Linux", "win32": "Microsoft Windows", "darwin": "macOS", "cygwin": "Microsoft Windows"}
 # normalised label (lower case, letters and digits) -> the collect_env value it is
 _VALUES = {
@@ -123,6 +133,13 @@ def _report(rows: list[tuple[str, str]], text: str) -> CollectEnvReport:
                     re.split(r"[\s:]", said.lower(), maxsplit=1)[0], said
                 )
             values.setdefault(_VALUES[key], said)
+        if key in ("nvcc", "cudacompiler"):  # the nvcc at CUDA_HOME: collect_env's "CUDA runtime version" line
+            release, build = _NVCC_RELEASE.search(value), _NVCC_BUILD.search(value)
+            nvcc = release.group(2) if release else build.group(1) if build else None
+            if nvcc is not None:
+                values.setdefault("cuda_runtime", nvcc)
+        if key in ("compilercxx", "compiler", "gcc") and _SYSTEM_COMPILER.match(value):
+            values.setdefault("gcc", value)
         if key in _PACKAGES:
             version = value.partition(" @")[0].strip()
             if version[:1].isdigit() and " " not in version:
