@@ -32,7 +32,7 @@ def test_every_fixture_is_in_the_index_and_every_row_is_complete() -> None:
     for case in CASES:
         assert case.source.startswith("https://github.com/"), case.file
         assert 2019 <= case.year <= 2026, case.file
-        assert case.format in {"collect_env", "nvidia-smi-xml", "nvidia-smi-q-text"}, case.file
+        assert case.format in {"collect_env", "nvidia-smi-xml", "nvidia-smi-q-text", "detectron2-collect-env"}, case.file
         assert case.established_cause, case.file
         assert case.is_healthy == (not case.expected), f"{case.file}: healthy cases expect no finding, others one"
         if case.known_miss is not None:
