@@ -16,6 +16,9 @@ from typing import Any
 
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
+from envcheck.facts.framework import FrameworkFacts
+from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
+from envcheck.importers.runtime_messages import read_messages
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError, ProbeTimeout
 from envcheck.snapshot import ProbeRun, Snapshot
@@ -110,6 +113,13 @@ def _run_one(probe: Probe, context: ProbeContext, outcome: _Outcome) -> None:
     outcome.duration_s = time.perf_counter() - started
 
 
+def runtime_messages_of(framework: object) -> RuntimeMessages:
+    """torch's own warnings on this machine, decoded as a pasted report's are, so checks cite them alike."""
+    if not isinstance(framework, FrameworkFacts) or not framework.runtime_output:
+        return NO_MESSAGES
+    return read_messages("\n".join(framework.runtime_output))
+
+
 def collect(
     context: ProbeContext,
     probes: Iterable[Probe] | None = None,
@@ -172,5 +182,6 @@ def collect(
         is_redacted=context.is_redacting,
         probes=tuple(runs),
         **sections,
+        messages=runtime_messages_of(sections.get("framework")),
     )
     return Collected(snapshot, tracebacks)

@@ -1,5 +1,6 @@
 """Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, the XML of `nvidia-smi -q -x`,
-the text of `nvidia-smi -q`, or the text of `python -m torch.utils.collect_env`.
+the text of `nvidia-smi -q`, the text of `python -m torch.utils.collect_env`, or the environment table of
+detectron2's or OpenMMLab's (mmcv, mmdetection, mmengine) `collect_env`.
 Every failure is an InputError whose one line names the file."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def load_snapshot_file(path: Path) -> Snapshot:
     # Before the XML test: a collect_env paste copied from GitHub may open with <details>.
     if _is_collect_env(data):
         return _snapshot_from_collect_env(path, data)
+    if _is_framework_env(data):  # detectron2's or OpenMMLab's table: torch's facts under other labels
+        return _snapshot_from_framework_env(path, data)
     # After collect_env, whose torch facts are worth more should a paste hold both; before XML, for a <details> wrapper.
     if _is_nvidia_smi_text(data):
         return _snapshot_from_nvidia_smi_text(path, data)
@@ -41,7 +44,8 @@ def load_snapshot_file(path: Path) -> Snapshot:
         raise InputError(f"{path}: the file is empty")
     raise InputError(
         f"{path}: unknown format: expected an envcheck snapshot JSON (`envcheck info --json`), "
-        "the output of `nvidia-smi -q -x` or `nvidia-smi -q`, or the output of `python -m torch.utils.collect_env`"
+        "the output of `nvidia-smi -q -x` or `nvidia-smi -q`, the output of `python -m torch.utils.collect_env`, "
+        "or detectron2's or mmcv's collect_env table"
     )
 
 
@@ -57,6 +61,23 @@ def _snapshot_from_collect_env(path: Path, data: bytes) -> Snapshot:
     try:
         return snapshot_from_collect_env(data, path.name)
     except CollectEnvError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def _is_framework_env(data: bytes) -> bool:
+    from envcheck.importers.collect_env_text import decode_text
+    from envcheck.importers.framework_env import format_of
+
+    return b"<nvidia_smi_log" not in data[:4096] and format_of(decode_text(data[:20000])) is not None
+
+
+def _snapshot_from_framework_env(path: Path, data: bytes) -> Snapshot:
+    from envcheck.importers.collect_env import CollectEnvError
+    from envcheck.importers.framework_env import FrameworkEnvError, snapshot_from_framework_env
+
+    try:
+        return snapshot_from_framework_env(data, path.name)
+    except (FrameworkEnvError, CollectEnvError) as error:
         raise InputError(f"{path}: {error}") from None
 
 

@@ -15,8 +15,10 @@ import pytest
 
 from envcheck.checks.registry import CheckInput, all_checks, run_checks
 from envcheck.facts.common import Unavailable
+from envcheck.facts.gpu import NO_MAX_OPERATING_TEMP as NOT_READ
 from envcheck.facts.gpu import GpuFacts, GpuProcess
 from envcheck.finding import Finding, Severity
+from envcheck.importers.nvidia_smi_text import parse_nvidia_smi_text
 from envcheck.knowledge import load_knowledge
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.nvidia_smi import load_nvidia_smi_xml
@@ -52,7 +54,8 @@ EXPECTED: dict[str, set[tuple[str, str, int | None]]] = {
     "gt730-driver384.111-unsupported": {
         (check_id, "skip", None)
         # the driver lists the GT 730 (Kepler, no first branch recorded): gpu.driver_too_old passes
-        for check_id in GPU_CHECKS - {"gpu.persistence_mode", "gpu.mig", "gpu.mixed_models", "gpu.driver_too_old"}
+        for check_id in GPU_CHECKS
+        - {"gpu.persistence_mode", "gpu.mig", "gpu.mixed_models", "gpu.driver_too_old", "gpu.lost"}
     },
     "a100-sxm4-80gb-driver535.129.03-ecc-remap-failure": {
         ("gpu.ecc_uncorrected", "fail", 0),
@@ -196,13 +199,31 @@ def test_power_cap_and_idle_reasons_are_not_throttling() -> None:
 
 
 def test_temperature_margin() -> None:
-    base = xml("t4-driver515.105.01")  # slowdown at 93 °C
+    base = xml("l40s-x2-driver550.90.07-pcie-gen3x8-throttling")  # slowdown at 95 °C, max operating at 90 °C
+    assert (base.gpus[0].temperature_slowdown_c, base.gpus[0].temperature_max_operating_c) == (95, 90)
     assert ("gpu.temperature", "warn", 0) in summary(
-        gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=88)))
+        gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=90)))
     )
+    assert ("gpu.temperature", "warn", 0) not in summary(  # GPU 1 of this machine is at 96 °C
+        gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=89)))
+    )
+
+
+def test_the_maximum_operating_temperature_is_a_limit_of_its_own() -> None:
+    path = OWN / "nvidia-smi-q" / "t4-driver515.105.01.txt"
+    base = parse_nvidia_smi_text(path.read_text(), "nvidia-smi-q:t4")  # slowdown at 93 °C, max operating at 85 °C
+    assert (base.gpus[0].temperature_slowdown_c, base.gpus[0].temperature_max_operating_c) == (93, 85)
+    (finding,) = [
+        f for f in gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=85))) if f.id == "gpu.temperature"
+    ]
+    assert finding.severity is Severity.WARN and "maximum operating temperature of 85 °C" in finding.title
+    assert finding.evidence[-1] == "gpu.gpus[0].temperature_max_operating_c" and "93 °C" in (finding.detail or "")
     assert "gpu.temperature" not in {
-        r[0] for r in summary(gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=87))))
+        r[0] for r in summary(gpu_findings(with_gpu(base, replace(base.gpus[0], temperature_c=84))))
     }
+    # a source without the reading (NVML today, collect_env) is judged on the slowdown threshold alone
+    unread = replace(base.gpus[0], temperature_c=85, temperature_max_operating_c=NOT_READ)
+    assert "gpu.temperature" not in {r[0] for r in summary(gpu_findings(with_gpu(base, unread)))}
 
 
 def test_compute_modes_and_mig_without_instances() -> None:

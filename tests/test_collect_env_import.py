@@ -22,7 +22,7 @@ from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.system import SystemFacts
 from envcheck.importers.collect_env import CollectEnvError, snapshot_from_collect_env
-from envcheck.importers.collect_env_text import match_label, parse_collect_env
+from envcheck.importers.collect_env_text import match_label, parse_collect_env, split_runs
 from envcheck.loaders import InputError, load_snapshot_file
 from envcheck.snapshot import Snapshot, from_json, to_json
 
@@ -325,12 +325,38 @@ def test_rocm_build_and_an_amd_gpu_are_not_read_as_nvidia() -> None:
     assert isinstance(snapshot.gpu, Unavailable) and "AMD Radeon RX 7900 XTX" in snapshot.gpu.reason
 
 
-def test_two_runs_pasted_one_below_the_other_read_the_first() -> None:
+def test_two_runs_pasted_one_below_the_other_read_the_last() -> None:
     first = (FIXTURES / "linux-torch2.1-cu121-driver470-too-old.txt").read_text()
     second = (FIXTURES / "linux-torch2.1-cu121-a100x8-conda.txt").read_text()
     snapshot = snapshot_from_collect_env((first + "\nafter updating the driver:\n" + second).encode(), "two.txt")
+    assert isinstance(snapshot.gpu, GpuFacts) and snapshot.gpu.driver_version == "535.104.05"
+    assert [gpu.name for gpu in snapshot.gpu.gpus] == ["NVIDIA A100-SXM4-80GB"] * 8
+    assert snapshot.source == "collect-env:two.txt (the last of 2 runs pasted)"
+    # the first run's "driver too old (found version 11040)" is history: not read against the second run's facts
+    assert snapshot.messages.driver_too_old is None
+
+
+def test_the_warning_printed_before_the_second_run_belongs_to_it() -> None:
+    healthy = (FIXTURES / "linux-torch2.1-cu121-a100x8-conda.txt").read_text()
+    too_old = (FIXTURES / "linux-torch2.1-cu121-driver470-too-old.txt").read_text()
+    runs = split_runs(healthy + "\nand on the other node:\n" + too_old)
+    assert len(runs) == 2 and runs[1].startswith("\nand on the other node:") and "found version 11040" in runs[1]
+    snapshot = snapshot_from_collect_env((healthy + too_old).encode(), "two.txt")
+    assert snapshot.messages.driver_too_old is not None
+    assert snapshot.messages.driver_too_old.driver_cuda_version == "11.4"
     assert isinstance(snapshot.gpu, GpuFacts) and snapshot.gpu.driver_version == "470.82.01"
-    assert [gpu.name for gpu in snapshot.gpu.gpus] == ["Tesla V100-SXM2-32GB"] * 4
+
+
+def test_a_second_run_pasted_without_its_start_marker_is_still_a_run() -> None:
+    first = (FIXTURES / "linux-torch2.1-cu121-driver470-too-old.txt").read_text()
+    second = (
+        (FIXTURES / "linux-torch2.1-cu121-a100x8-conda.txt")
+        .read_text()
+        .replace("Collecting environment information...", "")
+    )
+    assert len(split_runs(first + second)) == 2 and len(split_runs(first)) == 1
+    snapshot = snapshot_from_collect_env((first + second).encode(), "two.txt")
+    assert isinstance(snapshot.gpu, GpuFacts) and snapshot.gpu.driver_version == "535.104.05"
 
 
 def test_an_unreadable_cuda_build_is_unknown_not_cpu() -> None:

@@ -385,3 +385,63 @@ def is_running(pid: int) -> bool:
 )
 def test_nccl_versions_old_and_new(version: object, expected: str) -> None:
     assert format_nccl_version(version) == expected
+
+
+# --- what torch says while it is imported and CUDA initialised, decoded as in a pasted report -------------------
+
+# Real wordings (torch/cuda/__init__.py's capability warning, c10's driver check, NumPy 2's import guard print and
+# torch's "Failed to initialize NumPy" warning), emitted by a fake torch as the real one emits them.
+SAYING_TORCH = {
+    **FAKE_TORCH,
+    "__init__.py": FAKE_TORCH["__init__.py"]
+    + """
+        import warnings as _warnings
+        sys.stderr.write(
+            "\\nA module that was compiled using NumPy 1.x cannot be run in\\nNumPy 2.0.0 as it may crash. To support "
+            "both 1.x and 2.x\\nversions of NumPy, modules must be compiled with NumPy 2.0.\\n"
+        )
+        _warnings.warn("Failed to initialize NumPy: _ARRAY_API not found (Triggered internally at "
+                       "../torch/csrc/utils/tensor_numpy.cpp:84.)")
+    """,
+    "cuda/__init__.py": FAKE_TORCH["cuda/__init__.py"].replace(
+        "            return True",
+        """            warnings.warn(
+                "\\nNVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch "
+                "installation.\\nThe current PyTorch install supports CUDA capabilities sm_50 sm_60 sm_70 sm_75 sm_80 "
+                "sm_86 sm_90.\\nIf you want to use the NVIDIA GeForce RTX 5090 GPU with PyTorch, please check the "
+                "instructions at https://pytorch.org/get-started/locally/\\n"
+            )
+            return True""",
+    ),
+}
+
+
+def test_torch_warnings_and_stderr_become_the_snapshot_messages(tmp_path: Path) -> None:
+    from envcheck.collect import runtime_messages_of
+
+    assert "sm_120" in SAYING_TORCH["cuda/__init__.py"]  # the replacement above found its text
+    write_package(tmp_path, SAYING_TORCH)
+    facts = probe_framework(context(sys.executable, PYTHONPATH=str(tmp_path), FAKE_TORCH_GPU="1"))
+    assert any(line.startswith("UserWarning: Failed to initialize NumPy") for line in facts.runtime_output)
+    messages = runtime_messages_of(facts)
+    (arch,) = messages.unsupported_archs
+    assert (arch.gpu_name, arch.compute_capability) == ("NVIDIA GeForce RTX 5090", "12.0")
+    assert arch.arch_list[-1] == "sm_90" and arch.source_line.startswith("NVIDIA GeForce RTX 5090 with CUDA")
+    assert messages.numpy_failure is not None and messages.numpy_failure.numpy_version == "2.0.0"
+    assert messages.driver_too_old is None  # this run's CUDA initialised
+    assert_round_trip(facts)
+
+
+def test_the_driver_too_old_warning_is_read_live(tmp_path: Path) -> None:
+    from envcheck.collect import runtime_messages_of
+
+    facts = probe_framework(context(sys.executable, PYTHONPATH=str(write_package(tmp_path, FAKE_TORCH))))
+    messages = runtime_messages_of(facts)
+    assert messages.driver_too_old is not None and messages.driver_too_old.driver_cuda_version == "11.4"
+    assert "found version 11040" in messages.driver_too_old.source_line
+
+
+def test_a_quiet_torch_says_nothing(live: FrameworkFacts) -> None:
+    from envcheck.collect import runtime_messages_of
+
+    assert runtime_messages_of(live).driver_too_old is None and not runtime_messages_of(live).unsupported_archs

@@ -23,6 +23,9 @@ def test_doctor_names_the_established_cause(case: Case) -> None:
     assert outcome.is_hit, f"{case.file}: expected {case.expected or 'no failure'}, the doctor said: {outcome.said}"
 
 
+FORMATS = {"collect_env", "nvidia-smi-xml", "nvidia-smi-q-text", "detectron2-collect-env"}
+
+
 def test_every_fixture_is_in_the_index_and_every_row_is_complete() -> None:
     rows = read_index()
     listed = {row["file"] for row in rows}
@@ -32,7 +35,7 @@ def test_every_fixture_is_in_the_index_and_every_row_is_complete() -> None:
     for case in CASES:
         assert case.source.startswith("https://github.com/"), case.file
         assert 2019 <= case.year <= 2026, case.file
-        assert case.format in {"collect_env", "nvidia-smi-xml", "nvidia-smi-q-text"}, case.file
+        assert case.format in FORMATS, case.file
         assert case.established_cause, case.file
         assert case.is_healthy == (not case.expected), f"{case.file}: healthy cases expect no finding, others one"
         if case.known_miss is not None:

@@ -12,6 +12,7 @@ from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import gpu_models, knowledge_of, missing_of
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu, GpuFacts
+from envcheck.facts.messages import quoted
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.rules import driver_below_floor
 
@@ -63,6 +64,49 @@ def check_gpu_present(given: CheckInput) -> Iterator[Finding]:
     else:
         names = sorted({gpu_.name for gpu_ in gpu.gpus if isinstance(gpu_.name, str)})
         yield Finding(check_id, Severity.OK, f"{len(gpu.gpus)} NVIDIA GPU(s): {', '.join(names)}")
+
+
+_LOST_FIX = (
+    "Look for Xid 79 with `sudo dmesg | grep -i xid`; reset the GPU (`sudo nvidia-smi -r -i INDEX`) or reboot. "
+    "If it falls off again, reseat the card and check its power cables and cooling."
+)
+
+
+@check("gpu.lost", "No GPU has fallen off the bus (listed by the driver but not answering it; Xid 79).")
+def check_lost(given: CheckInput) -> Iterator[Finding]:
+    check_id = "gpu.lost"
+    facts = given.snapshot.gpu
+    if isinstance(facts, Unavailable):
+        yield skipped(check_id, "lost GPUs", facts)
+        return
+    for lost in facts.lost_gpus:
+        which = f"GPU {lost.index} at {lost.pci_bus_id}" if lost.index is not None else f"the GPU at {lost.pci_bus_id}"
+        yield Finding(
+            check_id,
+            Severity.FAIL,
+            f"{which} has fallen off the bus: the driver cannot open it ({lost.error})",
+            detail="nvidia-smi lists the GPU but NVML cannot get a handle to it, so no process can use it and "
+            f"CUDA counts one GPU fewer. {quoted(lost.source_line)}",
+            fix=_LOST_FIX.replace("-i INDEX", f"-i {lost.pci_bus_id}"),
+            evidence=("gpu.lost_gpus",),
+        )
+    for gpu in facts.gpus:
+        if gpu.is_lost:
+            bus = f" at {gpu.pci_bus_id}" if isinstance(gpu.pci_bus_id, str) else ""
+            yield Finding(
+                check_id,
+                Severity.FAIL,
+                f"{label(gpu)}{bus} has fallen off the bus: NVML answered GPU_IS_LOST",
+                detail="The GPU stopped answering while envcheck read it; every call to it fails or hangs.",
+                fix=_LOST_FIX.replace("INDEX", str(gpu.index)),
+                evidence=(f"gpu.gpus[{gpu.index}]",),
+            )
+    if facts.lost_gpus or any(gpu.is_lost for gpu in facts.gpus):
+        return
+    if facts.gpus:
+        yield Finding(check_id, Severity.OK, "every GPU answers the driver")
+    else:
+        yield Finding(check_id, Severity.SKIP, "lost GPUs not checked", detail=f"no NVIDIA GPU: {facts.no_gpu_reason}")
 
 
 def known_fix(value: object) -> str | None:

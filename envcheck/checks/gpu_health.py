@@ -205,23 +205,42 @@ def check_power_limit(given: CheckInput) -> Iterator[Finding]:
 
 
 def _temperature(gpu: Gpu) -> Verdict:
-    temperature, slowdown = gpu.temperature_c, gpu.temperature_slowdown_c
-    if isinstance(temperature, Unavailable) or isinstance(slowdown, Unavailable):
+    """Warns within TEMPERATURE_MARGIN_C of the slowdown threshold, and at or above the maximum operating temperature
+    where the GPU reports one ("GPU Max Operating Temp", driver 450+). On data-centre boards that one is lower (an
+    H100 SXM5 on driver 550 reports 87 °C under an 89 °C slowdown, a T4 on 515 85 °C under 93 °C) and the board runs
+    out of its specified range past it, so it is a limit of its own, without the margin."""
+    temperature, slowdown, operating = gpu.temperature_c, gpu.temperature_slowdown_c, gpu.temperature_max_operating_c
+    if isinstance(temperature, Unavailable) or not (isinstance(slowdown, int) or isinstance(operating, int)):
         return first_missing(temperature, slowdown)
-    if temperature < slowdown - TEMPERATURE_MARGIN_C:
+    if isinstance(slowdown, int) and temperature >= slowdown - TEMPERATURE_MARGIN_C:
+        where = "at or above" if temperature >= slowdown else f"within {slowdown - temperature} °C of"
+        title = f"{temperature} °C is {where} its slowdown threshold of {slowdown} °C"
+        detail = "Past the threshold the GPU halves its clocks to cool down; training slows without any error."
+        field = "temperature_slowdown_c"
+    elif isinstance(operating, int) and temperature >= operating:
+        title = f"{temperature} °C is at or above its maximum operating temperature of {operating} °C"
+        detail = f"The driver reports {operating} °C as the highest temperature for normal operation: the GPU runs " + (
+            f"outside its specified range, {slowdown - temperature} °C from halving its clocks at {slowdown} °C."
+            if isinstance(slowdown, int)
+            else "outside its specified range."
+        )
+        field = "temperature_max_operating_c"
+    else:
         return None
-    where = "at or above" if temperature >= slowdown else f"within {slowdown - temperature} °C of"
     return Finding(
         "gpu.temperature",
         Severity.WARN,
-        f"{label(gpu)}: {temperature} °C is {where} its slowdown threshold of {slowdown} °C",
-        detail="Past the threshold the GPU halves its clocks to cool down; training slows without any error.",
+        f"{label(gpu)}: {title}",
+        detail=detail,
         fix="Improve cooling: clear the airflow path, check fans (`nvidia-smi -q -d TEMPERATURE,FAN`), "
         "space the cards out or lower the room temperature.",
-        evidence=(f"gpu.gpus[{gpu.index}].temperature_c", f"gpu.gpus[{gpu.index}].temperature_slowdown_c"),
+        evidence=(f"gpu.gpus[{gpu.index}].temperature_c", f"gpu.gpus[{gpu.index}].{field}"),
     )
 
 
-@check("gpu.temperature", f"No GPU is within {TEMPERATURE_MARGIN_C} °C of its slowdown temperature.")
+@check(
+    "gpu.temperature",
+    f"No GPU is within {TEMPERATURE_MARGIN_C} °C of its slowdown temperature or past its maximum operating one.",
+)
 def check_temperature(given: CheckInput) -> Iterator[Finding]:
     yield from per_gpu(given, "gpu.temperature", "GPU temperature", _temperature, "temperatures well below slowdown")

@@ -97,6 +97,10 @@ class FrameworkFacts:
     # their metadata says they were built for, and whether they import beside this torch. Last, with a default, so
     # older snapshots still decode.
     extensions: tuple[Extension, ...] | Unavailable = EXTENSIONS_NOT_RECORDED
+    # What torch, NumPy and NVML warned or wrote to stderr while the live probe imported torch, initialised CUDA
+    # and ran its smoke tests ("UserWarning: CUDA initialization: ..."), one line each; () for a paste (its text
+    # is read whole) and for snapshots saved before it was recorded. collect() decodes it into Snapshot.messages.
+    runtime_output: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,15 @@ CLOCK_EVENT_REASONS = (
 
 COMPUTE_MODES = ("Default", "Exclusive_Thread", "Prohibited", "Exclusive_Process")
 
+# What every field of a GPU that fell off the bus says once NVML answered GPU_IS_LOST (the live probe), and what a
+# pasted GPU the driver could not open carries: one value, so checks know a lost GPU by it whatever its source.
+LOST_GPU = Unavailable(
+    "the GPU is lost: it fell off the bus",
+    fix="check `dmesg | grep -i xid` (Xid 79), then reset it (`sudo nvidia-smi -r -i INDEX`) or reboot",
+)
+# How facts recorded before Gpu.temperature_max_operating_c existed, and sources that lack it, say so.
+NO_MAX_OPERATING_TEMP = Unavailable("the GPU's maximum operating temperature was not read from this source")
+
 
 @dataclass(frozen=True, slots=True)
 class MigDevice:
@@ -111,6 +120,27 @@ class Gpu:
     utilization_gpu_percent: int | Unavailable  # utilization/gpu_util
     utilization_memory_percent: int | Unavailable  # utilization/memory_util
     processes: tuple[GpuProcess, ...] | Unavailable  # processes/process_info
+    # temperature/gpu_temp_max_gpu_threshold ("GPU Max Operating Temp", driver 450+): the highest temperature the
+    # GPU is specified to run at, below the slowdown one on data-centre boards (last, with a default, so snapshots
+    # saved before it still load)
+    temperature_max_operating_c: int | Unavailable = NO_MAX_OPERATING_TEMP
+
+    @property
+    def is_lost(self) -> bool:
+        """The GPU fell off the bus while it was read (NVML answered GPU_IS_LOST), or could not be opened at all."""
+        return any(getattr(self, name) == LOST_GPU for name in ("name", "uuid", "pci_bus_id", "processes"))
+
+
+@dataclass(frozen=True, slots=True)
+class LostGpu:
+    """A GPU the driver lists but cannot open. nvidia-smi prints, instead of its block, "Unable to determine the
+    device handle for GPU 0000:3B:00.0: Unknown Error" (newer drivers "... for GPU1: 0000:3B:00.0: ...", or
+    "...: GPU is lost.  Reboot the system to recover this GPU"): nvmlDeviceGetHandleByIndex failed."""
+
+    pci_bus_id: str  # "0000:3B:00.0", as printed
+    index: int | None  # "GPU1: ..." on drivers that print it; None otherwise
+    error: str  # NVML's words: "Unknown Error", "GPU is lost"
+    source_line: str  # the line, as a finding quotes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +154,7 @@ class GpuFacts:
     topology: tuple[GpuLink, ...] | Unavailable  # pairs of GPUs; not in `nvidia-smi -q`
     missing_fields: tuple[str, ...]  # XML paths (or NVML calls) the source did not have, e.g. "gpu/compute_cap"
     no_gpu_reason: str | None  # why there are no GPUs; None when there are
+    lost_gpus: tuple[LostGpu, ...] = ()  # GPUs a pasted nvidia-smi output could not open ("Unable to determine ...")
 
 
 def no_gpu_facts(source: str, reason: str, fix: str | None = None) -> GpuFacts:

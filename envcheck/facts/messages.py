@@ -1,7 +1,8 @@
 """What torch, NVML and NumPy said in words while a pasted report was collected: each warning or error decoded
 into its numbers, with the line it came from, so a finding can quote the evidence (issue 11, "read every line").
 
-Empty on a live snapshot: the probes record the same facts structurally (driver version, device capability)."""
+On a live snapshot the same parsers read what torch warned or printed while the framework probe imported it and
+initialised CUDA (FrameworkFacts.runtime_output), so a finding quotes torch's own line on this machine too."""
 
 from __future__ import annotations
 

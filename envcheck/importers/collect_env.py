@@ -10,13 +10,20 @@ from typing import Any
 from envcheck import __version__
 from envcheck.facts.common import Unavailable
 from envcheck.facts.framework import FrameworkFacts, TorchFacts
-from envcheck.facts.gpu import Gpu, GpuFacts, MigDevice, no_gpu_facts
+from envcheck.facts.gpu import Gpu, GpuFacts, LostGpu, MigDevice, no_gpu_facts
 from envcheck.facts.gpu_health import EccCounts, EccFacts
 from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.importers.collect_env_system import system_from_report
-from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text, parse_collect_env
+from envcheck.importers.collect_env_text import (
+    CollectEnvReport,
+    PackageLine,
+    decode_text,
+    parse_collect_env,
+    split_runs,
+)
 from envcheck.importers.collect_env_toolchain import extensions_from_report, toolchain_from_report
+from envcheck.importers.nvidia_smi_text import read_lost_gpus, with_lost_gpus
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.snapshot import ProbeRun, Snapshot
@@ -43,10 +50,16 @@ class CollectEnvError(ValueError):
 
 def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
     """A Snapshot of the machine a collect_env output describes; raises only CollectEnvError."""
-    text = decode_text(data)
-    report = parse_collect_env(text)
+    runs = split_runs(decode_text(data))
+    text = _last_readable_run(runs)
+    source = f"collect-env:{file_name}" + (f" (the last of {len(runs)} runs pasted)" if len(runs) > 1 else "")
+    return snapshot_from_report(parse_collect_env(text), text, source, f"the collect_env output {file_name}")
+
+
+def snapshot_from_report(report: CollectEnvReport, text: str, source: str, described: str) -> Snapshot:
+    """A Snapshot from collect_env's values (or another tool's table read into them: importers/framework_env.py);
+    `text` is the run they came from, whose warnings are read with them (an earlier run's are history)."""
     messages = read_messages(text)
-    source = f"collect-env:{file_name}"
     framework = _framework_or_cut(report, messages)
     sections: dict[str, Any] = {
         "system": system_from_report(report.values),
@@ -55,7 +68,7 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         **dict.fromkeys(_ABSENT_SECTIONS, Unavailable(NOT_IN_OUTPUT)),
     }
     # envcheck's own torch probe never ran: say so, so install.framework_probe skips with the reason
-    not_probed = f"read from the collect_env output {file_name}; envcheck's torch probe did not run"
+    not_probed = f"read from {described}; envcheck's torch probe did not run"
     probes = [
         ProbeRun(name, "skipped", 0.0, value.reason)
         for name, value in sections.items()
@@ -69,11 +82,23 @@ def snapshot_from_collect_env(data: bytes, file_name: str) -> Snapshot:
         source=source,
         is_redacted=False,
         probes=tuple(probes),
-        gpu=_gpu(report, source, messages),
+        gpu=_gpu_with_lost(_gpu(report, source, messages), source, read_lost_gpus(text)),
         **sections,
         messages=messages,
         toolchain=toolchain_from_report(report),
     )
+
+
+def _last_readable_run(runs: tuple[str, ...]) -> str:
+    """The run the facts come from: the last one that names torch. A report pasted twice is a report before and
+    after a change (a driver update, a reinstall), and the last is the machine as it is now, the one a fix must
+    act on; its warnings are read with it and the earlier run's are not, so no fact is judged against a warning
+    printed by a different install."""
+    for run in reversed(runs):
+        report = parse_collect_env(run)
+        if report.values.get("torch_version", "").strip() or _package(report, "torch") is not None:
+            return run
+    return "".join(runs)
 
 
 def _framework_or_cut(report: CollectEnvReport, messages: RuntimeMessages) -> FrameworkFacts | Unavailable:
@@ -284,6 +309,17 @@ def _gpu(report: CollectEnvReport, source: str, messages: RuntimeMessages) -> Gp
         missing_fields=("gpu/* except product_name (collect_env prints only `nvidia-smi -L`)",),
         no_gpu_reason=None,
     )
+
+
+def _gpu_with_lost(gpu: GpuFacts | Unavailable, source: str, lost: tuple[LostGpu, ...]) -> GpuFacts | Unavailable:
+    """The GPUs, and those nvidia-smi said it could not open ("Unable to determine the device handle for GPU ...",
+    pasted with the report or printed by collect_env's own `nvidia-smi` call): a lost GPU is worth a finding even
+    when the GPU list itself is cut off or says "Could not collect"."""
+    if not lost:
+        return gpu
+    if isinstance(gpu, Unavailable):
+        gpu = no_gpu_facts(source, "collect_env lists no GPU it could open")
+    return with_lost_gpus(gpu, lost)
 
 
 def _named_gpu(index: int, name: str, mig_devices: tuple[int, ...], capability: str | None) -> Gpu:

@@ -192,6 +192,34 @@ def parse_collect_env(text: str) -> CollectEnvReport:
     )
 
 
+def split_runs(text: str) -> tuple[str, ...]:
+    """The paste cut into the collect_env runs it holds, in order: one, or more when a report was pasted again
+    below itself (before and after a fix). A run starts at its start marker, or at a second `PyTorch version`
+    line when the marker was not copied, and takes the lines between the previous run's last line and its start
+    with it: the warnings torch printed while that run imported it and the words people write between the two."""
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    last_block_line = -1  # the last labelled or package line of the current run
+    has_values = has_torch = False
+    for number, raw in enumerate(lines):
+        line = clean_line(raw)
+        if not line:
+            continue
+        squeezed = re.sub(r"[^a-z]", "", line.lower())
+        is_marker = _START_MARKER in squeezed or (len(squeezed) > 20 and _START_MARKER.endswith(squeezed))
+        label, colon, _ = line.partition(":")
+        key = match_label(label) if colon and not is_marker else None
+        if (is_marker and has_values) or (key == "torch_version" and has_torch):
+            starts.append(last_block_line + 1)
+            has_values = has_torch = False
+        if is_marker:
+            continue
+        if key is not None or parse_package_line(line) is not None:
+            has_values, last_block_line = True, number
+            has_torch = has_torch or key == "torch_version"
+    return tuple("".join(lines[start:end]) for start, end in zip(starts, [*starts[1:], len(lines)], strict=True))
+
+
 def looks_like_collect_env(text: str) -> bool:
     """True for text holding collect_env's markers (its first lines), as loaders' format detection needs."""
     head = text[:20000].lower().replace("\uff1a", ":")

@@ -10,10 +10,12 @@ Command line equivalent of what this reads: `nvidia-smi -q` (or `nvidia-smi -a`;
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 
-from envcheck.facts.gpu import CLOCK_EVENT_REASONS, GpuFacts
+from envcheck.facts.gpu import CLOCK_EVENT_REASONS, GpuFacts, LostGpu
+from envcheck.importers.nvidia_smi_layout import SECTIONS
 from envcheck.probes.nvidia_smi import MAX_BYTES, MAX_DEPTH, MAX_ELEMENTS, MAX_GPUS, ROOT
 from envcheck.probes.nvidia_smi_xml import gpu_facts_from_tree
 
@@ -24,6 +26,16 @@ _DRIVER_LINE = re.compile(r"^\s*Driver Version\s*:\s*\S", re.MULTILINE)
 # "GPU 00000000:3B:00.0" opens a GPU's block; older drivers print a 4-digit domain ("GPU 0000:01:00.0").
 _GPU_LINE = re.compile(r"^\s*GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
 _DETECT_CHARS = 65536  # the banner and the driver line are the first lines of the output
+# nvidia-smi's line for a GPU it lists but cannot open (nvmlDeviceGetHandleByIndex failed), in place of its block
+# and often before the banner (it goes to stderr). Spellings seen in public reports: "for GPU 0000:0B:00.0: Unknown
+# Error" (older drivers), "for GPU0000:07:00.0: Unknown Error", "for GPU1: 0000:34:00.0: Unknown Error" (recent
+# ones), "for GPU 0000:03:00.0: GPU is lost.  Reboot the system to recover this GPU" (wrapped on Windows).
+_LOST_GPU = re.compile(
+    r"Unable to (?:determine|detect) the device handle for GPU\s*(?:(\d{1,3})\s*:\s*)?"
+    r"([0-9A-Fa-f]{3,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*:\s*([^.\r\n]{1,80})",
+    re.IGNORECASE,
+)
+_MAX_LOST_LINE_CHARS = 200
 
 
 class NvidiaSmiTextError(ValueError):
@@ -48,10 +60,39 @@ def parse_nvidia_smi_text(text: str, source: str) -> GpuFacts:
     """
     if len(text) > MAX_BYTES:
         raise NvidiaSmiTextError(f"input of {len(text)} characters is too large for nvidia-smi output")
-    root = _tree(_log_lines(text))
+    root = _tree([line for line in _log_lines(text) if not _LOST_GPU.search(line)])
     if root.find("driver_version") is None:
         raise NvidiaSmiTextError("no 'Driver Version' line after the NVSMI LOG banner: not nvidia-smi -q output")
-    return gpu_facts_from_tree(root, source, format_name=FORMAT_NAME)
+    return with_lost_gpus(gpu_facts_from_tree(root, source, format_name=FORMAT_NAME), read_lost_gpus(text))
+
+
+def read_lost_gpus(text: str) -> tuple[LostGpu, ...]:
+    """Every GPU nvidia-smi said it could not open, anywhere in `text` (a -q log, a collect_env paste), once each."""
+    found: dict[str, LostGpu] = {}
+    for line in text.splitlines():
+        match = _LOST_GPU.search(line)
+        if match is None:
+            continue
+        index, bus_id, error = match.groups()
+        quoted = " ".join(line[match.start() :].split())[:_MAX_LOST_LINE_CHARS]
+        lost = LostGpu(bus_id.upper(), int(index) if index else None, error.strip(), quoted)
+        found.setdefault(lost.pci_bus_id, lost)
+    return tuple(found.values())
+
+
+def layout_of_text(text: str) -> ET.Element:
+    """The element tree of `-q` text as read, before any value is interpreted (make_layout.py learns from it)."""
+    return _tree(_log_lines(text))
+
+
+def with_lost_gpus(facts: GpuFacts, lost: tuple[LostGpu, ...]) -> GpuFacts:
+    """`facts` with the GPUs the driver could not open; when it opened none, that is why there are no GPUs."""
+    if not lost:
+        return facts
+    reason = facts.no_gpu_reason
+    if not facts.gpus:
+        reason = f"the driver lists {len(lost)} GPU(s) it cannot open: {lost[0].source_line}"
+    return dataclasses.replace(facts, lost_gpus=lost, no_gpu_reason=reason)
 
 
 def _log_lines(text: str) -> list[str]:
@@ -71,9 +112,11 @@ def _log_lines(text: str) -> list[str]:
 def _tree(lines: list[str]) -> ET.Element:
     """The element tree of the log. A line's parent is the nearest header line above it indented less;
     lines indented under a line that has a value ("HW Slowdown : Not Active" over "HW Thermal Slowdown")
-    are its siblings, as in the XML."""
+    are its siblings, as in the XML. A log pasted with its indentation stripped is read by the sections'
+    known contents instead (_flat_parent)."""
     root = ET.Element(ROOT)
     stack: list[tuple[int, ET.Element]] = [(-1, root)]  # open headers: (indent, element)
+    is_flat = _is_flat(lines)
     elements = gpus = 0
     for line in lines:
         if not line.strip():
@@ -87,11 +130,14 @@ def _tree(lines: list[str]) -> ET.Element:
             del stack[1:]
             stack.append((indent, ET.SubElement(root, "gpu", id=gpu.group(1))))
             continue
-        while stack[-1][0] >= indent:
-            stack.pop()
-        parent = stack[-1][1]
         label, colon, value = line.partition(":")
         label = label.strip()
+        if is_flat:
+            del stack[_flat_parent(stack, label) + 1 :]
+        else:
+            while stack[-1][0] >= indent:
+                stack.pop()
+        parent = stack[-1][1]
         if not label:
             continue
         elements += 1
@@ -105,6 +151,36 @@ def _tree(lines: list[str]) -> ET.Element:
                 raise NvidiaSmiTextError(f"sections nested deeper than {MAX_DEPTH}")
             stack.append((indent, element))
     return root
+
+
+def _is_flat(lines: list[str]) -> bool:
+    """True when a GPU's block holds one level of indentation at most (nvidia-smi prints three or more): the
+    paste lost it, as GitHub renders a log outside a code block or a chat client collapses spaces."""
+    indents: set[int] = set()
+    gpu_indent: int | None = None
+    for line in lines:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if _GPU_LINE.match(line):
+            gpu_indent = indent if gpu_indent is None else gpu_indent
+        elif gpu_indent is not None:
+            indents.add(indent)
+    return gpu_indent is not None and len(indents) <= 1
+
+
+def _flat_parent(stack: list[tuple[int, ET.Element]], label: str) -> int:
+    """Where in the open sections a line of a flattened log belongs: the innermost one whose known contents
+    (nvidia_smi_layout.SECTIONS) hold its tag ("Total" after "BAR1 Memory Usage" stays in it, "Fan Speed" closes
+    it); a label no open section knows stays in the innermost one."""
+    for depth in range(len(stack) - 1, -1, -1):
+        section = stack[depth][1].tag
+        tag = _tag(section, label).split("/")[0]
+        # a process's fields sit in a <process_info> that _child adds under <processes>
+        known = SECTIONS.get("process_info" if section == "processes" else section, frozenset())
+        if tag in known:
+            return depth
+    return len(stack) - 1
 
 
 def _child(parent: ET.Element, path: str) -> ET.Element:

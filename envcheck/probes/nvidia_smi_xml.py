@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import TypeVar
 
 from envcheck.facts.common import Unavailable
-from envcheck.facts.gpu import CLOCK_EVENT_REASONS, Gpu, GpuFacts, GpuProcess, MigDevice
+from envcheck.facts.gpu import CLOCK_EVENT_REASONS, LOST_GPU, Gpu, GpuFacts, GpuProcess, MigDevice
 from envcheck.facts.gpu_health import EccCounts, EccFacts, RemappedRows, RetiredPages
 
 _NO_NVLINKS = Unavailable("`nvidia-smi -q` does not report NVLinks", fix="nvidia-smi nvlink --status")
@@ -83,6 +83,7 @@ def _gpu(index: int, gpu: ET.Element, values: _Values) -> Gpu:
         temperature_c=values.celsius(gpu, "temperature/gpu_temp"),
         temperature_slowdown_c=values.celsius(gpu, "temperature/gpu_temp_slow_threshold"),
         temperature_shutdown_c=values.celsius(gpu, "temperature/gpu_temp_max_threshold"),
+        temperature_max_operating_c=values.celsius(gpu, "temperature/gpu_temp_max_gpu_threshold"),
         sm_clock_mhz=values.mhz(gpu, "clocks/sm_clock"),
         sm_clock_max_mhz=values.mhz(gpu, "max_clocks/sm_clock"),
         memory_clock_mhz=values.mhz(gpu, "clocks/mem_clock"),
@@ -262,7 +263,7 @@ _SPECIAL_VALUES = {
     "no permission": _NO_PERMISSION,
     "unknown error": Unavailable("the driver reported an unknown error"),
     "gpu requires reset": Unavailable("the GPU requires a reset", fix="sudo nvidia-smi -r -i <index>"),
-    "gpu is lost": Unavailable("the GPU is lost (fell off the bus)", fix="reboot; check dmesg for Xid 79"),
+    "gpu is lost": LOST_GPU,
     "requested functionality has been deprecated": Unavailable("deprecated by the driver"),
 }
 _NUMBER = re.compile(r"(-?[0-9]{1,19}(?:\.[0-9]{1,9})?) ?([A-Za-z%]*)", re.ASCII)

@@ -177,7 +177,67 @@ def is_installed(name: str) -> bool:
         return False
 
 
+# What torch, NumPy and NVML said while torch was imported and CUDA initialised: each warning as
+# "Category: message", then what was written to sys.stderr (NumPy's "A module that was compiled using NumPy
+# 1.x cannot be run in NumPy 2.0.0" is a print, not a warning). envcheck decodes it with the parsers it reads
+# pasted reports with (importers/runtime_messages.py), so a live finding can quote the line as a paste's does.
+RUNTIME_OUTPUT: list[str] = []
+MAX_RUNTIME_OUTPUT_CHARS = 20000  # a warning printed in a loop must not fill the result
+
+
+class StderrCopy:
+    """sys.stderr that still writes through, keeping a copy of the text (Python-level writes only: what C++
+    writes to file descriptor 2 goes straight to the parent, which shows its tail when the probe fails)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        if sum(len(part) for part in self.parts) < MAX_RUNTIME_OUTPUT_CHARS:
+            self.parts.append(str(text))
+        return int(self.stream.write(text) or 0)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def keep_warnings(caught: Any) -> None:
+    """Add recorded warnings to RUNTIME_OUTPUT; an inner catch_warnings hides them from the outer one."""
+    for warning in caught:
+        RUNTIME_OUTPUT.append(f"{warning.category.__name__}: {warning.message}")
+
+
+def runtime_output(copy: StderrCopy) -> list[str]:
+    lines = [*RUNTIME_OUTPUT, *"".join(copy.parts).splitlines()]
+    kept: list[str] = []
+    total = 0
+    for line in lines:
+        if line.strip() and line not in kept and total < MAX_RUNTIME_OUTPUT_CHARS:
+            kept.append(line[:MAX_RUNTIME_OUTPUT_CHARS])
+            total += len(line)
+    return kept
+
+
 def collect_framework() -> dict[str, Any]:
+    """FrameworkFacts, with what torch printed and warned while it was imported, initialised CUDA and tested."""
+    copy = StderrCopy(sys.stderr)
+    sys.stderr = copy
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            facts = import_and_test_torch()
+        keep_warnings(caught)
+    finally:
+        sys.stderr = copy.stream
+    facts["runtime_output"] = runtime_output(copy)
+    return facts
+
+
+def import_and_test_torch() -> dict[str, Any]:
     """FrameworkFacts: import torch, then record its build, its view of the GPUs and a smoke test on each."""
     facts: dict[str, Any] = {
         "interpreter": sys.executable,
@@ -417,6 +477,7 @@ def cuda_availability(torch: Any) -> tuple[bool, str | None]:
             is_available = bool(torch.cuda.is_available())
         except Exception as error:  # see attempt()
             return False, exception_line(error)
+    keep_warnings(caught)
     if is_available:
         return True, None
     messages = [" ".join(str(warning.message).split()) for warning in caught]

@@ -11,7 +11,7 @@ from functools import partial
 from typing import TypeVar
 
 from envcheck.facts.common import Unavailable
-from envcheck.facts.gpu import CLOCK_EVENT_REASONS, COMPUTE_MODES, Gpu, GpuProcess, MigDevice
+from envcheck.facts.gpu import CLOCK_EVENT_REASONS, COMPUTE_MODES, LOST_GPU, Gpu, GpuProcess, MigDevice
 from envcheck.facts.gpu_health import EccCounts, EccFacts, NvLink, RemappedRows, RetiredPages
 from envcheck.probes.nvml.backend import (
     FUNCTION_NOT_FOUND,
@@ -38,10 +38,7 @@ ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing"
 _INACTIVE = Unavailable("the link is inactive")
 MAX_NVLINKS = 36  # NVML_NVLINK_MAX_LINKS in nvml.h 12.8+; older drivers answer INVALID_ARGUMENT sooner
 
-LOST = Unavailable(
-    "the GPU is lost: it fell off the bus",
-    fix="check `dmesg | grep -i xid` (Xid 79), then reset it (`sudo nvidia-smi -r -i INDEX`) or reboot",
-)
+LOST = LOST_GPU  # one value for a lost GPU, whichever source saw it (facts/gpu.py)
 
 
 def unavailable(error: NvmlError) -> Unavailable:
