@@ -174,6 +174,18 @@ def nvidia_smi_seeds(repository: Path = REPOSITORY) -> tuple[tuple[str, bytes], 
     return _files(paths)
 
 
+def pasted_text_seeds(repository: Path = REPOSITORY) -> list[Path]:
+    """Every text `--from` detects: collect_env pastes (the fixtures and the real reports of the corpus, `nvidia-smi
+    -q` text among them) and detectron2's / OpenMMLab's own collect_env tables."""
+    fixtures = repository / "tests" / "fixtures"
+    return [
+        *(fixtures / "collect_env").glob("*.txt"),
+        *(fixtures / "reports").glob("*.txt"),
+        *(fixtures / "framework_env").glob("*.txt"),
+        *(fixtures / "nvidia-smi-q").glob("*.txt"),
+    ]
+
+
 def build_targets(snapshot_seeds: Sequence[tuple[str, bytes]], repository: Path = REPOSITORY) -> tuple[Target, ...]:
     """Every importer and every file option, each with its valid seeds (snapshot JSON is made by the caller)."""
     profiles = repository / "profiles"
@@ -187,7 +199,7 @@ def build_targets(snapshot_seeds: Sequence[tuple[str, bytes]], repository: Path 
             "collect-env-text",
             "text",
             "collect_env.txt",
-            _files((repository / "tests" / "fixtures" / "collect_env").glob("*.txt")),
+            _files(pasted_text_seeds(repository)),
             SNAPSHOT_COMMANDS,
         ),
         Target(
