@@ -99,6 +99,60 @@ def test_numpy_2_with_a_torch_built_against_numpy_1(torch: str, numpy: str, seve
         assert "compiled using NumPy 1.x" in finding.detail
 
 
+def on(os_name: str, torch: str, numpy: str) -> Snapshot:
+    return factories.snapshot(
+        system=factories.system(os_name=os_name),
+        python=factories.python(packages=factories.packages(torch=torch, numpy=numpy)),
+    )
+
+
+# Linux / Windows x torch 2.2 / 2.3 / 2.4 x numpy 1.26 / 2.0 (profiles/compat/numpy_abi.toml): Linux wheels run
+# NumPy 2 from 2.3.0 (pytorch/pytorch#107302), Windows wheels from 2.4.1 (pytorch/pytorch#131668: 2.4.0's Windows
+# wheels fail with numpy 2.0.1, "Fixed in rc 2.4.1"; #128860: 2.3.1 on Windows, "_ARRAY_API not found").
+NUMPY_MATRIX = [
+    ("Linux", "2.2.2", "1.26.4", Severity.OK),
+    ("Linux", "2.2.2", "2.0.0", Severity.FAIL),
+    ("Linux", "2.3.1", "1.26.4", Severity.OK),
+    ("Linux", "2.3.1", "2.0.0", Severity.OK),
+    ("Linux", "2.4.0", "1.26.4", Severity.OK),
+    ("Linux", "2.4.0", "2.0.1", Severity.OK),
+    ("Windows", "2.2.2", "1.26.4", Severity.OK),
+    ("Windows", "2.2.2", "2.0.0", Severity.FAIL),
+    ("Windows", "2.3.1", "1.26.4", Severity.OK),
+    ("Windows", "2.3.1", "2.0.0", Severity.FAIL),
+    ("Windows", "2.4.0", "1.26.4", Severity.OK),
+    ("Windows", "2.4.0", "2.0.1", Severity.FAIL),
+    ("Windows", "2.4.1", "2.0.1", Severity.OK),
+    ("Windows", "2.3.0+cu121", "2.0.0", Severity.FAIL),
+    ("Darwin", "2.3.0", "2.0.0", Severity.OK),
+]
+
+
+@pytest.mark.parametrize(("os_name", "torch", "numpy", "severity"), NUMPY_MATRIX)
+def test_numpy_2_follows_each_platforms_release_history(
+    os_name: str, torch: str, numpy: str, severity: Severity
+) -> None:
+    finding = only("install.numpy_abi", on(os_name, torch, numpy))
+    assert finding.severity is severity, finding
+    if severity is Severity.FAIL:
+        first = "2.4.1" if os_name == "Windows" else "2.3.0"
+        assert finding.fix is not None and "numpy<2" in finding.fix and f"torch >= {first}" in finding.fix
+    if severity is Severity.FAIL and os_name == "Windows" and not torch.startswith("2.2"):
+        assert "Windows wheels" in finding.title and "#131668" in finding.detail
+
+
+def test_the_numpy_floors_are_data_with_their_sources() -> None:
+    floors = {floor.platform: floor for floor in KNOWLEDGE.numpy_abi_floors}
+    assert {p: f.first_torch for p, f in floors.items()} == {"linux": "2.3.0", "macos": "2.3.0", "windows": "2.4.1"}
+    assert "131668" in floors["windows"].provenance.source and "107302" in floors["linux"].provenance.source
+    # WSL runs Linux wheels: judged as Linux
+    wsl = factories.snapshot(
+        system=factories.system(is_wsl=True),
+        python=factories.python(packages=factories.packages(torch="2.3.1", numpy="2.0.0")),
+    )
+    assert only("install.numpy_abi", wsl).severity is Severity.OK
+
+
 def test_python_outside_the_release_range_warns_and_inside_passes() -> None:
     too_new = factories.snapshot(python=factories.python(version="3.12.4", packages=factories.packages(torch="2.1.2")))
     finding = only("install.python_supported", too_new)

@@ -369,6 +369,17 @@ CASES = (
         factories.snapshot(python=factories.python(packages=factories.packages(torch="2.4.0", numpy="2.0.0"))),
         "other_extension",
     ),
+    Case(  # the same torch on Windows: its 2.4.0 wheels were built against NumPy 1.x (pytorch/pytorch#131668)
+        "numpy 2 with torch 2.4.0 on Windows",
+        "install.numpy_abi",
+        NUMPY,
+        factories.snapshot(
+            system=factories.system(os_name="Windows"),
+            python=factories.python(packages=factories.packages(torch="2.4.0", numpy="2.0.1")),
+        ),
+        "old_torch",
+        ("numpy<2", "torch >= 2.4.1"),
+    ),
     Case("nccl watchdog", "nccl.watchdog_timeout", WATCHDOG, None, None, ("ALLREDUCE", "600 s")),
     Case(
         "nccl shm in docker",

@@ -371,6 +371,25 @@ def test_loading_is_fast() -> None:
             'gcc_max = "9"',
             r"^profiles/compat/host_compilers\.toml: nvcc\[0\]\.gcc_max: ",
         ),
+        (
+            "compat/numpy_abi.toml",
+            'platform = "windows"',
+            'platform = "win32"',
+            r"^profiles/compat/numpy_abi\.toml: platform\[2\]\.platform: "
+            r'expected one of linux, macos, windows, got "win32"$',
+        ),
+        (
+            "compat/numpy_abi.toml",
+            'platform = "macos"',
+            'platform = "linux"',
+            r"^profiles/compat/numpy_abi\.toml: platform\[1\]: duplicates platform\[0\] \(linux\)$",
+        ),
+        (
+            "compat/numpy_abi.toml",
+            'first_torch = "2.4.1"',
+            'first_torch = "two"',
+            r'^profiles/compat/numpy_abi\.toml: platform\[2\]\.first_torch: expected a version, got "two"$',
+        ),
     ],
 )
 def test_malformed_value_names_file_and_field(profiles: Path, relative: str, old: str, new: str, message: str) -> None:
@@ -387,6 +406,7 @@ def test_malformed_value_names_file_and_field(profiles: Path, relative: str, old
         ("compat/torch_releases.toml", "source"),
         ("compat/cuda_toolkits.toml", "as_of"),
         ("compat/wheel_arch.toml", "source"),
+        ("compat/numpy_abi.toml", "source"),
     ],
 )
 def test_missing_provenance_is_an_error(profiles: Path, relative: str, field: str) -> None:

@@ -71,8 +71,8 @@ def assumptions(data: dict[str, object]) -> dict[str, dict[str, object]]:
 
 def test_every_assumption_is_in_the_json_with_its_option() -> None:
     training = assumptions(recommend_json("--params", "7B", "--task", "lora", "--top", "1"))
-    assert set(training) == {"precision", "mfu", "seq_len", "batch", "optimizer", "checkpointing", "overlap",
-                             "lora_rank"}  # fmt: skip
+    assert set(training) == {"precision", "tokens", "mfu", "seq_len", "batch", "optimizer", "checkpointing",
+                             "overlap", "lora_rank", "attention", "cuda_context_gb", "memory_overhead"}  # fmt: skip
     assert training["mfu"]["option"] == "--mfu" and training["mfu"]["value"]["datacenter"] == 0.4
     assert training["overlap"]["value"] == 0.5 and training["lora_rank"]["value"] == 16
     serving = assumptions(recommend_json("--params", "70B", "--task", "infer", "--precision", "int4", "--top", "1"))

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envcheck.advise.memory_model import NF4_BITS, WEIGHT_BYTES
-from envcheck.advise.time_model import DEFAULT_UTILISATION
-from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.advise.time_model import DEFAULT_UTILISATION, job_units
+from envcheck.advise.workload_spec import FLASH_ATTENTION_MIN_COMPUTE_CAPABILITY, WorkloadSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +45,40 @@ def precision_of_parts(spec: WorkloadSpec) -> str:
     return f"weights and gradients {spec.precision}{master}"
 
 
+def _memory_assumptions(spec: WorkloadSpec) -> list[Assumption]:
+    """What every GPU loses before the job's tensors (the CUDA context) and on top of them (the allocator)."""
+    return [
+        Assumption(
+            "cuda_context_gb",
+            spec.cuda_context_bytes / 1e9,
+            f"CUDA context {spec.cuda_context_bytes / 1e9:g} GB per GPU",
+            "--cuda-context-gb",
+        ),
+        Assumption(
+            "memory_overhead",
+            spec.memory_overhead,
+            f"{spec.memory_overhead:.0%} allocator overhead",
+            "--memory-overhead",
+        ),
+    ]
+
+
+def _attention(spec: WorkloadSpec) -> Assumption:
+    """Whether attention stores its scores: FlashAttention-2 needs compute capability 8.0; below it (V100, T4)
+    every figure for that GPU counts the scores, whatever the spec says."""
+    major, minor = FLASH_ATTENTION_MIN_COMPUTE_CAPABILITY
+    option = "--flash-attention / --no-flash-attention"
+    if spec.is_flash_attention:
+        shown = f"flash attention on cc {major}.{minor}+ GPUs, attention scores stored below"
+        return Assumption("attention", "flash", shown, option)
+    return Assumption("attention", "eager", "attention scores stored (no flash attention)", option)
+
+
 def assumptions_of(spec: WorkloadSpec) -> tuple[Assumption, ...]:
     """Every assumption the memory, time and cost figures rest on for this spec."""
     found = [Assumption("precision", precision_of_parts(spec), precision_of_parts(spec), "--precision / --task")]
+    units, _ = job_units(spec)  # printed on the job line; here for the JSON and its option
+    found.append(Assumption("tokens", units, "", "--tokens"))
     if spec.is_quantised:  # shown in the precision line already; here for the JSON and its option
         parts = list(spec.unquantised_parts)
         found.append(Assumption("unquantised_parts", parts, "", "--skip-modules"))
@@ -61,6 +92,7 @@ def assumptions_of(spec: WorkloadSpec) -> tuple[Assumption, ...]:
                 f"decode at {spec.decode_efficiency:.0%} of memory bandwidth",
                 "--decode-efficiency",
             ),
+            *_memory_assumptions(spec),
         ]
         return tuple(found)
     if spec.mfu is not None:
@@ -82,6 +114,9 @@ def assumptions_of(spec: WorkloadSpec) -> tuple[Assumption, ...]:
         ),
         Assumption("overlap", spec.overlap, f"{spec.overlap:.0%} of data-parallel comms hidden", "--overlap"),
     ]
+    if spec.shape is not None:
+        found.append(_attention(spec))
+    found += _memory_assumptions(spec)
     if spec.task in ("lora", "qlora"):
         found.append(Assumption("lora_rank", spec.lora_rank, f"LoRA rank {spec.lora_rank}", "--lora-rank"))
     return tuple(found)

@@ -13,7 +13,7 @@ from envcheck.advise.fit import required_compute_capability
 from envcheck.advise.memory_model import MemoryEstimate, fitting_estimate
 from envcheck.advise.recommend import Option, job_time
 from envcheck.advise.time_model import JobTime, Measured
-from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.advise.workload_spec import WorkloadSpec, on_gpu
 from envcheck.facts.common import Unavailable
 from envcheck.input_files import CONFIG_LIMIT, load_toml_file
 from envcheck.knowledge import GpuSpec, Knowledge, KnowledgeError, profiles_root
@@ -103,7 +103,7 @@ def recommend_purchases(
         if isinstance(gpu.memory_gb, Unavailable) or gpu.compute_capability < required_compute_capability(spec):
             continue
         for count in GPU_COUNTS:
-            memory = fitting_estimate(spec, count, gpu.memory_gb * 1e9)
+            memory = fitting_estimate(on_gpu(spec, gpu.compute_capability), count, gpu.memory_gb * 1e9)
             if memory is None:
                 continue
             timing = job_time(spec, gpu, memory, measured)

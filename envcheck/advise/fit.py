@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate, strategies_for
-from envcheck.advise.workload_spec import DTYPE_MIN_COMPUTE_CAPABILITY, WorkloadSpec
+from envcheck.advise.workload_spec import DTYPE_MIN_COMPUTE_CAPABILITY, WorkloadSpec, on_gpu
 from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import Gpu
 from envcheck.knowledge import Knowledge
@@ -112,12 +112,18 @@ def judge_fit(spec: WorkloadSpec, seats: tuple[Seat, ...]) -> FitJudgement:
     used: tuple[Seat, ...] = ()
     for count in range(len(roomiest), 0, -1):
         chosen = tuple(roomiest[:count])
-        memory = fitting_estimate(spec, count, chosen[-1].free_bytes)
+        memory = fitting_estimate(on_gpu(spec, _oldest(chosen)), count, chosen[-1].free_bytes)
         if memory is not None:
             used = tuple(sorted(chosen, key=lambda seat: seat.index))
             break
-    least = _least_need(spec, len(pool)) if pool else 0
+    least = _least_need(on_gpu(spec, _oldest(pool)), len(pool)) if pool else 0
     return FitJudgement(seats, need, capable, memory, used, least)
+
+
+def _oldest(seats: tuple[Seat, ...] | list[Seat]) -> tuple[int, int] | None:
+    """The lowest known compute capability among the GPUs a job runs on: its kernels are the ones every rank has
+    (no flash attention on any rank if one is a V100); None when none is known."""
+    return min((seat.compute_capability for seat in seats if seat.compute_capability is not None), default=None)
 
 
 def _least_need(spec: WorkloadSpec, count: int) -> int:

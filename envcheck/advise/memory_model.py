@@ -42,11 +42,6 @@ CHECKPOINT_BYTES = 2
 # Serving with chunked prefill works through at most this many prompt tokens per step (vLLM
 # max_num_batched_tokens default of 2048 for chunked prefill), so the activation working set is bounded.
 PREFILL_CHUNK_TOKENS = 2048
-# A CUDA context with cuBLAS/cuDNN loaded takes a few hundred MB per GPU (PyTorch "CUDA semantics" notes;
-# ~0.3-0.5 GB in practice); the caching allocator loses some more to fragmentation. Both are assumptions.
-CUDA_CONTEXT_BYTES = 500 * 10**6
-ALLOCATOR_FRACTION = 0.05
-
 STRATEGY_TITLES = {
     "single": "single GPU",
     "ddp": "DDP (replicated)",
@@ -225,7 +220,8 @@ def estimate(spec: WorkloadSpec, strategy: str = "single", gpu_count: int = 1) -
         weights, kv = weights / n, kv / kv_split
     activations = activation_bytes(spec, tensor_parallel=n if strategy == "tp" else 1)
     subtotal = weights + grads + optimizer + activations + kv
-    overhead = CUDA_CONTEXT_BYTES + gathered + ALLOCATOR_FRACTION * subtotal
+    # the CUDA context and the allocator's share are the spec's (--cuda-context-gb, --memory-overhead)
+    overhead = spec.cuda_context_bytes + gathered + spec.memory_overhead * subtotal
     return MemoryEstimate(
         strategy=strategy,
         gpu_count=gpu_count,

@@ -12,7 +12,7 @@ from envcheck.advise.catalog import Catalog, Instance
 from envcheck.advise.fit import required_compute_capability
 from envcheck.advise.memory_model import MemoryEstimate, estimate, fitting_estimate, is_tensor_parallel_possible
 from envcheck.advise.time_model import BenchMeasurement, JobTime, Measured, job_units, serving_time, training_time
-from envcheck.advise.workload_spec import WorkloadSpec
+from envcheck.advise.workload_spec import WorkloadSpec, on_gpu
 from envcheck.facts.common import Unavailable
 from envcheck.knowledge import GpuSpec, KnowledgeError
 from envcheck.validation import quoted
@@ -233,7 +233,7 @@ def recommend_instances(
         if not is_capable(spec, instance.gpu_spec):
             continue
         capacity = instance.gpu_memory_gb * GB
-        memory = fitting_estimate(spec, instance.gpu_count, capacity)
+        memory = fitting_estimate(on_gpu(spec, instance.gpu_spec.compute_capability), instance.gpu_count, capacity)
         if memory is None:
             continue
         headroom = 1 - memory.total_bytes / capacity

@@ -44,6 +44,15 @@ DEFAULT_DECODE_EFFICIENCY = 0.70
 # nn.Embedding is never converted) and as GPTQ/AWQ checkpoints do (lm_head unquantised unless asked for).
 # Norms, biases and MoE routers always stay bf16: no library quantises them.
 QUANTISABLE_PARTS = ("embeddings", "lm_head")
+# A CUDA context with cuBLAS/cuDNN loaded takes a few hundred MB per GPU (PyTorch "CUDA semantics" notes;
+# ~0.3-0.5 GB in practice) and the caching allocator loses some more to fragmentation: 0.5 GB and 5% of everything
+# else are assumptions (--cuda-context-gb, --memory-overhead).
+DEFAULT_CUDA_CONTEXT_BYTES = 500 * 10**6
+DEFAULT_MEMORY_OVERHEAD = 0.05
+MAX_CUDA_CONTEXT_GB = 16.0  # above any context measured (a few hundred MB to ~1 GB with every library loaded)
+# FlashAttention-2 runs on Ampere (cc 8.0) and newer only (its README: "Ampere, Ada, or Hopper GPUs"); below it,
+# attention stores its scores, softmax and dropout mask (Korthikanti et al.'s 5*a*s^2*b term).
+FLASH_ATTENTION_MIN_COMPUTE_CAPABILITY = (8, 0)
 # From this many parameters on, training is assumed to recompute activations unless --no-checkpointing.
 RECOMPUTATION_PARAMETERS = 10**9
 
@@ -86,6 +95,8 @@ class WorkloadSpec:
     transformers_parameters: int | None = None
     decode_efficiency: float = DEFAULT_DECODE_EFFICIENCY  # serving: share of memory bandwidth decode reaches
     unquantised_parts: tuple[str, ...] = QUANTISABLE_PARTS  # int4/int8/NF4 bases: parts kept bf16 (--skip-modules)
+    cuda_context_bytes: int = DEFAULT_CUDA_CONTEXT_BYTES  # per GPU, before any tensor (--cuda-context-gb)
+    memory_overhead: float = DEFAULT_MEMORY_OVERHEAD  # allocator fragmentation, a share of the rest (--memory-overhead)
 
     @property
     def is_quantised(self) -> bool:
@@ -275,6 +286,16 @@ def with_transformers_count(spec: WorkloadSpec, counted: int) -> WorkloadSpec:
     return replace(checked, parameters=counted, active_parameters=active)
 
 
+def on_gpu(spec: WorkloadSpec, compute_capability: tuple[int, int] | None) -> WorkloadSpec:
+    """The spec as it runs on a GPU of this compute capability: below Ampere (8.0) there is no FlashAttention-2,
+    so attention keeps its scores (a V100 in fp16 stores them; an A100 does not). None (not known): unchanged."""
+    if compute_capability is None or not spec.is_flash_attention:
+        return spec
+    if compute_capability >= FLASH_ATTENTION_MIN_COMPUTE_CAPABILITY:
+        return spec
+    return replace(spec, is_flash_attention=False)
+
+
 def is_recomputed_by_default(parameters: int) -> bool:
     """Billion-parameter models are trained with activation recomputation (Megatron-LM, DeepSpeed, QLoRA's
     recipe); the same rule as the shipped profiles', so a model described ad hoc sizes like its profile."""
@@ -317,8 +338,18 @@ def with_options(spec: WorkloadSpec, **changes: object) -> WorkloadSpec:
             given["decode_efficiency"] = positive_number(
                 given["decode_efficiency"], "--decode-efficiency", minimum=0.05, maximum=1.0
             )
+        if "memory_overhead" in given:
+            given["memory_overhead"] = non_negative_number(given["memory_overhead"], "--memory-overhead", maximum=1.0)
     except InvalidValue as error:
         raise KnowledgeError(f"{error} (a fraction: 0.4 is 40%)") from None
+    if "cuda_context_gb" in given:
+        try:
+            context_gb = non_negative_number(
+                given.pop("cuda_context_gb"), "--cuda-context-gb", maximum=MAX_CUDA_CONTEXT_GB
+            )
+        except InvalidValue as error:
+            raise KnowledgeError(f"{error} (GB per GPU: 0.5 is 500 MB)") from None
+        given["cuda_context_bytes"] = round(context_gb * 10**9)
     updated = replace(spec, **given)  # type: ignore[arg-type]
     if "task" in given and given["task"] == "qlora" and "precision" not in given:
         updated = replace(updated, precision="int4")

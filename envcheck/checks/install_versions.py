@@ -124,10 +124,31 @@ def _gpu_wheel_fix(given: CheckInput, torch_version: str, driver: str | None, py
     )
 
 
-# torch 2.3.0 is the first release built against NumPy 2.0 (pytorch/pytorch#107302, torch 2.3 release notes);
-# a build against NumPy 2 also runs with NumPy 1.x, but an older torch built against NumPy 1.x fails under NumPy 2:
+# torch 2.3.0 is the first release built against NumPy 2.0 (pytorch/pytorch#107302) on Linux and macOS, 2.4.1 on
+# Windows (pytorch/pytorch#131668); profiles/compat/numpy_abi.toml holds the floors with their sources. A build
+# against NumPy 2 also runs with NumPy 1.x, but one built against NumPy 1.x fails under NumPy 2:
 # "A module that was compiled using NumPy 1.x cannot be run in NumPy 2" and "RuntimeError: Numpy is not available".
+# Without the knowledge base (or its row), the Linux floor: the one every platform's wheels reached last but Windows.
 _FIRST_TORCH_FOR_NUMPY_2 = Version("2.3.0")
+
+
+def numpy_platform(given: CheckInput) -> str:
+    """Whose wheels the torch is: windows, macos or linux (WSL and a report without system facts: linux)."""
+    facts = known(given.snapshot.system)
+    if facts is not None and facts.os_name == "Windows":
+        return "windows"
+    return "macos" if facts is not None and facts.os_name == "Darwin" else "linux"
+
+
+def first_torch_for_numpy_2(given: CheckInput) -> tuple[Version, str]:
+    """The first torch release whose wheels for this platform run under NumPy 2, and the platform's name."""
+    platform, knowledge = numpy_platform(given), knowledge_of(given)
+    floors = knowledge.numpy_abi_floors if knowledge is not None else ()
+    floor = next((f for f in floors if f.platform == platform), None)
+    return (Version(floor.first_torch) if floor is not None else _FIRST_TORCH_FOR_NUMPY_2), platform
+
+
+_PLATFORM_NAMES = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
 
 
 @check("install.numpy_abi", "The numpy major version is one the installed torch was built to run with.")
@@ -150,16 +171,24 @@ def check_numpy_abi(given: CheckInput) -> Iterator[Finding]:
         missing = "torch" if torch_key is None else "numpy"
         yield Finding(check_id, Severity.OK, f"{missing} not installed (or its version unreadable): nothing to match")
         return
-    if numpy_key.major >= 2 and torch_key < _FIRST_TORCH_FOR_NUMPY_2:
+    first, platform = first_torch_for_numpy_2(given)
+    if numpy_key.major >= 2 and torch_key < first:
+        shown = _PLATFORM_NAMES[platform]
+        why = (
+            "torch before 2.3 cannot use NumPy 2"
+            if first == _FIRST_TORCH_FOR_NUMPY_2
+            else f"torch's {shown} wheels before {first} were built against NumPy 1.x (Linux's from 2.3 on "
+            "were not; pytorch/pytorch#131668, #128860), so they cannot use NumPy 2"
+        )
         yield Finding(
             check_id,
             Severity.FAIL,
-            f"numpy {numpy_version} with torch {torch_version}, which was built against NumPy 1.x",
-            detail="torch before 2.3 cannot use NumPy 2: 'A module that was compiled using NumPy 1.x cannot be run "
-            "in NumPy 2', then 'RuntimeError: Numpy is not available' at tensor.numpy() and in DataLoaders "
-            "(torch 2.3 release notes; pytorch/pytorch#107302).",
-            fix=f'{python.executable} -m pip install "numpy<2"  (or upgrade to torch >= 2.3)',
-            evidence=("python.packages",),
+            f"numpy {numpy_version} with torch {torch_version}, whose {shown} wheels were built against NumPy 1.x",
+            detail=f"{why}: 'A module that was compiled using NumPy 1.x cannot be run in NumPy 2', then "
+            "'RuntimeError: Numpy is not available' at tensor.numpy() and in DataLoaders "
+            "(profiles/compat/numpy_abi.toml; pytorch/pytorch#107302).",
+            fix=f'{python.executable} -m pip install "numpy<2"  (or upgrade to torch >= {first})',
+            evidence=("python.packages", "system.os_name"),
         )
     else:
         yield Finding(check_id, Severity.OK, f"numpy {numpy_version} works with torch {torch_version}")
@@ -225,8 +254,9 @@ def _numpy_failure_finding(given: CheckInput, check_id: str, message: NumpyFailu
     torch_key = release_key(torch_version) if torch_version else None
     is_numpy_2 = numpy_version is not None and numpy_version.split(".", 1)[0] not in ("0", "1")
     executable = python.executable if python else "python"
-    if is_numpy_2 and (torch_key is None or torch_key < _FIRST_TORCH_FOR_NUMPY_2):
-        fix = f'{executable} -m pip install "numpy<2"  (or upgrade torch to >= 2.3, built against NumPy 2)'
+    first, _ = first_torch_for_numpy_2(given)
+    if is_numpy_2 and (torch_key is None or torch_key < first):
+        fix = f'{executable} -m pip install "numpy<2"  (or upgrade torch to >= {first}, built against NumPy 2)'
     else:
         fix = f"{executable} -m pip install --force-reinstall numpy  (a NumPy that imports on its own; check with "\
               f"`{executable} -c 'import numpy'`)"  # fmt: skip

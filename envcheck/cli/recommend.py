@@ -56,6 +56,21 @@ def recommend(
         float | None,
         typer.Option("--decode-efficiency", help="Serving: share of memory bandwidth decode reaches, 0.05-1 (0.7)."),
     ] = None,
+    flash_attention: Annotated[
+        bool | None,
+        typer.Option(
+            "--flash-attention/--no-flash-attention",
+            help="Attention without stored scores on compute capability 8.0+ (default for transformers).",
+        ),
+    ] = None,
+    cuda_context_gb: Annotated[
+        float | None,
+        typer.Option("--cuda-context-gb", help="GB each GPU loses to the CUDA context, 0-16 (0.5)."),
+    ] = None,
+    memory_overhead: Annotated[
+        float | None,
+        typer.Option("--memory-overhead", help="Allocator overhead, a share of the rest of the memory, 0-1 (0.05)."),
+    ] = None,
     skip_modules: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +147,9 @@ def recommend(
             mfu=mfu,
             overlap=overlap,
             decode_efficiency=decode_efficiency,
+            is_flash_attention=flash_attention,
+            cuda_context_gb=cuda_context_gb,
+            memory_overhead=memory_overhead,
             unquantised_parts=None if skip_modules is None else parse_parts(skip_modules),
         )
         if hf_config is not None:

@@ -21,6 +21,7 @@ from envcheck.input_files import CONFIG_LIMIT, InputError, load_toml_file
 from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import (
     DECLARATIONS,
+    NUMPY_PLATFORMS,
     CudaToolkit,
     CudaToolkitUpdate,
     DriverCeiling,
@@ -31,6 +32,7 @@ from envcheck.knowledge.model import (
     HostCompilerLimit,
     ImportSignature,
     Knowledge,
+    NumpyAbiFloor,
     TorchRelease,
     WheelArch,
     WorkloadProfile,
@@ -338,6 +340,14 @@ def _host_compiler(row: Row) -> HostCompilerLimit:
                              row.provenance())  # fmt: skip
 
 
+def _numpy_abi_floor(row: Row) -> NumpyAbiFloor:
+    row.only(("platform", "first_torch"))
+    platform = row.text("platform")
+    if platform not in NUMPY_PLATFORMS:
+        row.fail("platform", f"expected one of {', '.join(NUMPY_PLATFORMS)}, got {quoted(platform)}")
+    return NumpyAbiFloor(platform, row.version("first_torch"), row.provenance())
+
+
 def _load(root: Path) -> Knowledge:
     releases = _table(root, "compat/torch_releases.toml", "release", _release)
     _check_unique(f"{root.name}/compat/torch_releases.toml", "release", dict(enumerate(r.version for r in releases)))
@@ -355,9 +365,12 @@ def _load(root: Path) -> Knowledge:
     _check_unique(f"{root.name}/compat/extensions.toml", "extension", dict(enumerate(e.name for e in extensions)))
     signatures = _table(root, "compat/extensions.toml", "signature", _signature)
     limits = _table(root, "compat/host_compilers.toml", "nvcc", _host_compiler)
+    numpy_floors = _table(root, "compat/numpy_abi.toml", "platform", _numpy_abi_floor)
+    _check_unique(f"{root.name}/compat/numpy_abi.toml", "platform", dict(enumerate(f.platform for f in numpy_floors)))
     return Knowledge(
-        releases, toolkits, wheels, gpus, str(root), ceilings, families, floors, extensions, signatures, limits
-    )
+        releases, toolkits, wheels, gpus, str(root), ceilings, families, floors, extensions, signatures, limits,
+        numpy_floors,
+    )  # fmt: skip
 
 
 @lru_cache(maxsize=1)

@@ -298,6 +298,18 @@ class HostCompilerLimit:
         return self.cuda_from <= cuda <= self.cuda_to
 
 
+NUMPY_PLATFORMS = ("linux", "macos", "windows")
+
+
+@dataclass(frozen=True, slots=True)
+class NumpyAbiFloor:
+    """The first torch release whose wheels for one platform were built against NumPy 2 (older ones fail under it)."""
+
+    platform: str  # one of NUMPY_PLATFORMS
+    first_torch: str  # "2.4.1"
+    provenance: Provenance
+
+
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     """All compatibility tables and GPU specs, loaded once; lookups are pure."""
@@ -313,6 +325,7 @@ class Knowledge:
     extensions: tuple[ExtensionRule, ...] = ()
     import_signatures: tuple[ImportSignature, ...] = ()
     host_compilers: tuple[HostCompilerLimit, ...] = ()
+    numpy_abi_floors: tuple[NumpyAbiFloor, ...] = ()
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 
