@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from envcheck.explain import ExplainReport, Explanation, explain_text
+from envcheck.explain.decode import capability_of_sm
 from envcheck.explain.engine import no_snapshot
 from envcheck.facts.common import Unavailable
 from envcheck.facts.environment import EnvironmentFacts, EnvironmentVariable, NvSwitchFabric
@@ -768,3 +769,26 @@ def test_the_capability_warning_at_start_up_is_read_for_an_error_hours_later() -
     explanation = found(explain(log), "cuda.no_kernel_image")
     assert explanation.cause is not None and explanation.cause.id == "gpu_too_new"
     assert explanation.line_number == 2  # the first occurrence: the warning
+
+
+def test_a_cut_arch_list_is_read_without_its_broken_names() -> None:
+    """Found by the fuzzer (seed 4, case 7589): a paste cut inside the arch list leaves "sm_6f", no arch name."""
+    text = (
+        "NVIDIA GeForce RTX 5090 with CUDA capability sm_120 is not compatible with the current PyTorch installation.\n"
+        "The current PyTorch install supports CUDA capabilities sm_50 sm_6f you want to use the NVIDIA GeForce RTX "
+        "5090 GPU with PyTorch, please check the instructions at https://pytorch.org/get-started/locally/\n"
+        "RuntimeError: CUDA error: no kernel image is available for execution on the device\n"
+    )
+    report = explain(text)
+    assert report.exit_code == 1
+    assert found(report, "cuda.no_kernel_image").signature == "cuda.no_kernel_image"
+
+
+@pytest.mark.parametrize(("written", "capability"), [("sm_86", (8, 6)), ("120", (12, 0)), ("sm_90a", (9, 0))])
+def test_arch_names_decode(written: str, capability: tuple[int, int]) -> None:
+    assert capability_of_sm(written) == capability
+
+
+@pytest.mark.parametrize("written", ["sm_6f", "sm_", "", "sm_1234", "compute_x"])
+def test_what_is_no_arch_name_decodes_to_none(written: str) -> None:
+    assert capability_of_sm(written) is None

@@ -126,10 +126,14 @@ def error_codes(text: str, table: SignatureTable) -> tuple[ErrorCode, ...]:
     return tuple(found.values())
 
 
-def capability_of_sm(sm: str) -> tuple[int, int]:
-    """ "sm_86" or "86" -> (8, 6); "120" -> (12, 0): the last digit is the minor version."""
-    digits = sm.removeprefix("sm_").removeprefix("compute_").rstrip("af")
-    return int(digits[:-1]), int(digits[-1])
+_ARCH = re.compile(r"(?:sm_|compute_)?(\d{1,2})(\d)[af]?")
+
+
+def capability_of_sm(sm: str) -> tuple[int, int] | None:
+    """ "sm_86" or "86" -> (8, 6); "120" -> (12, 0): the last digit is the minor version. None for what is no
+    arch name (a cut paste leaves "sm_6f" or "sm_")."""
+    match = _ARCH.fullmatch(sm)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def sm_mentions(text: str) -> tuple[str, ...]:

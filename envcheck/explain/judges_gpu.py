@@ -101,12 +101,13 @@ def _out_of_memory(context: Context) -> Verdict:
 def _gpu_and_arch(context: Context) -> tuple[list[GpuModel], tuple[str, ...], str]:
     """The GPUs and the wheel's arch list: torch's own warning first, else the Snapshot's GPUs and torch."""
     messages = context.messages
+    named = [(0, m.gpu_name or "the GPU", m.compute_capability) for m in messages.unsupported_archs] + [
+        (m.gpu_index, m.gpu_name, m.compute_capability) for m in messages.gpus_too_old
+    ]
     models = [
-        GpuModel(0, m.gpu_name or "the GPU", decode.capability_of_sm(m.compute_capability.replace(".", "")))
-        for m in messages.unsupported_archs
-    ] + [
-        GpuModel(m.gpu_index, m.gpu_name, decode.capability_of_sm(m.compute_capability.replace(".", "")))
-        for m in messages.gpus_too_old
+        GpuModel(index, name, capability)
+        for index, name, written in named
+        if (capability := decode.capability_of_sm(written.replace(".", ""))) is not None
     ]
     archs = next((m.arch_list for m in messages.unsupported_archs if m.arch_list), ())
     source = "torch's warning in the text"
@@ -123,7 +124,7 @@ def _gpu_and_arch(context: Context) -> tuple[list[GpuModel], tuple[str, ...], st
 @judge("cuda.no_kernel_image")
 def _no_kernel_image(context: Context) -> Verdict:
     models, archs, source = _gpu_and_arch(context)
-    sass = [decode.capability_of_sm(a) for a in archs if a.startswith("sm_")]
+    sass = [capability for a in archs if a.startswith("sm_") and (capability := decode.capability_of_sm(a))]
     decoded = tuple(f"{m.label} (from {source})" for m in models)
     if archs:
         decoded += (f"the wheel's arch list: {' '.join(archs)}",)
