@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import time
@@ -255,7 +256,11 @@ def test_arch_list_and_ptx_forward_compatibility() -> None:
     assert arch_support(wheel, (12, 0)).kind == "none"  # RTX 5090 on cu124: no kernel image
     old = knowledge.arch_list("1.4.0", "cu101")
     assert old is not None and old.ptx == ("compute_37",)
-    support = arch_support(old, (8, 0))  # A100 on 1.4.0: only through sm_37 PTX JIT
+    assert (old.cuda, old.newest_known) == ("10.1", (7, 5))  # the toolkit, and the newest GPU it knows
+    support = arch_support(old, (8, 0))  # A100 on 1.4.0+cu101: CUDA 10.1 predates Ampere, PTX or not
+    assert support.kind == "none" and "CUDA 10.1, which the wheel was built with, predates" in support.detail
+    # within a family the toolkit knows, PTX still serves: a T4 (7.5) on this wheel's compute_37 alone
+    support = arch_support(dataclasses.replace(old, sass=("sm_37",)), (7, 5))
     assert (support.kind, support.arch) == ("ptx", "compute_37")
     assert knowledge.arch_list("2.7.0", "cu128", "linux-aarch64") is None
 
