@@ -480,3 +480,22 @@ def test_every_released_cuda_variant_has_a_linux_arch_list() -> None:
         if knowledge.arch_list(release.version, variant) is None
     ]
     assert missing == []
+
+
+def test_first_toolkit_rows_are_checked(profiles: Path) -> None:
+    path = profiles / "compat" / "cuda_toolkits.toml"
+    edit(path, 'compute_capability = "8.6"\nfirst_cuda = "11.1"', 'compute_capability = "8.6"\nfirst_cuda = "eleven"')
+    with pytest.raises(KnowledgeError, match=r"architecture\[4\]\.first_cuda: expected a version"):
+        load_knowledge(profiles)
+    edit(path, 'compute_capability = "8.6"\nfirst_cuda = "eleven"', 'compute_capability = "8.0"\nfirst_cuda = "11.1"')
+    with pytest.raises(KnowledgeError, match=r"architecture\[4\]: duplicates architecture\[3\] \(8\.0\)"):
+        load_knowledge(profiles)
+
+
+def test_each_wheel_knows_its_toolkit_and_the_newest_gpu_it_knows() -> None:
+    knowledge = load_knowledge()
+    cases = {("1.6.0", "cu102"): (7, 5), ("1.7.1", "cu110"): (8, 0), ("1.13.1", "cu117"): (8, 6)}
+    cases |= {("2.0.1", "cu118"): (9, 0), ("2.7.0", "cu128"): (12, 0)}
+    for (version, variant), newest in cases.items():
+        wheel = knowledge.arch_list(version, variant)
+        assert wheel is not None and wheel.cuda == cuda_of_variant(variant) and wheel.newest_known == newest
