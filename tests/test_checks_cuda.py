@@ -6,7 +6,7 @@ import pytest
 
 from envcheck.checks.registry import CheckInput, all_checks
 from envcheck.facts.common import Unavailable
-from envcheck.facts.gpu import no_gpu_facts
+from envcheck.facts.gpu import GpuFacts, no_gpu_facts
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge import Knowledge, load_knowledge
 from envcheck.snapshot import Snapshot
@@ -228,3 +228,57 @@ def test_no_cuda_check_warns_or_fails_on_healthy_gpu_machines() -> None:
             if registered.area in ("cuda", "install"):
                 for finding in registered.run(CheckInput(snapshot, knowledge=KNOWLEDGE)):
                     assert finding.severity in (Severity.OK, Severity.INFO, Severity.SKIP), finding
+
+
+def _renamed(name: str, capability: list[int]) -> GpuFacts:
+    """The RTX 4090 machine's GPU (driver 535, which drives every GPU below) as another GPU."""
+    return factories.nvml_gpu(
+        "rtx4090-driver535.86.05", **{"device[0].name": name, "device[0].compute_capability": capability}
+    )
+
+
+# torch 1.6.0+cu102's own list as printed on an RTX 3090 (pytorch/pytorch#46794, facebookresearch/detectron2#3076)
+CU102_ARCHS = ("sm_37", "sm_50", "sm_60", "sm_61", "sm_70", "sm_75", "compute_37")
+
+
+def test_an_rtx_3090_on_a_cu102_wheel_fails_though_the_wheel_has_ptx() -> None:
+    rtx3090 = _renamed("NVIDIA GeForce RTX 3090", [8, 6])
+    old = factories.torch_on(rtx3090, version="1.6.0+cu102", cuda_version="10.2", arch_list=CU102_ARCHS)
+    finding = only("cuda.arch_support", factories.gpu_machine(rtx3090, old))
+    assert finding.severity is Severity.FAIL and "sm_86" in finding.title
+    assert finding.detail is not None and "CUDA 10.2, which the wheel was built with, predates" in finding.detail
+    # the first wheels that cover sm_86 are the cu110 ones (sm_80 code runs on 8.6), and driver 535 runs them
+    assert finding.fix is not None and "from torch 1.7.0+cu110" in finding.fix
+
+
+def test_an_rtx_3090_runs_the_sm_80_code_of_a_cu110_wheel() -> None:
+    # CUDA 11.0 knows sm_80, not sm_86, but the 3090 runs torch 1.7.x+cu110 (niuchuangnn/SPICE#26, MRzzm/DINet#100)
+    rtx3090 = _renamed("NVIDIA GeForce RTX 3090", [8, 6])
+    cu110 = factories.torch_on(rtx3090, version="1.7.1+cu110", cuda_version="11.0", arch_list=Unavailable("pasted"))
+    assert only("cuda.arch_support", factories.gpu_machine(rtx3090, cu110)).severity is Severity.OK
+
+
+def test_an_a100_on_a_cu110_wheel_passes() -> None:
+    a100 = _renamed("NVIDIA A100-SXM4-40GB", [8, 0])
+    cu110 = factories.torch_on(a100, version="1.7.1+cu110", cuda_version="11.0", arch_list=Unavailable("pasted"))
+    assert only("cuda.arch_support", factories.gpu_machine(a100, cu110)).severity is Severity.OK
+
+
+def test_an_h100_on_a_cu117_wheel_fails_even_with_ptx() -> None:
+    # the H100 on torch 1.13.x+cu117 (HazyResearch/hyena-dna#76, PKU-YuanGroup/Open-Sora-Plan#39); compute_37 as
+    # in the lists of amithkk/stable-diffusion-k8s#10
+    h100 = _renamed("NVIDIA H100 80GB HBM3", [9, 0])
+    archs = ("sm_37", "sm_50", "sm_60", "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "compute_37")
+    cu117 = factories.torch_on(h100, version="1.13.1+cu117", cuda_version="11.7", arch_list=archs)
+    finding = only("cuda.arch_support", factories.gpu_machine(h100, cu117))
+    assert finding.severity is Severity.FAIL and "sm_90" in finding.title
+    assert finding.detail is not None and "CUDA 11.7" in finding.detail and "up to 8.6" in finding.detail
+    assert finding.fix is not None and "+cu118" in finding.fix
+
+
+def test_ptx_only_within_a_family_the_toolkit_knows_stays_a_note() -> None:
+    # CUDA 12.1 knows Hopper (9.0): an H100 on a wheel with only compute_80 PTX for it JIT-compiles, slowly
+    h100 = _renamed("NVIDIA H100 80GB HBM3", [9, 0])
+    ptx = factories.torch_on(h100, arch_list=("sm_70", "sm_80", "compute_80"))  # torch 2.3.1+cu121
+    finding = only("cuda.arch_support", factories.gpu_machine(h100, ptx))
+    assert finding.severity is Severity.INFO and "PTX" in finding.title

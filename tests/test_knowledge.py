@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import time
@@ -255,7 +256,11 @@ def test_arch_list_and_ptx_forward_compatibility() -> None:
     assert arch_support(wheel, (12, 0)).kind == "none"  # RTX 5090 on cu124: no kernel image
     old = knowledge.arch_list("1.4.0", "cu101")
     assert old is not None and old.ptx == ("compute_37",)
-    support = arch_support(old, (8, 0))  # A100 on 1.4.0: only through sm_37 PTX JIT
+    assert (old.cuda, old.newest_known) == ("10.1", (7, 5))  # the toolkit, and the newest GPU it knows
+    support = arch_support(old, (8, 0))  # A100 on 1.4.0+cu101: CUDA 10.1 predates Ampere, PTX or not
+    assert support.kind == "none" and "CUDA 10.1, which the wheel was built with, predates" in support.detail
+    # within a family the toolkit knows, PTX still serves: a T4 (7.5) on this wheel's compute_37 alone
+    support = arch_support(dataclasses.replace(old, sass=("sm_37",)), (7, 5))
     assert (support.kind, support.arch) == ("ptx", "compute_37")
     assert knowledge.arch_list("2.7.0", "cu128", "linux-aarch64") is None
 
@@ -475,3 +480,22 @@ def test_every_released_cuda_variant_has_a_linux_arch_list() -> None:
         if knowledge.arch_list(release.version, variant) is None
     ]
     assert missing == []
+
+
+def test_first_toolkit_rows_are_checked(profiles: Path) -> None:
+    path = profiles / "compat" / "cuda_toolkits.toml"
+    edit(path, 'compute_capability = "8.6"\nfirst_cuda = "11.1"', 'compute_capability = "8.6"\nfirst_cuda = "eleven"')
+    with pytest.raises(KnowledgeError, match=r"architecture\[4\]\.first_cuda: expected a version"):
+        load_knowledge(profiles)
+    edit(path, 'compute_capability = "8.6"\nfirst_cuda = "eleven"', 'compute_capability = "8.0"\nfirst_cuda = "11.1"')
+    with pytest.raises(KnowledgeError, match=r"architecture\[4\]: duplicates architecture\[3\] \(8\.0\)"):
+        load_knowledge(profiles)
+
+
+def test_each_wheel_knows_its_toolkit_and_the_newest_gpu_it_knows() -> None:
+    knowledge = load_knowledge()
+    cases = {("1.6.0", "cu102"): (7, 5), ("1.7.1", "cu110"): (8, 0), ("1.13.1", "cu117"): (8, 6)}
+    cases |= {("2.0.1", "cu118"): (9, 0), ("2.7.0", "cu128"): (12, 0)}
+    for (version, variant), newest in cases.items():
+        wheel = knowledge.arch_list(version, variant)
+        assert wheel is not None and wheel.cuda == cuda_of_variant(variant) and wheel.newest_known == newest

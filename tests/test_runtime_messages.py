@@ -209,3 +209,13 @@ def test_a_cut_off_paste_gets_cuda_availability_from_what_implies_it() -> None:
     assert warned.framework.torch.is_cuda_available is False
     silent = snapshot_from_collect_env(head.format("1.12.1+cu102", "10.2").encode(), "cut.txt").framework
     assert isinstance(silent, Unavailable) and "Is CUDA available" in silent.reason
+
+
+def test_a_cut_arch_list_keeps_only_whole_arch_names() -> None:
+    text = (
+        "UserWarning: NVIDIA GeForce RTX 3090 with CUDA capability sm_86 is not compatible with the current PyTorch "
+        "installation. The current PyTorch install supports CUDA capabilities sm_37 sm_50 sm_6f sm_6 sm_"
+    )
+    (message,) = read_messages(text).unsupported_archs
+    assert message.compute_capability == "8.6"
+    assert message.arch_list == ("sm_37", "sm_50")

@@ -195,10 +195,20 @@ def test_pinned_old_release_on_apple_silicon_is_not_offered() -> None:
 
 
 def test_ptx_only_gpu_is_named_in_the_reasons() -> None:
-    # torch 1.5 (before sm_80 kernels, torch 1.7) runs on an A100 only through its compute_37 PTX
-    plan = _plan(("NVIDIA A100-SXM4-80GB",), "450.80.02", "3.8", "linux", "x86_64", "1.5")
-    assert (plan.torch, plan.variant) == ("1.5.1", "cu102")
+    # the Windows cu118 wheels of torch 2.0-2.7 have no sm_90 code: CUDA 11.8 knows Hopper, so an H100 runs
+    # their compute_37 PTX; cu117 (CUDA 11.7 predates Hopper) is ruled out
+    plan = _plan(("NVIDIA H100 PCIe",), "537.13", "3.10", "windows", "x86_64", "2.0")
+    assert (plan.torch, plan.variant) == ("2.0.1", "cu118")
     assert any("JIT-compiles compute_37 PTX" in reason for reason in plan.reasons)
+
+
+def test_a_gpu_newer_than_the_wheels_cuda_is_ruled_out_though_the_wheel_has_ptx() -> None:
+    # torch 1.5 has compute_37 PTX, but CUDA 10.2 predates Ampere: torch calls an A100 incompatible with it
+    plan = _plan(("NVIDIA A100-SXM4-80GB",), "450.80.02", "3.8", "linux", "x86_64", "1.5")
+    assert not plan.fits
+    assert plan.ruled_out[0].variant == "cu102" and "CUDA 10.2, which the wheel was built with, predates" in (
+        plan.ruled_out[0].reason
+    )
 
 
 def test_a_driver_below_the_gpus_own_branch_is_nothing_fits_with_the_driver_to_install() -> None:

@@ -145,6 +145,8 @@ def _cuda_rule_out(knowledge: Knowledge, release: TorchRelease, variant: str, ta
         if support.kind == "none":
             major, minor = gpu.compute_capability
             built = ", ".join(wheel.sass + wheel.ptx)
+            if wheel.newest_known is not None and major > wheel.newest_known[0]:
+                return f"no kernels for {gpu.name} (sm_{major}{minor}): {support.detail}"
             return f"no kernels for {gpu.name} (sm_{major}{minor}); the wheel has {built}"
         is_ptx_jit = is_ptx_jit or support.kind == "ptx"
     requirement = required_driver(knowledge, variant, _driver_os(target), is_ptx_jit=is_ptx_jit)

@@ -321,7 +321,10 @@ def known_missing(value: object) -> Unavailable:
     return value if isinstance(value, Unavailable) else NO_KNOWLEDGE
 
 
-@check("cuda.arch_support", "Every GPU's compute capability has machine code (or usable PTX) in the torch wheel.")
+@check(
+    "cuda.arch_support",
+    "Every GPU's compute capability has machine code (or usable PTX) in the torch wheel, and its CUDA knows the GPU.",
+)
 def check_arch_support(given: CheckInput) -> Iterator[Finding]:
     check_id = "cuda.arch_support"
     inputs = _cuda_inputs(given, check_id, "GPU architecture in the wheel")
@@ -342,12 +345,14 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
         return
     models = gpu_models(gpu, torch, knowledge)
     compiled = ", ".join(table.sass + table.ptx)
-    unsupported, jit = [], []
+    unsupported, jit, predates = [], [], []
     for model in {m.name: m for m in models if m.compute_capability}.values():
         assert model.compute_capability is not None  # filtered above; for mypy
         support = arch_support(table, model.compute_capability)
         if support.kind == "none":
             unsupported.append(model)
+            if table.newest_known is not None and model.compute_capability[0] > table.newest_known[0]:
+                predates.append(f"{model.label}: {support.detail}")
         elif support.kind == "ptx":
             jit.append(f"{model.label}: {support.detail}")
     unknown = [m.name for m in models if m.compute_capability is None]
@@ -357,7 +362,7 @@ def check_arch_support(given: CheckInput) -> Iterator[Finding]:
             Severity.FAIL,
             "no kernel image for " + ", ".join(m.label for m in unsupported) + f" in torch {torch.version}",
             detail=f"The wheel has code for {compiled} only: CUDA fails with 'no kernel image is available for "
-            "execution on the device'." + _arch_lines(given, unsupported),
+            "execution on the device'." + "".join(f" {line}." for line in predates) + _arch_lines(given, unsupported),
             fix=arch_fix(given, knowledge, unsupported),
             evidence=("framework.torch.arch_list", "gpu.gpus"),
         )

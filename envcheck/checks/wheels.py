@@ -19,7 +19,15 @@ from envcheck.facts.gpu import GpuFacts
 from envcheck.facts.python import PythonFacts
 from envcheck.facts.system import SystemFacts
 from envcheck.knowledge.capability import gpu_capability
-from envcheck.knowledge.model import DriverCeiling, Knowledge, Provenance, TorchRelease, WheelArch, release_key
+from envcheck.knowledge.model import (
+    DriverCeiling,
+    Knowledge,
+    Provenance,
+    TorchRelease,
+    WheelArch,
+    newest_arch_known,
+    release_key,
+)
 from envcheck.knowledge.rules import arch_support, cuda_of_variant, driver_satisfies, required_driver
 
 INDEX_URL = "https://download.pytorch.org/whl/"
@@ -124,6 +132,10 @@ def wheel_arch_of(torch: TorchFacts, knowledge: Knowledge | None, platform: str)
             ptx=tuple(entry for entry in entries if entry.startswith("compute_")),
             verbatim=(),
             provenance=Provenance("torch.cuda.get_arch_list() in the framework probe", datetime.date.min),
+            cuda=torch.cuda_version,
+            newest_known=newest_arch_known(knowledge.arch_toolkits, torch.cuda_version)
+            if knowledge and torch.cuda_version
+            else None,
         )
     variant = variant_of(torch)
     if is_pre_release(torch.version):

@@ -28,6 +28,8 @@ MAX_SOURCE_CHARS = 300
 _DRIVER_TOO_OLD = re.compile(r"The NVIDIA driver on your system is too old \(found version (\d{4,6})\)\.?", re.I)
 _NO_DRIVER = re.compile(r"Found no NVIDIA driver on your system\.?", re.I)
 _ARCH = r"(?:sm|compute)_\d+[a-z]?"
+# what an arch name is (sm_86, sm_90a, sm_100f, compute_37): a list cut mid-name leaves "sm_6f" or "sm_5"
+_ARCH_NAME = re.compile(r"(?:sm|compute)_\d{2,3}[af]?")
 _NAME_CHARS = 200  # how far before "with CUDA capability" the GPU's name may start (it runs from the last colon)
 _UNSUPPORTED_ARCH = re.compile(
     r"\s*with CUDA capability sm_(\d{2,3})[a-z]? is not compatible"
@@ -133,7 +135,8 @@ def _unsupported_archs(text: str) -> tuple[UnsupportedArch, ...]:
         # the name runs from the previous colon ("UserWarning:"); a wrapped path or "warnings.warn(" is not part of it
         name = re.split(r"\s(?:warnings\.warn\(|return\s)", before.strip())[-1].strip()
         name = re.sub(r"^UserWarning\s*", "", name).strip()
-        arches = tuple(match.group(2).split()) if match.group(2) else ()
+        # a cut list's broken names are left out: "sm_6f" is no architecture, and downstream code parses each name
+        arches = tuple(a for a in (match.group(2) or "").split() if _ARCH_NAME.fullmatch(a))
         quoted = source_line(whole[whole.find(name) if name else 0 :])
         found.setdefault(name, UnsupportedArch(name, _capability_of_sm(match.group(1)), arches, quoted))
     for message in _cc_list_warnings(text):

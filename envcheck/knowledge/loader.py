@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from envcheck.knowledge.errors import KnowledgeError
 from envcheck.knowledge.model import (
     DECLARATIONS,
     NUMPY_PLATFORMS,
+    ArchToolkit,
     CudaToolkit,
     CudaToolkitUpdate,
     DriverCeiling,
@@ -36,9 +38,11 @@ from envcheck.knowledge.model import (
     TorchRelease,
     WheelArch,
     WorkloadProfile,
+    newest_arch_known,
     normalise_gpu_name,
 )
 from envcheck.knowledge.rows import Row
+from envcheck.knowledge.rules import cuda_of_variant
 from envcheck.validation import quoted
 
 T = TypeVar("T")
@@ -170,6 +174,20 @@ def _wheel(row: Row) -> WheelArch:
         verbatim=row.verbatim(),
         provenance=row.provenance(),
     )
+
+
+def _arch_toolkit(row: Row) -> ArchToolkit:
+    row.only(("compute_capability", "first_cuda"))
+    return ArchToolkit(row.compute_capability("compute_capability"), row.version("first_cuda"), row.provenance())
+
+
+def _with_toolkit(wheel: WheelArch, archs: tuple[ArchToolkit, ...]) -> WheelArch:
+    """The wheel row with its toolkit and the newest architecture that toolkit knows (None: no row that old)."""
+    versions = [cuda for variant in wheel.variants if (cuda := cuda_of_variant(variant)) is not None]
+    if not versions:
+        return wheel
+    cuda = min(versions, key=Version)
+    return replace(wheel, cuda=cuda, newest_known=newest_arch_known(archs, cuda))
 
 
 def _ceiling(row: Row) -> DriverCeiling:
@@ -353,7 +371,13 @@ def _load(root: Path) -> Knowledge:
     _check_unique(f"{root.name}/compat/torch_releases.toml", "release", dict(enumerate(r.version for r in releases)))
     toolkits = _table(root, "compat/cuda_toolkits.toml", "toolkit", _toolkit)
     _check_unique(f"{root.name}/compat/cuda_toolkits.toml", "toolkit", dict(enumerate(t.cuda for t in toolkits)))
-    wheels = _table(root, "compat/wheel_arch.toml", "wheel", _wheel)
+    archs = _table(root, "compat/cuda_toolkits.toml", "architecture", _arch_toolkit)
+    _check_unique(
+        f"{root.name}/compat/cuda_toolkits.toml",
+        "architecture",
+        dict(enumerate(f"{a.compute_capability[0]}.{a.compute_capability[1]}" for a in archs)),
+    )
+    wheels = tuple(_with_toolkit(w, archs) for w in _table(root, "compat/wheel_arch.toml", "wheel", _wheel))
     gpus = _table(root, "gpus.toml", "gpu", _gpu)
     names = {f"{i}.{n}": normalise_gpu_name(n) for i, g in enumerate(gpus) for n in g.nvml_names}
     _check_unique(f"{root.name}/gpus.toml", "gpu", {int(k.split(".")[0]): v for k, v in names.items()})
@@ -369,7 +393,7 @@ def _load(root: Path) -> Knowledge:
     _check_unique(f"{root.name}/compat/numpy_abi.toml", "platform", dict(enumerate(f.platform for f in numpy_floors)))
     return Knowledge(
         releases, toolkits, wheels, gpus, str(root), ceilings, families, floors, extensions, signatures, limits,
-        numpy_floors,
+        numpy_floors, archs,
     )  # fmt: skip
 
 

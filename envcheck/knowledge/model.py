@@ -94,6 +94,8 @@ class WheelArch:
     ptx: tuple[str, ...]  # ("compute_37",): PTX the driver can JIT for newer GPUs
     verbatim: tuple[tuple[str, str], ...]
     provenance: Provenance
+    cuda: str | None = None  # the toolkit the wheels were built with ("10.2"); the oldest of ``variants``
+    newest_known: tuple[int, int] | None = None  # the newest architecture that toolkit knows (ArchToolkit rows)
 
     def matches(self, torch_version: Version, variant: str, platform: str) -> bool:
         return (
@@ -311,6 +313,25 @@ class NumpyAbiFloor:
 
 
 @dataclass(frozen=True, slots=True)
+class ArchToolkit:
+    """The first CUDA toolkit that knows a GPU architecture: wheels built with an older one cannot run on it."""
+
+    compute_capability: tuple[int, int]
+    first_cuda: str  # "11.1"
+    provenance: Provenance
+
+
+def newest_arch_known(archs: tuple[ArchToolkit, ...], cuda: str) -> tuple[int, int] | None:
+    """The newest compute capability CUDA ``cuda`` ("10.2", "12.4.1") knows; None: no row that old, or no version."""
+    try:
+        built = Version(cuda.strip())
+    except InvalidVersion:
+        return None
+    known = [a.compute_capability for a in archs if Version(a.first_cuda) <= Version(f"{built.major}.{built.minor}")]
+    return max(known) if known else None
+
+
+@dataclass(frozen=True, slots=True)
 class Knowledge:
     """All compatibility tables and GPU specs, loaded once; lookups are pure."""
 
@@ -326,6 +347,7 @@ class Knowledge:
     import_signatures: tuple[ImportSignature, ...] = ()
     host_compilers: tuple[HostCompilerLimit, ...] = ()
     numpy_abi_floors: tuple[NumpyAbiFloor, ...] = ()
+    arch_toolkits: tuple[ArchToolkit, ...] = ()  # the first CUDA toolkit of each GPU architecture
     _gpu_index: dict[str, GpuSpec] = field(default_factory=dict, repr=False, compare=False)
     _release_index: dict[Version, TorchRelease] = field(default_factory=dict, repr=False, compare=False)
 

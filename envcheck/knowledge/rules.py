@@ -137,9 +137,20 @@ def arch_support(wheel: WheelArch, compute_capability: tuple[int, int]) -> ArchS
 
     SASS for sm_XY runs on X.Z with Z >= Y (same major only). PTX for compute_XY is JIT-compiled by
     the driver for any GPU of capability >= X.Y, at first launch (slow start, cached afterwards).
-    Without either: "no kernel image is available for execution on the device".
+    Without either: "no kernel image is available for execution on the device". Neither helps a GPU of a
+    newer major than the wheel's CUDA toolkit knows (``WheelArch.newest_known``, cuda_toolkits.toml).
     """
     major, minor = compute_capability
+    if wheel.newest_known is not None and major > wheel.newest_known[0]:
+        # PTX of an older arch does not rescue it: torch calls the pair incompatible and the toolkit's runtime,
+        # cuBLAS and cuDNN predate the GPU (pytorch/pytorch#46794: RTX 3090 on cu102; hyena-dna#76: H100 on cu117)
+        newest = f"{wheel.newest_known[0]}.{wheel.newest_known[1]}"
+        return ArchSupport(
+            "none",
+            None,
+            f"CUDA {wheel.cuda}, which the wheel was built with, predates compute capability {major}.{minor} "
+            f"(it knows GPUs up to {newest}): PTX does not run it, its CUDA libraries have no code for it",
+        )
     sass = [a for a in wheel.sass if _arch_number(a)[0] == major and _arch_number(a)[1] <= minor]
     if sass:
         best = max(sass, key=_arch_number)
