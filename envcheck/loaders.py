@@ -1,6 +1,6 @@
 """Reads the files `--from` accepts into a Snapshot: an envcheck snapshot JSON, the XML of `nvidia-smi -q -x`,
 the text of `nvidia-smi -q`, the text of `python -m torch.utils.collect_env`, or the environment table of
-detectron2's or OpenMMLab's (mmcv, mmdetection, mmengine) `collect_env`.
+detectron2's or OpenMMLab's (mmcv, mmdetection, mmengine) `collect_env`, logged as lines or printed as a dict.
 Every failure is an InputError whose one line names the file."""
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ collect_env) into the values of torch's collect_env, so one builder (importers/c
   GeForce RTX 3080 Ti (arch=8.6)", "GPU available  Yes", "Driver version  470.63.01"), then torch's
   `torch.__config__.show()` ("PyTorch built with: ... - CUDA Runtime 11.1 ... - NVCC architecture flags: ...").
 * mmcv / mmdetection / mmengine's `collect_env` ("sys.platform: linux", "CUDA available: True", "GPU 0,1: ...",
-  "PyTorch: 1.6.0", "PyTorch compiling details: PyTorch built with: ...", "TorchVision: 0.7.0", "MMCV: 1.1.5").
+  "PyTorch: 1.6.0", "PyTorch compiling details: PyTorch built with: ...", "TorchVision: 0.7.0", "MMCV: 1.1.5"), or
+  the repr of the same dict (`print(collect_env())`: "OrderedDict([('sys.platform', 'linux'), ...])"), which
+  importers/framework_env_repr.py turns into those lines first.
 
 Both state more than torch's collect_env in places: each GPU's compute capability ("(arch=8.6)") and, in the build
 settings, the CUDA and cuDNN torch was built with and its arch list (the NVCC flags): those become facts too. The
@@ -23,6 +25,7 @@ from envcheck.facts.framework import FrameworkFacts
 from envcheck.facts.gpu import GpuFacts
 from envcheck.importers.collect_env import snapshot_from_report
 from envcheck.importers.collect_env_text import CollectEnvReport, PackageLine, decode_text
+from envcheck.importers.framework_env_repr import env_repr_as_lines, looks_like_env_repr
 from envcheck.snapshot import Snapshot
 
 DETECTRON2 = "detectron2"
@@ -42,8 +45,9 @@ _GENCODE = re.compile(r"arch=compute_(\d+[a-z]?),code=(sm|compute)_(\d+[a-z]?)")
 _NVCC_RELEASE = re.compile(r"release (\d+\.\d+), V(\d+\.\d+(?:\.\d+)?)")
 _NVCC_BUILD = re.compile(r"\bBuild cuda_(\d+\.\d+)")
 # the system compiler's `--version` first line ("c++ (Ubuntu 7.5.0-3ubuntu1~18.04) 7.5.0"); "GCC 9.3" is instead
-# the compiler detectron2's or mmcv's own ops were built with
-_SYSTEM_COMPILER = re.compile(r"^(?:c\+\+|g\+\+|gcc)\s")
+# the compiler detectron2's or mmcv's own ops were built with. Ubuntu 22.04's gcc names itself with its target
+# triple ("x86_64-linux-gnu-gcc (Ubuntu 11.4.0-1ubuntu1~22.04) 11.4.0", as mmengine 0.10 pastes show).
+_SYSTEM_COMPILER = re.compile(r"^(?:[\w.]+(?:-[\w.]+)*-)?(?:c\+\+|g\+\+|gcc)\s")
 _PLATFORMS = {"linux": "Linux", "win32": "Microsoft Windows", "darwin": "macOS", "cygwin": "Microsoft Windows"}
 # normalised label (lower case, letters and digits) -> the collect_env value it is
 _VALUES = {
@@ -66,6 +70,7 @@ _PACKAGES = {
     "mmcv": "mmcv",
     "mmdetection": "mmdet",
     "mmengine": "mmengine",
+    "mmpose": "mmpose",
     "opencv": "opencv-python",
     "cv2": "opencv-python",
 }
@@ -78,7 +83,10 @@ class FrameworkEnvError(ValueError):
 def format_of(text: str) -> str | None:
     """DETECTRON2 or OPENMMLAB for text holding one of their tables (a `sys.platform` row and a `PyTorch` row),
     else None."""
-    rows = _rows(text[:_DETECT_CHARS])
+    head = text[:_DETECT_CHARS]
+    if looks_like_env_repr(head):
+        return OPENMMLAB  # only OpenMMLab's collect_env prints its environment as a dict opening with sys.platform
+    rows = _rows(head)
     labels = {label for label, _ in rows}
     if "sysplatform" not in labels or "pytorch" not in labels:
         return None
@@ -88,7 +96,11 @@ def format_of(text: str) -> str | None:
 def snapshot_from_framework_env(data: bytes, file_name: str) -> Snapshot:
     """A Snapshot of the machine a detectron2 or OpenMMLab environment table describes; raises FrameworkEnvError."""
     text = decode_text(data)
-    kind = format_of(text) or DETECTRON2
+    if looks_like_env_repr(text):
+        text = env_repr_as_lines(text)
+        kind = OPENMMLAB
+    else:
+        kind = format_of(text) or DETECTRON2
     rows = _rows(text)
     report = _report(rows, text)
     if not report.values.get("torch_version", "")[:1].isdigit():
