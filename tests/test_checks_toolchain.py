@@ -147,6 +147,30 @@ def test_an_unknown_import_error_says_so() -> None:
     assert "not a known signature" in finding.detail
 
 
+def test_only_printed_signatures_are_searched_in_what_a_clean_import_printed() -> None:
+    knowledge = load_knowledge()
+    # a healthy old bitsandbytes names its CUDA library: a cause in an error line, nothing when merely printed
+    healthy = "CUDA SETUP: Loading binary /venv/site-packages/bitsandbytes/libbitsandbytes_cuda118.so..."
+    assert knowledge.import_cause(healthy) is not None
+    assert knowledge.import_cause(healthy, is_printed=True) is None
+    printed = replace(
+        factories.extension("bitsandbytes", "0.41.1"),
+        import_output=(healthy, "UserWarning: The installed version of bitsandbytes was compiled without GPU support."),
+    )
+    finding = one(machine(printed), "install.extension_import")
+    assert finding.severity in (Severity.FAIL, Severity.WARN)
+    assert finding.title.endswith(
+        "says it cannot work: UserWarning: The installed version of bitsandbytes was compiled without GPU support."
+    )
+    assert not [
+        f
+        for f in findings(
+            machine(factories.extension("bitsandbytes", "0.41.1", import_output=(healthy,))), "install.extension_import"
+        )
+        if f.severity is not Severity.OK
+    ]
+
+
 def test_imports_not_tried_are_skipped_with_the_reason() -> None:
     untried = Unavailable("import not tried: torch itself failed to import")
     flash = factories.extension("flash-attn", "2.6.3", import_error=untried, import_duration_s=untried)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,45 @@ def test_info_terminal_shows_unavailable_reasons(tmp_path: Path) -> None:
     result = runner.invoke(app, ["info", "--from", str(path)])
     assert result.exit_code == 0
     assert "unavailable: the framework probe timed out after 60 s" in result.output
+
+
+def test_info_says_why_a_tool_or_limit_is_absent_and_json_keeps_null(tmp_path: Path) -> None:
+    # STYLE.md rule 5: a bare dash hides whether clang is missing or unknown; JSON keeps null for "not installed"
+    toolchain = factories.toolchain(clang=None, gxx=Unavailable("a collect_env paste shows no g++"))
+    memory = replace(factories.memory(), cgroup_limit_bytes=None)
+    path = tmp_path / "s.json"
+    path.write_text(to_json(factories.snapshot(toolchain=toolchain, memory=memory)))
+    terminal = runner.invoke(app, ["info", "--from", str(path)], terminal_width=120)
+    markdown = runner.invoke(app, ["info", "--from", str(path), "--markdown"])
+    as_json = runner.invoke(app, ["info", "--from", str(path), "--json"])
+    assert terminal.exit_code == markdown.exit_code == as_json.exit_code == 0
+    lines = [line.strip("│ ").split() for line in terminal.output.splitlines()]
+    assert ["clang", "not", "on", "PATH"] in lines and ["nvcc", "not", "on", "PATH"] in lines
+    assert ["cgroup", "limit", "no", "limit"] in lines
+    assert "unavailable: a collect_env paste shows no g++" in terminal.output
+    assert "| clang | not on PATH |" in markdown.output and "| cgroup limit | no limit |" in markdown.output
+    facts = json.loads(as_json.output)
+    assert facts["toolchain"]["clang"] is None and facts["toolchain"]["nvcc"] is None
+    assert facts["memory"]["cgroup_limit_bytes"] is None
+
+
+def test_info_gpu_table_gives_the_reason_for_each_unknown_cell(tmp_path: Path) -> None:
+    gpus = factories.nvidia_smi_gpu("a100-sxm4-80gb-driver535.129.03-ecc-remap-failure")
+    temperature = Unavailable("nvmlDeviceGetTemperature: Not Supported")
+    link = Unavailable("nvmlDeviceGetCurrPcieLinkGeneration: Unknown Error")
+    gpu = replace(gpus.gpus[0], temperature_c=temperature, pcie_generation=link)
+    path = tmp_path / "s.json"
+    path.write_text(to_json(factories.gpu_machine(replace(gpus, gpus=(gpu,)))))
+    terminal = runner.invoke(app, ["info", "--from", str(path)], terminal_width=200)
+    markdown = runner.invoke(app, ["info", "--from", str(path), "--markdown"])
+    assert terminal.exit_code == markdown.exit_code == 0
+    because = (
+        "? = unknown: temp: nvmlDeviceGetTemperature: Not Supported; "
+        "pcie: nvmlDeviceGetCurrPcieLinkGeneration: Unknown Error"
+    )
+    assert because in " ".join(terminal.output.replace("│", " ").split()) and because in markdown.output
+    row = next(line for line in markdown.output.splitlines() if line.startswith("| 0 |"))
+    assert "| ? |" in row and "—" not in row.rsplit("|", 2)[0]
 
 
 # --- live runs on this machine ------------------------------------------------------------------

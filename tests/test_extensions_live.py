@@ -174,7 +174,81 @@ def test_a_hanging_import_is_recorded_and_left_behind(tmp_path: Path, monkeypatc
     (tmp_path / "hangs_on_import.py").write_text("import time\ntime.sleep(5)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     started = time.monotonic()
-    error, duration_s = import_bounded("hangs_on_import", timeout_s=0.3)
+    error, duration_s, _printed = import_bounded("hangs_on_import", timeout_s=0.3)
     assert time.monotonic() - started < 2
     assert error == "TimeoutError: import hangs_on_import did not finish within 0.3 s"
     assert duration_s >= 0.3
+
+
+# bitsandbytes' warning when it loaded no CUDA library, verbatim (cextension.py; bitsandbytes-foundation/bitsandbytes
+# #719, hyperonym/basaran #3): a UserWarning up to 0.42, a logging warning from 0.43. The import goes on.
+BNB_NO_GPU = (
+    "The installed version of bitsandbytes was compiled without GPU support. "
+    "8-bit optimizers, 8-bit multiplication, and GPU quantization are unavailable."
+)
+FAKE_BITSANDBYTES = {
+    # 0.41: prints the library it chose on stdout, then warns
+    "warns": f"""
+        from warnings import warn
+        print("bin " + __file__.replace("__init__.py", "libbitsandbytes_cpu.so"))
+        warn({BNB_NO_GPU!r})
+    """,
+    # 0.43 and later: a logging warning, which logging's fallback handler writes to stderr
+    "logs": f"""
+        import logging
+        logging.getLogger("bitsandbytes.cextension").warning({BNB_NO_GPU!r})
+    """,
+    # a healthy old release says which CUDA library it loads; that line names libbitsandbytes_cuda118 too
+    "clean": """
+        print("CUDA SETUP: Loading binary " + __file__.replace("__init__.py", "libbitsandbytes_cuda118.so") + "...")
+    """,
+}
+
+
+def make_bitsandbytes_venv(tmp_path: Path, kind: str, *, is_cuda_available: bool = True) -> Path:
+    python = make_venv(tmp_path, with_flash_attn=False)
+    site = site_packages(tmp_path / "venv")
+    cuda = (site / "torch/cuda/__init__.py").read_text()
+    (site / "torch/cuda/__init__.py").write_text(cuda.replace("return False", f"return {is_cuda_available}"))
+    write_files(site, {"bitsandbytes/__init__.py": FAKE_BITSANDBYTES[kind]})
+    fake_distribution(site, "bitsandbytes", "0.41.1", tag="py3-none-any")
+    return python
+
+
+@pytest.mark.parametrize("kind", ["warns", "logs"])
+def test_a_bitsandbytes_that_only_warns_it_has_no_gpu_library_fails_the_import_check(tmp_path: Path, kind: str) -> None:
+    python = make_bitsandbytes_venv(tmp_path, kind)
+    facts = probe_framework(ProbeContext(python=str(python), environ=doctor_environ(tmp_path)))
+    assert not isinstance(facts.extensions, Unavailable)
+    bnb = next(extension for extension in facts.extensions if extension.name == "bitsandbytes")
+    assert bnb.import_error is None
+    assert not isinstance(bnb.import_output, Unavailable)
+    assert any(line.endswith(BNB_NO_GPU) for line in bnb.import_output), bnb.import_output
+    _, findings = doctor(python, doctor_environ(tmp_path))
+    imported = findings["install.extension_import"]
+    assert imported["severity"] == "fail"
+    assert str(imported["title"]).startswith("bitsandbytes 0.41.1 imports beside torch 2.6.0+cu126 but says it cannot")
+    assert BNB_NO_GPU in str(imported["title"])
+    assert "loaded no CUDA library" in str(imported["detail"])
+    assert "pip install -U --force-reinstall --no-deps bitsandbytes" in str(imported["fix"])
+
+
+def test_the_same_warning_without_a_usable_gpu_is_a_warning(tmp_path: Path) -> None:
+    python = make_bitsandbytes_venv(tmp_path, "warns", is_cuda_available=False)
+    imported = doctor(python, doctor_environ(tmp_path))[1]["install.extension_import"]
+    assert imported["severity"] == "warn"
+    assert "torch sees no usable GPU here" in str(imported["detail"])
+
+
+def test_a_bitsandbytes_that_imports_cleanly_passes_and_its_stdout_stays_out_of_the_json(tmp_path: Path) -> None:
+    python = make_bitsandbytes_venv(tmp_path, "clean")
+    facts = probe_framework(ProbeContext(python=str(python), environ=doctor_environ(tmp_path)))
+    assert not isinstance(facts.extensions, Unavailable)
+    by_name = {extension.name: extension for extension in facts.extensions}
+    assert by_name["bitsandbytes"].import_output == (
+        f"CUDA SETUP: Loading binary {site_packages(tmp_path / 'venv')}/bitsandbytes/libbitsandbytes_cuda118.so...",
+    )
+    assert by_name["xformers"].import_output == ()
+    imported = doctor(python, doctor_environ(tmp_path))[1]["install.extension_import"]
+    assert imported["severity"] == "ok"
+    assert "bitsandbytes" in str(imported["title"])

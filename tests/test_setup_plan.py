@@ -238,3 +238,23 @@ def test_plans_pin_the_local_tag_of_their_wheels() -> None:
     assert kepler.pins == (("torch", "2.7.1+cu118"), ("torchvision", "0.22.1+cu118"), ("torchaudio", "2.7.1+cu118"))
     pascal = _plan((GTX1080,), "418.39", "3.9", "linux", "x86_64", None)
     assert pascal.pins[0] == ("torch", "1.8.1+cu101") and "+" not in pascal.pins[2][1]
+
+
+def test_a_pin_that_rules_the_gpu_out_names_the_first_release_that_has_it() -> None:
+    # an A100 with torch 1.5 pinned: no 1.5 wheel has sm_80, but 1.7.0+cu110 does (wheel_arch.toml)
+    plan = _plan((A100,), "550.54.15", "3.8", "linux", "x86_64", "1.5")
+    assert not plan.fits
+    (closing,) = plan.upgrades
+    assert closing.startswith("torch 1.5 has no official linux-x86_64 CUDA wheel with kernels for NVIDIA A100")
+    assert "the first that has them is torch 1.7.0+cu110" in closing and "pin --torch 1.7.0 to " in closing
+    assert "build PyTorch from source" not in closing
+    first = KNOWLEDGE.arch_list("1.7.0", "cu110")
+    older = KNOWLEDGE.arch_list("1.6.0", "cu102")
+    assert first is not None and "sm_80" in first.sass
+    assert older is not None and "sm_80" not in older.sass
+    # a retired architecture: the range ends at the last wheel with sm_37, older than the pin
+    kepler = _plan((K80,), "470.82.01", "3.10", "linux", "x86_64", "2.8")
+    assert "the first that has them is torch 1.0.0+cu80 (the newest torch 2.7.1+cu118)" in kepler.upgrades[-1]
+    # without the pin the same target fits: the pin alone ruled the A100 out
+    unpinned = _plan((A100,), "550.54.15", "3.8", "linux", "x86_64", None)
+    assert unpinned.fits

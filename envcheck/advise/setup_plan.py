@@ -13,6 +13,7 @@ from typing import Literal
 from packaging.version import Version
 
 from envcheck.advise.target import Target
+from envcheck.checks.wheels import Wheel, wheels
 from envcheck.knowledge.model import DriverCeiling, Knowledge, TorchRelease
 from envcheck.knowledge.rules import (
     arch_support,
@@ -202,7 +203,7 @@ def plan_setup(knowledge: Knowledge, target: Target, pin: str | None = None) -> 
     if below_floor is not None:
         return SetupPlan(
             target, False, None, None, None, None, None, None,
-            reasons=(below_floor,), ruled_out=(), upgrades=_upgrades(knowledge, target, releases),
+            reasons=(below_floor,), ruled_out=(), upgrades=_upgrades(knowledge, target, releases, pin),
         )  # fmt: skip
     ruled_out: list[RuledOut] = []
     for release in releases:
@@ -230,7 +231,7 @@ def plan_setup(knowledge: Knowledge, target: Target, pin: str | None = None) -> 
         target, False, None, None, None, None, None, None,
         reasons=(f"no official PyTorch wheel{' ' + pin if pin else ''} runs on {target.describe()}",),
         ruled_out=tuple(ruled_out),
-        upgrades=_upgrades(knowledge, target, releases),
+        upgrades=_upgrades(knowledge, target, releases, pin),
     )  # fmt: skip
 
 
@@ -281,8 +282,10 @@ def _cpu_platform_reason(release: TorchRelease, target: Target) -> str | None:
     return None
 
 
-def _upgrades(knowledge: Knowledge, target: Target, releases: tuple[TorchRelease, ...]) -> tuple[str, ...]:
-    """What would make something fit: a supported Python, a newer driver, or (last) other hardware."""
+def _upgrades(
+    knowledge: Knowledge, target: Target, releases: tuple[TorchRelease, ...], pin: str | None = None
+) -> tuple[str, ...]:
+    """What would make something fit: a supported Python, a newer driver, a newer --torch pin, or other hardware."""
     upgrades: list[str] = []
     floors = _driver_floors(knowledge, target, releases) if target.gpus else []
     if floors:
@@ -304,12 +307,43 @@ def _upgrades(knowledge: Knowledge, target: Target, releases: tuple[TorchRelease
             for gpu in target.gpus
             if gpu.compute_capability
         )
+        covering = _covering(knowledge, target) if pin is not None else ()
+        if covering:
+            # the pin is what rules the GPUs out: name the wheels that have them (a retired arch's end too)
+            first, newest = covering[-1], covering[0]
+            upgrades.append(
+                f"torch {pin} has no official {target.platform} CUDA wheel with kernels for {ccs or 'these GPUs'}; "
+                f"the first that has them is {first.label} (the newest {newest.label}): pin --torch "
+                f"{first.release.version} to {newest.release.version}, or leave --torch out for the newest that fits"
+            )
+            return tuple(upgrades)
         upgrades.append(
             f"no official {target.platform} CUDA wheel in the knowledge base has kernels for "
             f"{ccs or 'these GPUs'}: use a supported GPU, build PyTorch from source, "
             "or install the CPU wheels (--gpu none)"
         )
     return tuple(upgrades)
+
+
+def _covering(knowledge: Knowledge, target: Target) -> tuple[Wheel, ...]:
+    """Official wheels of any release with kernels for every GPU, newest first; machine code first, as arch_fix."""
+    ccs = tuple(gpu.compute_capability for gpu in target.gpus if gpu.compute_capability)
+    if len(ccs) < len(target.gpus):
+        return ()
+    for is_native_only in (True, False):
+        found = tuple(
+            wheels(
+                knowledge,
+                os=_driver_os(target),
+                platform=target.platform,
+                compute_capabilities=ccs,
+                is_native_only=is_native_only,
+                ceiling=_ceiling(knowledge, target),
+            )
+        )
+        if found:
+            return found
+    return ()
 
 
 def _fits_ignoring_python(knowledge: Knowledge, release: TorchRelease, target: Target) -> bool:

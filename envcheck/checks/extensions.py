@@ -17,7 +17,7 @@ from envcheck.checks.wheels import knowledge_of, missing_of, variant_of
 from envcheck.facts.common import Unavailable, known
 from envcheck.facts.framework import Extension, TorchFacts
 from envcheck.finding import Finding, Severity
-from envcheck.knowledge.model import ExtensionRule, Knowledge
+from envcheck.knowledge.model import ExtensionRule, ImportSignature, Knowledge
 
 # Local labels: flash-attn's release wheels "cu123torch2.4cxx11abiFALSE", PyG's "pt23cu121" / "pt23cpu", vLLM's and
 # detectron2's "cu118"
@@ -26,6 +26,7 @@ _CUDA = re.compile(r"cu(\d{2,4})")
 _TORCH = re.compile(r"torch(\d+)\.(\d+)")
 _ABI = re.compile(r"cxx11abi(true|false)")
 _WHEEL_NAME = re.compile(r"^[^-]+-([^-]+)-")  # name-version-python-abi-platform.whl
+_MAX_QUOTED = 300  # a printed line quoted in a title: bitsandbytes's warning is ~150 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,12 @@ def check_extension_import(given: CheckInput) -> Iterator[Finding]:
             untried.append(error)
             continue
         if error is None:
-            imported.append(extension.name)
+            printed = _printed_failure(knowledge, extension)
+            if printed is None:
+                imported.append(extension.name)
+                continue
+            failed += 1
+            yield _printed_finding(check_id, inputs, extension, rule, *printed)
             continue
         failed += 1
         signature = knowledge.import_cause(error)
@@ -276,6 +282,40 @@ def check_extension_import(given: CheckInput) -> Iterator[Finding]:
         yield Finding(check_id, Severity.SKIP, "extension imports not checked", detail=untried[0].reason)
     elif not failed:
         yield Finding(check_id, Severity.OK, "no compiled extensions beside torch to import")
+
+
+def _printed_failure(knowledge: Knowledge, extension: Extension) -> tuple[str, ImportSignature] | None:
+    """The first line an import that succeeded printed or warned that a `printed` signature says means it cannot
+    work (bitsandbytes: "compiled without GPU support"), with that signature; None when there is none."""
+    for line in known(extension.import_output) or ():
+        signature = knowledge.import_cause(line, is_printed=True)
+        if signature is not None:
+            return line, signature
+    return None
+
+
+def _printed_finding(
+    check_id: str,
+    inputs: _Inputs,
+    extension: Extension,
+    rule: ExtensionRule | None,
+    line: str,
+    signature: ImportSignature,
+) -> Finding:
+    # torch with no usable GPU here: an extension that says it has no GPU support is what this machine allows
+    torch = inputs.torch
+    severity = Severity.FAIL if torch.is_cuda_available else Severity.WARN
+    said = line if len(line) <= _MAX_QUOTED else line[: _MAX_QUOTED - 1] + "…"
+    return Finding(
+        check_id,
+        severity,
+        f"{extension.name} {extension.version} imports beside torch {torch.version} but says it cannot work: {said}",
+        detail=f"Cause: {signature.cause}. Its import printed this and went on, so nothing fails until it is used."
+        + ("" if torch.is_cuda_available else " torch sees no usable GPU here: this matters where it does.")
+        + (f" Prebuilt wheels: {rule.wheels}." if rule else ""),
+        fix=fix_for(rule, extension, torch, inputs.python) if rule else None,
+        evidence=("framework.extensions", "framework.torch.is_cuda_available"),
+    )
 
 
 def extensions_needing_build(given: CheckInput) -> list[str]:

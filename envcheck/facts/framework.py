@@ -16,6 +16,9 @@ ABI_NOT_RECORDED = Unavailable("this snapshot does not record torch's C++ ABI (e
 EXTENSIONS_NOT_RECORDED = Unavailable(
     "this snapshot does not record the compiled extensions beside torch (envcheck's torch probe does)"
 )
+IMPORT_OUTPUT_NOT_RECORDED = Unavailable(
+    "this snapshot does not record what extension imports printed (envcheck's torch probe does)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,10 @@ class Extension:
     # failed to import, or a source that cannot tell, such as a collect_env paste)
     import_error: str | Unavailable | None
     import_duration_s: float | Unavailable
+    # what its import printed (stdout, stderr, logging's fallback handler) and warned, one line each, bounded: an
+    # import can warn and go on (bitsandbytes: "compiled without GPU support"). () when it said nothing; Unavailable
+    # when no import was tried. Last, with a default, so older snapshots still decode.
+    import_output: tuple[str, ...] | Unavailable = IMPORT_OUTPUT_NOT_RECORDED
 
 
 @dataclass(frozen=True, slots=True)

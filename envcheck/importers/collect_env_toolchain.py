@@ -69,6 +69,7 @@ def extensions_from_report(report: CollectEnvReport) -> tuple[Extension, ...]:
             origin_url=None,
             import_error=NO_IMPORT,
             import_duration_s=NO_IMPORT,
+            import_output=NO_IMPORT,
         )
         for name, line in sorted(listed.items())
     )

@@ -340,13 +340,14 @@ def _extension(row: Row) -> ExtensionRule:
 
 
 def _signature(row: Row) -> ImportSignature:
-    row.only(("pattern", "cause"))
+    row.only(("pattern", "cause", "printed"))
     pattern = row.text("pattern")
     try:
         re.compile(pattern)
     except re.error as error:
         row.fail("pattern", f"not a regular expression: {error}")
-    return ImportSignature(pattern, row.text("cause"), row.provenance())
+    is_printed = row.boolean("printed") if "printed" in row.data else False
+    return ImportSignature(pattern, row.text("cause"), row.provenance(), is_printed)
 
 
 def _host_compiler(row: Row) -> HostCompilerLimit:

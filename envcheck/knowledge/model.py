@@ -284,6 +284,9 @@ class ImportSignature:
     pattern: str  # a regular expression searched for in the error line
     cause: str
     provenance: Provenance
+    # also searched for in what an import that succeeded printed or warned (`printed = true`): only patterns that
+    # mean the extension cannot work, never a line a healthy import prints too
+    is_printed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,9 +384,11 @@ class Knowledge:
     def extension(self, name: str) -> ExtensionRule | None:
         return next((rule for rule in self.extensions if rule.name == name), None)
 
-    def import_cause(self, error_line: str) -> ImportSignature | None:
-        """The first signature whose pattern occurs in an import error line."""
-        return next((s for s in self.import_signatures if re.search(s.pattern, error_line)), None)
+    def import_cause(self, error_line: str, is_printed: bool = False) -> ImportSignature | None:
+        """The first signature whose pattern occurs in an import error line, or (``is_printed``) in a line an import
+        that succeeded printed, among the signatures marked for that."""
+        signatures = (s for s in self.import_signatures if s.is_printed or not is_printed)
+        return next((s for s in signatures if re.search(s.pattern, error_line)), None)
 
     def host_compiler_limit(self, cuda: tuple[int, int]) -> HostCompilerLimit | None:
         return next((limit for limit in self.host_compilers if limit.covers(cuda)), None)

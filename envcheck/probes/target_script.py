@@ -183,23 +183,33 @@ def is_installed(name: str) -> bool:
 # pasted reports with (importers/runtime_messages.py), so a live finding can quote the line as a paste's does.
 RUNTIME_OUTPUT: list[str] = []
 MAX_RUNTIME_OUTPUT_CHARS = 20000  # a warning printed in a loop must not fill the result
+MAX_IMPORT_OUTPUT_CHARS = 4000  # the same bound for what one extension's import printed
 
 
 class StderrCopy:
     """sys.stderr that still writes through, keeping a copy of the text (Python-level writes only: what C++
-    writes to file descriptor 2 goes straight to the parent, which shows its tail when the probe fails)."""
+    writes to file descriptor 2 goes straight to the parent, which shows its tail when the probe fails).
+    With `is_write_through` False it only keeps the text (sys.stdout during an extension import: the JSON line
+    that follows must stay the only thing the parent reads there)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, limit: int = MAX_RUNTIME_OUTPUT_CHARS, is_write_through: bool = True) -> None:
         self.stream = stream
+        self.limit = limit
+        self.is_write_through = is_write_through
         self.parts: list[str] = []
+        self.kept = 0
 
     def write(self, text: str) -> int:
-        if sum(len(part) for part in self.parts) < MAX_RUNTIME_OUTPUT_CHARS:
-            self.parts.append(str(text))
+        if self.kept < self.limit:
+            self.parts.append(str(text)[: self.limit - self.kept])
+            self.kept += len(self.parts[-1])
+        if not self.is_write_through:
+            return len(text)
         return int(self.stream.write(text) or 0)
 
     def flush(self) -> None:
-        self.stream.flush()
+        if self.is_write_through:
+            self.stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
@@ -212,12 +222,16 @@ def keep_warnings(caught: Any) -> None:
 
 
 def runtime_output(copy: StderrCopy) -> list[str]:
-    lines = [*RUNTIME_OUTPUT, *"".join(copy.parts).splitlines()]
+    return bounded_lines([*RUNTIME_OUTPUT, *"".join(copy.parts).splitlines()], MAX_RUNTIME_OUTPUT_CHARS)
+
+
+def bounded_lines(lines: list[str], limit: int) -> list[str]:
+    """The non-blank lines, each once, until `limit` characters are kept."""
     kept: list[str] = []
     total = 0
     for line in lines:
-        if line.strip() and line not in kept and total < MAX_RUNTIME_OUTPUT_CHARS:
-            kept.append(line[:MAX_RUNTIME_OUTPUT_CHARS])
+        if line.strip() and line not in kept and total < limit:
+            kept.append(line[:limit])
             total += len(line)
     return kept
 
@@ -292,9 +306,10 @@ def collect_extensions(why_not_imported: str | None) -> list[dict[str, Any]]:
         elif time.monotonic() > budget_end:
             reason = f"import not tried: the {EXTENSION_IMPORT_BUDGET_S:g} s budget for extension imports was spent"
         if reason is None:
-            facts["import_error"], facts["import_duration_s"] = import_bounded(EXTENSION_MODULES[name])
+            imported = import_bounded(EXTENSION_MODULES[name])
+            facts["import_error"], facts["import_duration_s"], facts["import_output"] = imported
         else:
-            facts["import_error"] = facts["import_duration_s"] = unavailable(reason)
+            facts["import_error"] = facts["import_duration_s"] = facts["import_output"] = unavailable(reason)
         extensions.append(facts)
     return extensions
 
@@ -340,11 +355,14 @@ def requirement_name(line: str) -> str:
     return normalise(match.group(1)) if match else ""
 
 
-def import_bounded(module: str, timeout_s: float = EXTENSION_IMPORT_TIMEOUT_S) -> tuple[str | None, float]:
-    """(None, seconds) when `import MODULE` succeeds, else (its exception line, seconds).
+def import_bounded(module: str, timeout_s: float = EXTENSION_IMPORT_TIMEOUT_S) -> tuple[str | None, float, list[str]]:
+    """(None, seconds, printed) when `import MODULE` succeeds, else (its exception line, seconds, printed).
 
     In a daemon thread, so an import that hangs (a CUDA init waiting on a lost GPU, a lock) is recorded and
-    left behind; main() ends the process without waiting for it.
+    left behind; main() ends the process without waiting for it. `printed`: what the import warned and wrote to
+    sys.stdout and sys.stderr (where logging's fallback handler writes) until it ended or its deadline passed, one
+    line each, at most MAX_IMPORT_OUTPUT_CHARS. Its stdout is kept, not passed on (the JSON line follows there);
+    its stderr and warnings still reach the framework's runtime output as before.
     """
     import importlib
 
@@ -357,14 +375,26 @@ def import_bounded(module: str, timeout_s: float = EXTENSION_IMPORT_TIMEOUT_S) -
         except (Exception, SystemExit) as error:  # a broken extension raises anything: that is the fact
             outcome["error"] = exception_line(error)
 
+    saved = sys.stdout, sys.stderr
+    stdout = StderrCopy(sys.stdout, MAX_IMPORT_OUTPUT_CHARS, is_write_through=False)
+    stderr = StderrCopy(sys.stderr, MAX_IMPORT_OUTPUT_CHARS)
     started = time.perf_counter()
-    thread = threading.Thread(target=run, name=f"import-{module}", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sys.stdout, sys.stderr = stdout, stderr  # the main thread only waits meanwhile: nothing of ours is caught
+        try:
+            thread = threading.Thread(target=run, name=f"import-{module}", daemon=True)
+            thread.start()
+            thread.join(timeout_s)
+        finally:
+            sys.stdout, sys.stderr = saved  # a hung import printing later writes to the real streams again
     duration_s = round(time.perf_counter() - started, 4)
+    keep_warnings(caught)
+    warned = [f"{warning.category.__name__}: {warning.message}" for warning in caught]
+    printed = bounded_lines([*warned, *"".join(stdout.parts + stderr.parts).splitlines()], MAX_IMPORT_OUTPUT_CHARS)
     if "error" not in outcome:
-        return f"TimeoutError: import {module} did not finish within {timeout_s:g} s", duration_s
-    return outcome["error"], duration_s
+        return f"TimeoutError: import {module} did not finish within {timeout_s:g} s", duration_s, printed
+    return outcome["error"], duration_s, printed
 
 
 def module_location(module: Any) -> str:

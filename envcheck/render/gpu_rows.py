@@ -25,8 +25,9 @@ GPU_COLUMNS = ("gpu", "name", "memory", "temp", "power", "util", "pcie", "flags"
 
 @dataclass(frozen=True, slots=True)
 class GpuRow:
-    cells: tuple[str, ...]  # in GPU_COLUMNS order
+    cells: tuple[str, ...]  # in GPU_COLUMNS order; "?" where a fact is unknown
     flags: tuple[str, ...]
+    unknown: tuple[str, ...] = ()  # "temp: <reason>" for each "?" in cells (STYLE.md: every unknown with its reason)
 
 
 def gpu_summary(facts: GpuFacts) -> str:
@@ -37,6 +38,27 @@ def gpu_summary(facts: GpuFacts) -> str:
     cuda = known(facts.cuda_driver_version) or "unknown"
     listed = f"{len(facts.gpus)} of {facts.gpu_count}" if len(facts.gpus) != facts.gpu_count else str(facts.gpu_count)
     return f"driver {driver} (supports CUDA {cuda}) · {listed} GPU(s) · from {facts.source}"
+
+
+def gpu_unknowns(rows: list[GpuRow]) -> str | None:
+    """One line under the table that says why each "?" is unknown, each reason once; None when nothing is."""
+    reasons = dict.fromkeys(reason for row in rows for reason in row.unknown)
+    return f"? = unknown: {'; '.join(reasons)}" if reasons else None
+
+
+def _unknown(gpu: Gpu) -> tuple[str, ...]:
+    columns = (
+        ("memory", (gpu.memory_used_bytes, gpu.memory_total_bytes)),
+        ("temp", (gpu.temperature_c,)),
+        ("power", (gpu.power_draw_watts, gpu.power_limit_watts)),
+        ("util", (gpu.utilization_gpu_percent,)),
+        ("pcie", (gpu.pcie_generation, gpu.pcie_width)),
+    )
+    return tuple(
+        f"{column}: {value.reason}"
+        for column, values in columns
+        for value in dict.fromkeys(v for v in values if isinstance(v, Unavailable))
+    )
 
 
 def gpu_row(gpu: Gpu) -> GpuRow:
@@ -53,6 +75,7 @@ def gpu_row(gpu: Gpu) -> GpuRow:
             " ".join(flags) or "—",
         ),
         flags=flags,
+        unknown=_unknown(gpu),
     )
 
 
@@ -94,7 +117,7 @@ def _text(value: str | Unavailable) -> str:
 
 
 def _value(value: int | float | Unavailable, template: str) -> str:
-    return "—" if isinstance(value, Unavailable) else template.format(value)
+    return "?" if isinstance(value, Unavailable) else template.format(value)
 
 
 def _pair(used: float | Unavailable, total: float | Unavailable, show: Callable[[float], str]) -> str:
@@ -107,7 +130,7 @@ def _link(gpu: Gpu) -> str:
     generation, width = known(gpu.pcie_generation), known(gpu.pcie_width)
     generation_max, width_max = known(gpu.pcie_generation_max), known(gpu.pcie_width_max)
     if generation is None or width is None:
-        return "—"
+        return "?"
     current = f"Gen{generation} x{width}"
     if (generation_max, width_max) != (generation, width) and generation_max and width_max:
         return f"{current} of Gen{generation_max} x{width_max}"

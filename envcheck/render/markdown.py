@@ -7,7 +7,7 @@ from typing import Any
 
 from envcheck.facts.common import Unavailable
 from envcheck.finding import AREA_TITLES, Finding, Severity
-from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
+from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary, gpu_unknowns
 from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import code_span, format_value, label, record_fields, scalar_fields, visible
 
@@ -41,7 +41,11 @@ def render_info_markdown(snapshot: Any) -> str:
         if section == "gpu":
             lines += [gpu_summary(facts), ""]
             if facts.gpus:
-                lines += _table(GPU_COLUMNS, [gpu_row(gpu).cells for gpu in facts.gpus])
+                rows = [gpu_row(gpu) for gpu in facts.gpus]
+                lines += _table(GPU_COLUMNS, [row.cells for row in rows])
+                unknowns = gpu_unknowns(rows)
+                if unknowns:
+                    lines += ["", _escape(unknowns)]
             lines.append("")
             continue
         lines += _table(("", ""), [(label(n), format_value(n, v)) for n, v in scalar_fields(facts)])

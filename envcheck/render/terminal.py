@@ -13,7 +13,7 @@ from rich.text import Text
 
 from envcheck.facts.common import Unavailable
 from envcheck.finding import AREA_TITLES, Finding, Severity
-from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary
+from envcheck.render.gpu_rows import GPU_COLUMNS, gpu_row, gpu_summary, gpu_unknowns
 from envcheck.render.summary import SECTION_TITLES, count_line, findings_by_area, headline
 from envcheck.render.values import format_value, label, record_fields, scalar_fields, visible
 
@@ -84,10 +84,13 @@ def _gpu_body(facts: Any, verbose: bool) -> Any:
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold dim")
     for column in GPU_COLUMNS:
         table.add_column(column, overflow="fold")
-    for gpu in facts.gpus:
-        row = gpu_row(gpu)
+    rows = [gpu_row(gpu) for gpu in facts.gpus]
+    for row in rows:
         table.add_row(*row.cells[:-1], Text(row.cells[-1], style="yellow" if row.flags else "green"))
     parts: list[Any] = [Text(gpu_summary(facts)), table]
+    unknowns = gpu_unknowns(rows)
+    if unknowns:
+        parts.append(Text(visible(unknowns), style="yellow"))
     if facts.missing_fields:
         parts.append(Text(f"not in the source: {', '.join(facts.missing_fields)}", style="dim"))
     if verbose:

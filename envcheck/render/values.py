@@ -53,6 +53,19 @@ def label(name: str) -> str:
     return " ".join(words)
 
 
+# What None means in the fields where a bare dash would hide it (STYLE.md rule 5: every unknown with its reason).
+# Elsewhere None means only "does not apply" (a CPU torch's cuda_version, an import that raised nothing): a dash.
+_NONE_MEANS = {
+    **dict.fromkeys(("nvcc", "gcc", "gxx", "clang", "ninja"), "not on PATH"),
+    "cgroup_quota_cpus": "no quota",
+    "cgroup_limit_bytes": "no limit",
+    "cgroup_usage_bytes": "not counted: the root cgroup has no memory.current",
+    "open_files_limit": "unlimited",
+    "cuda_toolkit": "none named: CUDA_HOME and CUDA_PATH are unset",
+    "cpu_smoke_test": "not run",
+}
+
+
 def format_value(name: str, value: Any) -> str:
     """Display text for one field; an Unavailable shows its reason, never a bare N/A."""
     return visible(_format_value(name, value))
@@ -62,7 +75,7 @@ def _format_value(name: str, value: Any) -> str:
     if isinstance(value, Unavailable):
         return f"unavailable: {value.reason}"
     if value is None:
-        return "—"
+        return _NONE_MEANS.get(name, "—")
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
