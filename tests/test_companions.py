@@ -359,3 +359,14 @@ def test_a_pasted_pytorch_cuda_of_another_major_fails() -> None:
     snapshot = from_paste(("pytorch-cuda              12.1", "pytorch-cuda              11.8"))
     finding = only("install.companion_versions", snapshot)
     assert finding.severity is Severity.FAIL and "torch 2.1.0 is a CUDA 12.1 build" in finding.title
+
+
+def test_a_conda_line_without_a_channel_column_gets_a_fix_without_one() -> None:
+    # Anaconda's defaults channel prints no channel column: `[conda] pytorch 1.13.1 gpu_cuda113py310h19ae3d8_1`
+    packages = (
+        InstalledPackage("torch", "1.13.1", "pip", build="gpu_cuda113py310h19ae3d8_1"),
+        InstalledPackage("torchvision", "0.14.1", "conda", build="cpu_py310h0123456_0"),
+    )
+    env = factories.snapshot(python=factories.python(packages=packages), framework=Unavailable("pasted"))
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.WARN and finding.fix == 'conda install "torchvision=0.14.1=*cuda113*"'

@@ -217,11 +217,11 @@ def _judge(
     if installed is None or installed.build is None:
         return mismatch
     # a conda install: pip's --force-reinstall would put a wheel over conda's files; conda swaps the build
-    channel = installed.channel or "pytorch"
-    marker = "cpu" if ours == "cpu" else (f"cu{ours[2:]}" if channel == "pytorch" else f"cuda{ours[2:]}")
+    channel = f"-c {installed.channel} " if installed.channel else ""  # no channel column: Anaconda's defaults
+    marker = "cpu" if ours == "cpu" else (f"cu{ours[2:]}" if installed.channel == "pytorch" else f"cuda{ours[2:]}")
     if _kind(ours) == "rocm":
         marker = "rocm"
-    advice = f'conda install -c {channel} "{package}={expected}=*{marker}*"'
+    advice = f'conda install {channel}"{package}={expected}=*{marker}*"'
     return Mismatch(package, mismatch.severity, mismatch.text, None, "", advice=advice)
 
 
