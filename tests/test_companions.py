@@ -5,12 +5,16 @@ build (CPU beside CUDA) does."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from envcheck.checks.companions import conda_variant
 from envcheck.checks.wheels import wheel_for_driver_cuda
 from envcheck.facts.common import Unavailable
+from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.finding import Severity
+from envcheck.importers.collect_env import snapshot_from_collect_env
 from envcheck.snapshot import Snapshot
 from tests import factories
 from tests.test_checks_install import KNOWLEDGE, only
@@ -200,3 +204,169 @@ def test_torchaudio_after_its_last_release() -> None:
     # a torchaudio from before the stable ABI (2.9 and older) beside a torch without one still fails
     old = only("install.companion_versions", installed(torch="2.12.0+cu130", torchaudio="2.9.1"))
     assert old.severity is Severity.FAIL
+
+
+# conda: the build string names the variant (issue 11 item 6 follow-up). Strings from real collect_env pastes:
+# pytorch/pytorch#27745 (py3.7_cuda90_cudnn7_1, py_3), #69202 (py3.8_cpu_0), the fixtures under
+# tests/fixtures/collect_env (py3.10_cuda12.1_cudnn8.9.2_0, py3.7_cuda10.1.243_cudnn7.6.3_0, py39_cu113, py37_cu101);
+# conda-forge's cuda118_py310h... / cpu_py310h... (conda/conda#14761)
+@pytest.mark.parametrize(
+    ("build", "variant"),
+    [
+        ("py3.9_cuda11.7_cudnn8.5.0_0", "cu117"),
+        ("py3.10_cpu_0", "cpu"),
+        ("py3.7_cuda90_cudnn7_1", "cu90"),
+        ("py3.7_cuda10.1.243_cudnn7.6.3_0", "cu101"),
+        ("py39_cu117", "cu117"),
+        ("py37_cu101", "cu101"),
+        ("py310_cpu", "cpu"),
+        ("cuda118_py310h9f1b2c3_300", "cu118"),
+        ("cuda120_py311h1234567_301", "cu120"),
+        ("cpu_py310h0123456_0", "cpu"),
+        ("gpu_cuda113py39h19ae3d8_1", "cu113"),
+        ("py_3", None),
+        ("0", None),
+        ("h778d358_5", None),
+        ("pypi_0", None),
+    ],
+)
+def test_conda_build_strings_name_the_variant(build: str, variant: str | None) -> None:
+    assert conda_variant(build) == variant
+
+
+def conda_env(torch: tuple[str, str], *others: tuple[str, str, str], channel: str = "pytorch") -> Snapshot:
+    """A conda environment as a paste records it: pip lists each package, conda adds its build and channel."""
+    packages = [InstalledPackage("torch", torch[0], "pip", build=torch[1], channel=channel)]
+    packages += [
+        InstalledPackage(name, version, "conda", build=build, channel=channel) for name, version, build in others
+    ]
+    return factories.snapshot(python=factories.python(packages=tuple(packages)), framework=Unavailable("pasted"))
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        conda_env(
+            ("2.0.1", "py3.9_cuda11.7_cudnn8.5.0_0"),
+            ("torchvision", "0.15.2", "py39_cu117"),
+            ("pytorch-cuda", "11.7", "h778d358_5"),
+            ("pytorch-mutex", "1.0", "cuda"),
+        ),
+        conda_env(
+            ("1.13.1", "py3.10_cpu_0"),
+            ("torchvision", "0.14.1", "py310_cpu"),
+            ("cpuonly", "2.0", "0"),
+            ("pytorch-mutex", "1.0", "cpu"),
+        ),
+        conda_env(
+            ("2.1.2", "cuda118_py310h9f1b2c3_300"),
+            ("torchvision", "0.16.2", "cuda118_py310h1234567_1"),
+            channel="conda-forge",
+        ),
+        conda_env(("1.4.0", "py3.7_cuda10.1.243_cudnn7.6.3_0"), ("torchvision", "0.5.0", "py37_cu101")),
+        # a noarch torchvision names no build: nothing to judge
+        conda_env(("1.0.0", "py3.7_cuda90_cudnn7_1"), ("torchvision", "0.2.2", "py_3")),
+    ],
+)
+def test_healthy_conda_environments_pass(snapshot: Snapshot) -> None:
+    finding = only("install.companion_versions", snapshot)
+    assert finding.severity is Severity.OK, finding.title
+
+
+def test_a_conda_cpu_torchvision_beside_a_cuda_pytorch_warns_with_a_conda_fix() -> None:
+    env = conda_env(("2.0.1", "py3.9_cuda11.7_cudnn8.5.0_0"), ("torchvision", "0.15.2", "py39_cpu"))
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.WARN
+    assert "torchvision 0.15.2 is a CPU-only build, torch 2.0.1 a CUDA 11.7 one" in finding.title
+    assert finding.fix == 'conda install -c pytorch "torchvision=0.15.2=*cu117*"'
+
+
+def test_a_conda_cuda_torchvision_beside_a_cpu_pytorch_fails() -> None:
+    env = conda_env(("1.13.1", "py3.10_cpu_0"), ("torchvision", "0.14.1", "py310_cu117"))
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.FAIL and "CUDA 11.7 build, torch 1.13.1 a CPU-only one" in finding.title
+    assert finding.fix == 'conda install -c pytorch "torchvision=0.14.1=*cpu*"'  # no pip uninstall of conda's files
+
+
+def test_conda_forge_builds_are_judged_by_their_own_convention() -> None:
+    env = conda_env(("2.1.2", "cpu_py310h0123456_0"), ("torchvision", "0.16.2", "cuda118_py310h1234567_1"),
+                    channel="conda-forge")  # fmt: skip
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.FAIL
+    assert finding.fix == 'conda install -c conda-forge "torchvision=0.16.2=*cpu*"'
+
+
+@pytest.mark.parametrize("pin", [("cpuonly", "2.0", "0"), ("pytorch-mutex", "1.0", "cpu")])
+def test_the_cpu_pin_beside_a_cuda_pytorch_warns(pin: tuple[str, str, str]) -> None:
+    # "Anaconda installation CUDA requested, cpuonly obtained" (pytorch/pytorch#32369)
+    env = conda_env(("2.0.1", "py3.9_cuda11.7_cudnn8.5.0_0"), ("torchvision", "0.15.2", "py39_cu117"), pin)
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.WARN and f"{pin[0]} {pin[1]} (conda's CPU-only pin)" in finding.title
+    assert finding.fix == f"conda remove {pin[0]}"
+
+
+@pytest.mark.parametrize(("runtime", "severity"), [("11.8", Severity.WARN), ("12.1", Severity.FAIL)])
+def test_pytorch_cuda_of_another_version_than_the_build(runtime: str, severity: Severity) -> None:
+    env = conda_env(("2.0.1", "py3.9_cuda11.7_cudnn8.5.0_0"), ("pytorch-cuda", runtime, "h778d358_5"))
+    finding = only("install.companion_versions", env)
+    assert (
+        finding.severity is severity and f"pytorch-cuda {runtime} installs the CUDA {runtime} runtime" in finding.title
+    )
+    assert finding.fix == "conda install -c pytorch -c nvidia pytorch-cuda=11.7"
+
+
+def test_pytorch_cuda_beside_a_cpu_pytorch_says_conda_chose_the_cpu_build() -> None:
+    # pytorch/pytorch#69202: `pytorch=1.9.0=py3.8_cpu_0` installed where a CUDA build was asked for
+    env = conda_env(("1.13.1", "py3.10_cpu_0"), ("pytorch-cuda", "11.7", "h778d358_5"))
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.WARN and "torch 1.13.1 is a CPU-only build" in finding.title
+    assert finding.fix == "conda install -c pytorch -c nvidia pytorch=1.13.1 pytorch-cuda=11.7"
+
+
+CONDA_PASTE = Path(__file__).parent / "fixtures" / "collect_env" / "linux-torch2.1-cu121-a100x8-conda.txt"
+
+
+def from_paste(*edits: tuple[str, str]) -> Snapshot:
+    text = CONDA_PASTE.read_text()
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    return snapshot_from_collect_env(text.encode(), "edited.txt")
+
+
+def test_the_importer_keeps_condas_build_and_channel_on_the_one_install() -> None:
+    python = from_paste().python
+    assert isinstance(python, PythonFacts)
+    (torch,) = [p for p in python.packages if p.name == "torch"]
+    assert (torch.location, torch.build, torch.channel) == ("pip", "py3.10_cuda12.1_cudnn8.9.2_0", "pytorch")
+    (runtime,) = [p for p in python.packages if p.name == "pytorch-cuda"]
+    assert (runtime.version, runtime.build, runtime.location) == ("12.1", "ha16c6d3_5", "conda")
+    assert only("install.companion_versions", from_paste()).severity is Severity.OK
+
+
+def test_a_pasted_conda_cpu_torchvision_and_cpu_mutex_are_found() -> None:
+    snapshot = from_paste(
+        ("0.16.0              py310_cu121", "0.16.0              py310_cpu"),
+        ("pytorch-mutex             1.0                        cuda", "pytorch-mutex             1.0   cpu"),
+    )
+    finding = only("install.companion_versions", snapshot)
+    assert finding.severity is Severity.WARN
+    assert "torchvision 0.16.0 is a CPU-only build, torch 2.1.0 a CUDA 12.1 one" in finding.title
+    assert "pytorch-mutex 1.0 (conda's CPU-only pin)" in finding.title
+
+
+def test_a_pasted_pytorch_cuda_of_another_major_fails() -> None:
+    snapshot = from_paste(("pytorch-cuda              12.1", "pytorch-cuda              11.8"))
+    finding = only("install.companion_versions", snapshot)
+    assert finding.severity is Severity.FAIL and "torch 2.1.0 is a CUDA 12.1 build" in finding.title
+
+
+def test_a_conda_line_without_a_channel_column_gets_a_fix_without_one() -> None:
+    # Anaconda's defaults channel prints no channel column: `[conda] pytorch 1.13.1 gpu_cuda113py310h19ae3d8_1`
+    packages = (
+        InstalledPackage("torch", "1.13.1", "pip", build="gpu_cuda113py310h19ae3d8_1"),
+        InstalledPackage("torchvision", "0.14.1", "conda", build="cpu_py310h0123456_0"),
+    )
+    env = factories.snapshot(python=factories.python(packages=packages), framework=Unavailable("pasted"))
+    finding = only("install.companion_versions", env)
+    assert finding.severity is Severity.WARN and finding.fix == 'conda install "torchvision=0.14.1=*cuda113*"'

@@ -8,6 +8,7 @@ the release tables do not list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from envcheck.checks.common import skipped
 from envcheck.checks.registry import CheckInput, check
 from envcheck.checks.wheels import INDEX_URL, NOT_LISTED, companion_release, installed_version, knowledge_of, missing_of
 from envcheck.facts.common import Unavailable, known
-from envcheck.facts.python import PythonFacts
+from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.finding import Finding, Severity
 from envcheck.knowledge.model import TorchRelease, release_key
 from envcheck.knowledge.rules import cuda_of_variant
@@ -30,6 +31,15 @@ _FIRST_COMPILED_TORCHVISION = Version("0.3.0")
 # under torch 2.10: "undefined symbol: torch_dtype_float4_e2m1fn_x2", deepbeepmeep/Wan2GP#1701)
 _FIRST_STABLE_ABI_TORCHAUDIO = Version("2.10.0")
 COMPANIONS = ("torchvision", "torchaudio")
+# conda build strings name the variant where pip has a local tag. The pytorch channel: pytorch
+# py3.9_cuda11.7_cudnn8.5.0_0 / py3.10_cpu_0 (older py3.7_cuda90_cudnn7_1, pytorch/pytorch#27745), torchvision and
+# torchaudio py39_cu117 / py310_cpu (py_3 is a pure-Python noarch build); conda-forge: cuda118_py310h... /
+# cpu_py310h... (conda/conda#14761); Anaconda's defaults: gpu_cuda113py310h... / cpu_py310h...
+_CONDA_CPU = re.compile(r"(?:^|_)cpu(?:_|$)")
+_CONDA_ROCM = re.compile(r"(?:^|_)rocm")
+_CONDA_DOTTED = re.compile(r"(?:^|_)cuda_?(\d+)\.(\d+)")
+_CONDA_COMPACT = re.compile(r"(?:^|_)(?:cuda|cu)(\d)(\d{1,2})(?!\d)")
+_CPU_PINS = ("cpuonly",)  # the pytorch channel's CPU pin: depends on pytorch-mutex=*=cpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,26 @@ def variant_of_tag(tag: str) -> str | None:
     return None
 
 
+def conda_variant(build: str | None) -> str | None:
+    """``cu117``, ``cpu`` or ``rocm`` from a conda build string; None where it names no variant (``py_3``, ``0``)."""
+    build = (build or "").lower()
+    if _CONDA_CPU.search(build):
+        return "cpu"
+    if _CONDA_ROCM.search(build):
+        return "rocm"
+    match = _CONDA_DOTTED.search(build) or _CONDA_COMPACT.search(build)
+    if match is None:
+        return None
+    major, minor = match.group(1), match.group(2)
+    if match.re is _CONDA_COMPACT and len(minor) == 2:  # cuda118: 11.8, cu102: 10.2; cuda90: 9.0
+        major, minor = major + minor[0], minor[1]
+    return f"cu{int(major)}{int(minor)}"
+
+
+def package_of(python: PythonFacts, name: str) -> InstalledPackage | None:
+    return next((package for package in python.packages if package.name == name), None)
+
+
 def _kind(variant: str) -> str:
     return "cpu" if variant == "cpu" else ("rocm" if variant.startswith("rocm") else "cuda")
 
@@ -77,6 +107,10 @@ def torch_variant(given: CheckInput, torch_version: str) -> str | None:
     tag = variant_of_tag(torch_version.split("+", 1)[1]) if "+" in torch_version else None
     if tag is not None:
         return tag
+    python = known(given.snapshot.python)
+    installed = package_of(python, "torch") if python is not None else None
+    if installed is not None and installed.version == torch_version and conda_variant(installed.build):
+        return conda_variant(installed.build)
     framework = known(given.snapshot.framework)
     torch = framework.torch if framework is not None else None
     if torch is None or torch.version != torch_version:
@@ -89,12 +123,18 @@ def torch_variant(given: CheckInput, torch_version: str) -> str | None:
     return f"cu{major}{minor.split('.')[0]}" if major.isdigit() and minor[:1].isdigit() else None
 
 
-def companion_variant(given: CheckInput, version: str, release: TorchRelease, is_torch_tagged: bool) -> str | None:
+def companion_variant(
+    given: CheckInput, package: str, version: str, release: TorchRelease, is_torch_tagged: bool
+) -> str | None:
     """A companion's build: its local tag; an untagged pip install on Linux x86_64 is PyPI's build, which for a
     release is its default CUDA. Only judged beside a tagged torch (a download.pytorch.org install): an untagged
     companion beside an untagged torch may be a conda build of either kind."""
     if "+" in version:
         return variant_of_tag(version.split("+", 1)[1])
+    python = known(given.snapshot.python)
+    installed = package_of(python, package) if python is not None else None
+    if installed is not None and installed.build is not None:
+        return conda_variant(installed.build)  # conda names its build: judged beside any torch
     system = known(given.snapshot.system)
     if not is_torch_tagged or system is None or system.os_name != "Linux" or known(system.architecture) != "x86_64":
         return None
@@ -169,10 +209,58 @@ def _judge(
             f"no {package} release exists for torch {release.version}")  # fmt: skip
         return Mismatch(package, Severity.FAIL, f"{package} {version} ({belongs}); {wanted}", expected, local)
     ours = torch_variant(given, torch_version)
-    theirs = companion_variant(given, version, release, is_torch_tagged=variant_of_tag(local) is not None)
+    theirs = companion_variant(given, package, version, release, is_torch_tagged=variant_of_tag(local) is not None)
     if ours is None or theirs is None or ours == theirs or _kind(ours) == _kind(theirs) != "cuda":
         return None  # ROCm builds are told apart by their tag only when both carry one
-    return _variant_mismatch(package, version, torch_version, expected, ours, theirs)
+    mismatch = _variant_mismatch(package, version, torch_version, expected, ours, theirs)
+    installed = package_of(python, package)
+    if installed is None or installed.build is None:
+        return mismatch
+    # a conda install: pip's --force-reinstall would put a wheel over conda's files; conda swaps the build
+    channel = f"-c {installed.channel} " if installed.channel else ""  # no channel column: Anaconda's defaults
+    marker = "cpu" if ours == "cpu" else (f"cu{ours[2:]}" if installed.channel == "pytorch" else f"cuda{ours[2:]}")
+    if _kind(ours) == "rocm":
+        marker = "rocm"
+    advice = f'conda install {channel}"{package}={expected}=*{marker}*"'
+    return Mismatch(package, mismatch.severity, mismatch.text, None, "", advice=advice)
+
+
+def _conda_pins(python: PythonFacts, torch_version: str, ours: str | None) -> list[Mismatch]:
+    """conda's variant pins beside torch's build: ``cpuonly`` (CPU builds only) beside a CUDA build, and
+    ``pytorch-cuda`` (the CUDA runtime packages of one version) beside a torch built for another CUDA or none."""
+    if ours is None:
+        return []
+    found: list[Mismatch] = []
+    pins = [p for p in python.packages if p.name in _CPU_PINS or (p.name == "pytorch-mutex" and p.build == "cpu")]
+    if pins and _kind(ours) == "cuda":
+        # "Anaconda installation CUDA requested, cpuonly obtained" (pytorch/pytorch#32369): the pin makes conda's
+        # next solve pick CPU builds of pytorch and its companions
+        text = (
+            f"{pins[0].name} {pins[0].version} (conda's CPU-only pin) is installed beside torch {torch_version}, "
+            f"a CUDA {cuda_of_variant(ours)} build: conda's next install or update swaps in CPU builds"
+        )
+        found.append(Mismatch(pins[0].name, Severity.WARN, text, None, "", advice=f"conda remove {pins[0].name}"))
+    runtime = package_of(python, "pytorch-cuda")
+    wanted = cuda_of_variant(ours)
+    if runtime is not None and runtime.version != wanted:
+        if wanted is None:
+            text = (
+                f"pytorch-cuda {runtime.version} is installed but torch {torch_version} is a "
+                f"{'CPU-only' if ours == 'cpu' else 'ROCm'} build: conda installed pytorch without CUDA"
+            )
+            public = torch_version.split("+", 1)[0]
+            advice = f"conda install -c pytorch -c nvidia pytorch={public} pytorch-cuda={runtime.version}"
+            found.append(Mismatch("pytorch-cuda", Severity.WARN, text, None, "", advice=advice))
+        else:
+            text = (
+                f"pytorch-cuda {runtime.version} installs the CUDA {runtime.version} runtime, torch {torch_version} "
+                f"is a CUDA {wanted} build"
+            )
+            is_broken = runtime.version.split(".")[0] != wanted.split(".")[0]
+            advice = f"conda install -c pytorch -c nvidia pytorch-cuda={wanted}"
+            severity = Severity.FAIL if is_broken else Severity.WARN
+            found.append(Mismatch("pytorch-cuda", severity, text, None, "", advice=advice))
+    return found
 
 
 @check(
@@ -198,6 +286,7 @@ def check_companion_versions(given: CheckInput) -> Iterator[Finding]:
         )
         return
     mismatches = [m for package in COMPANIONS if (m := _judge(given, python, package, torch_version, release))]
+    mismatches += _conda_pins(python, torch_version, torch_variant(given, torch_version))
     if not mismatches:
         yield Finding(check_id, Severity.OK, f"torchvision/torchaudio match torch {torch_version}")
         return
@@ -222,7 +311,7 @@ def _fix(executable: str, torch_version: str, mismatches: list[Mismatch]) -> str
         url = f" --index-url {INDEX_URL}{index}" if variant_of_tag(index) else ""
         force = " --force-reinstall --no-deps" if any(m.is_rebuild for m in chosen) else ""
         parts.append(f"{executable} -m pip install{force} {pins}{url}")
-    removals = " ".join(m.package for m in mismatches if not m.wanted and m.severity is Severity.FAIL)
+    removals = " ".join(m.package for m in mismatches if not m.wanted and m.severity is Severity.FAIL and not m.advice)
     if removals:
         parts.append(f"{executable} -m pip uninstall -y {removals}")
     parts += [m.advice for m in mismatches if m.advice]

@@ -12,6 +12,10 @@ class InstalledPackage:
     name: str  # normalised distribution name, e.g. torch, nvidia-cudnn-cu12
     version: str  # verbatim, e.g. 2.3.1+cu121
     location: str  # the sys.path entry it was found in: two entries for one name = two installs
+    # conda's record of this install (`conda list`): its build string (py3.10_cuda11.7_cudnn8.5.0_0, py39_cu117,
+    # cuda118_py310h..., cpu_py310h...) and channel (pytorch, conda-forge); None where conda did not list it
+    build: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

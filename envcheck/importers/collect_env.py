@@ -257,16 +257,33 @@ def _python(report: CollectEnvReport) -> PythonFacts | Unavailable:
 def _installed_packages(lines: tuple[PackageLine, ...]) -> tuple[InstalledPackage, ...]:
     """pip's and conda's lists describe one environment; a conda line is a second install only when it differs."""
     pip = {line.name: line for line in lines if line.manager == "pip"}
-    packages = [InstalledPackage(line.name, line.version, "pip") for line in pip.values()]
+    # pip lists conda's installs too (torch==2.0.1 beside `[conda] pytorch 2.0.1 py3.9_cuda11.7_cudnn8.5.0_0`):
+    # one install, whose conda build string and channel say its CPU/CUDA variant, so they are kept on pip's entry
+    same = {
+        _conda_to_pip_name(line.name): line
+        for line in lines
+        if line.manager == "conda"
+        and line.channel != "pypi"
+        and _conda_to_pip_name(line.name) in pip
+        and _public(pip[_conda_to_pip_name(line.name)].version) == _public(line.version)
+    }
+    packages = [
+        InstalledPackage(
+            line.name,
+            line.version,
+            "pip",
+            build=same[line.name].build if line.name in same else None,
+            channel=same[line.name].channel if line.name in same else None,
+        )
+        for line in pip.values()
+    ]
     for line in lines:
         name = _conda_to_pip_name(line.name)
-        if line.manager != "conda" or line.channel == "pypi":
-            continue
-        if name in pip and _public(pip[name].version) == _public(line.version):
+        if line.manager != "conda" or line.channel == "pypi" or name in same:
             continue
         if any(package.name == name and package.location == "conda" for package in packages):
             continue
-        packages.append(InstalledPackage(name, line.version, "conda"))
+        packages.append(InstalledPackage(name, line.version, "conda", build=line.build, channel=line.channel))
     return tuple(packages)
 
 
