@@ -243,7 +243,7 @@ def test_the_markdown_report_marks_differing_cells_and_lists_the_reruns() -> Non
     ranks = [rank(0, transport=transport), rank(1, other, transport=replace(transport, network="Socket"))]
     report = build_report(2, "nccl", 60.0, ranks, _sweep(100.0, Rerun("repeat", 101.0, None)), (), None)
     text = render_cluster_markdown(report)
-    assert "| 1 | 0.1 | node-a | - | **2.4.0 ≠** | **Socket ≠** | 10.00 | 0.0 |" in text
+    assert "| 1 | 0.1 | node-a | none | **2.4.0 ≠** | **Socket ≠** | 10.00 | 0.0 |" in text
     assert "the same on every rank: Python 3.11.9, torch CUDA 12.1, cuDNN 8902, NCCL 2.20.5" in text
     assert "**Socket ≠**" in text
     assert "| all_reduce, repeat | 1 GiB |  |  | 101.000 | 22% |" in text
@@ -287,3 +287,49 @@ def test_the_terminal_report_matches_its_golden_text() -> None:
     if os.environ.get("ENVCHECK_UPDATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8")
+
+
+def _two_nodes() -> list:  # type: ignore[type-arg]
+    """Node 0 (node-a): an H100 machine; node 1 (node-b): no NVIDIA driver, a CPU-only torch. Each node's local rank 1
+    skips the host's sections as a live run does (its `gpu` section not collected)."""
+    skipped = Unavailable("local rank 1: another rank probed this host")
+    h100, cpu = _machine(H100), factories.snapshot()
+    ranks = []
+    for number, (snapshot, host) in enumerate(((h100, "node-a"), (h100, "node-a"), (cpu, "node-b"), (cpu, "node-b"))):
+        local = number % 2
+        facts = rank(
+            number,
+            replace(snapshot, gpu=skipped) if local else snapshot,
+            world_size=4,
+            host=host,
+            gpu_uuid=_uuids(h100)[local] if host == "node-a" else None,
+        )
+        ranks.append(replace(facts, place=Place(number, local, 4, 2, number // 2, host)))
+    return ranks
+
+
+def test_the_rank_table_tells_a_fact_not_probed_from_a_fact_that_is_absent() -> None:
+    """ "-" said both; now a local rank that did not probe the host reads "not probed", a node without a GPU "none"."""
+    import io
+
+    from envcheck.render.cluster import render_cluster_terminal
+
+    report = build_report(4, "gloo", 120.0, _two_nodes(), None, (), load_knowledge())
+    output = io.StringIO()
+    render_cluster_terminal(report, output)
+    table = {line.split()[0]: line for line in output.getvalue().splitlines() if "│" in line}
+    assert "NVIDIA H100 80GB HBM3 x8 ≠" in table["0"]
+    assert "not probed" in table["1"] and "not probed" in table["3"]
+    assert "none ≠" in table["2"]  # node-b's GPUs: it has none, a fact and a difference
+    assert "not probed" not in table["0"] + table["2"]
+    assert " - " not in output.getvalue()
+    # node-b has no driver: the driver column is shown, not folded into "the same on every rank"
+    assert "550.54.15 ≠" in table["0"] and table["2"].split("│")[4].strip() == "none"
+    shared = next(line for line in output.getvalue().splitlines() if line.startswith("the same on every rank"))
+    assert "NVIDIA driver" not in shared and "GPUs" not in shared
+    markdown = render_cluster_markdown(report)
+    assert "| not probed |" in markdown and "**none ≠**" in markdown
+    # the JSON keeps null for both: what null means per column is in docs/json.md
+    rows = json.loads(render_cluster_json(report))["ranks"]
+    assert [row["GPUs"] for row in rows] == ["NVIDIA H100 80GB HBM3 x8", None, "none", None]
+    assert [row["NVIDIA driver"] for row in rows] == ["550.54.15", None, None, None]

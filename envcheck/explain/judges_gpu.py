@@ -203,16 +203,44 @@ def _insufficient_driver(context: Context) -> Verdict:
     return Verdict(decoded=decoded)
 
 
+# the signatures whose line, in the same text, shows the index bug that cuBLAS's error only echoes (CUDA reports a
+# kernel's failure asynchronously, at the next call: often cuBLAS creating its handle)
+INDEX_EVIDENCE = ("code.index_out_of_range", "code.device_side_assert")
+# a GPU this full leaves cuBLAS no room for its workspace
+NEARLY_FULL = 0.9
+
+
 @judge("cuda.cublas_not_initialized")
 def _cublas(context: Context) -> Verdict:
-    if context.has_signature("code.index_out_of_range") or context.has_signature("code.device_side_assert"):
-        return Verdict("index_out_of_range", ("the text also holds a device-side assertion: an earlier kernel failed",))
-    if context.has_signature("cuda.out_of_memory"):
-        return Verdict("near_oom", ("the text also reports CUDA out of memory",))
+    index = next((m for m in context.others if m.signature.id in INDEX_EVIDENCE), None)
+    if index is not None:
+        return Verdict(
+            "index_out_of_range",
+            (f"line {index.line_number} shows an earlier kernel failed on its data: {index.quoted_line}",),
+        )
+    oom = next((m for m in context.others if m.signature.id == "cuda.out_of_memory"), None)
+    if oom is not None:
+        return Verdict("near_oom", (f"line {oom.line_number} reports CUDA out of memory: {oom.quoted_line}",))
     problem = processes_on(context, None)
     if problem is not None:
         return Verdict("near_oom", (problem.title,), problem.fix, (), problem.evidence)
+    full = nearly_full(context)
+    if full:
+        return Verdict("near_oom", full, evidence=("gpu.gpus.memory_used_bytes",))
     return Verdict()
+
+
+def nearly_full(context: Context) -> tuple[str, ...]:
+    """The GPUs whose memory was at least NEARLY_FULL used when the Snapshot was taken, in words."""
+    gpu = known(context.snapshot.gpu)
+    if gpu is None:
+        return ()
+    found = []
+    for device in gpu.gpus:
+        used, total = known(device.memory_used_bytes), known(device.memory_total_bytes)
+        if used is not None and total and used >= NEARLY_FULL * total:
+            found.append(f"GPU {device.index} had {format_bytes(used)} of {format_bytes(total)} in use")
+    return tuple(found)
 
 
 @judge("cuda.no_driver")

@@ -17,6 +17,7 @@ from envcheck.cluster.fabric import gpu_of, node_snapshots, share
 from envcheck.cluster.facts import ClusterReport, NodeChecks, RankFacts
 from envcheck.cluster.nccl_log import transport_kinds
 from envcheck.codec import encode
+from envcheck.facts.common import Unavailable
 from envcheck.facts.gpu import GpuFacts
 from envcheck.finding import Finding, Severity
 from envcheck.render.markdown import MARKDOWN_MARKS, markdown_table
@@ -70,8 +71,45 @@ def _rows(report: ClusterReport) -> list[dict[str, Any]]:
     return [_rank_row(facts, nodes.get(facts.place.node_rank)) for facts in report.ranks]
 
 
+# the Snapshot section each compared column is read from: a section the rank did not collect (local ranks other than
+# 0 skip the host's sections; a probe that failed) shows NOT_PROBED, a fact its collected section lacks (no NVIDIA
+# driver, a CPU-only torch, no cuDNN) shows ABSENT; the JSON keeps null for both
+_SECTION_OF = {
+    "Python": "python",
+    "torch": "framework",
+    "torch CUDA": "framework",
+    "cuDNN": "framework",
+    "NCCL": "framework",
+    "NVIDIA driver": "gpu",
+    "GPUs": "gpu",
+}
+NOT_PROBED = "not probed"
+ABSENT = "none"
+
+
+def _empty_cell(facts: RankFacts, column: str) -> str:
+    """What a compared column with no value says: this rank did not collect it, or the fact does not exist."""
+    section = _SECTION_OF.get(column)
+    if section is not None and isinstance(getattr(facts.snapshot, section), Unavailable):
+        return NOT_PROBED
+    return ABSENT
+
+
 def _differing(rows: Sequence[dict[str, Any]]) -> set[str]:
     return {column for column in _COMPARED if len({row[column] for row in rows if row[column] is not None}) > 1}
+
+
+def _shown(report: ClusterReport, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """The compared columns the table shows: those that differ, and those some rank has a value for while another
+    has none (a node without a driver is not "the same on every rank"); a rank that did not probe is left out."""
+    absent = {
+        column
+        for column in _COMPARED
+        for row, facts in zip(rows, report.ranks, strict=True)
+        if row[column] is None and _empty_cell(facts, column) == ABSENT
+    }
+    present = {column for column in _COMPARED if any(row[column] is not None for row in rows)}
+    return _differing(rows) | (absent & present)
 
 
 def _finding_dict(finding: Finding) -> dict[str, Any]:
@@ -123,7 +161,7 @@ def render_cluster_terminal(report: ClusterReport, file: TextIO) -> None:
         console.width = 160
     console.print(Text(_headline(report), "bold"))
     if report.ranks:
-        console.print(Text(_shared_line(_rows(report), _differing(_rows(report)))))
+        console.print(Text(_shared_line(_rows(report), _shown(report, _rows(report)))))
         console.print(_ranks_table(report))
     for finding in report.findings:
         _print_finding(console, finding, "")
@@ -160,10 +198,11 @@ def _print_node(console: Any, node: NodeChecks) -> None:
 
 
 def _gpu_cell(row: dict[str, Any]) -> str:
-    """The GPU's index in its node's snapshot (its UUID is in the JSON and in a straggler's finding)."""
+    """The GPU's index in its node's snapshot (its UUID is in the JSON and in a straggler's finding); "?" for a GPU
+    its node's snapshot does not list, "none" for a rank that ran on no GPU."""
     if row["gpu_index"] is not None:
         return str(row["gpu_index"])
-    return "?" if row["gpu_uuid"] else "-"
+    return "?" if row["gpu_uuid"] else ABSENT
 
 
 def _shared_line(rows: Sequence[dict[str, Any]], differing: set[str]) -> str:
@@ -180,7 +219,7 @@ def _table_columns(differing: set[str]) -> list[str]:
     return ["rank", "node.local", "host", "GPU", *(c for c in _COMPARED if c in differing), "GEMM ms", "copy GB/s"]
 
 
-def _cells(row: dict[str, Any], columns: Sequence[str], mark: Any) -> list[Any]:
+def _cells(row: dict[str, Any], facts: RankFacts, columns: Sequence[str], mark: Any) -> list[Any]:
     """A row's cells for COLUMNS; MARK(text) renders a compared value that differs between ranks."""
     fixed = {
         "rank": str(row["rank"]),
@@ -191,7 +230,9 @@ def _cells(row: dict[str, Any], columns: Sequence[str], mark: Any) -> list[Any]:
         "copy GB/s": f"{row['copy_gb_s']:.1f}",
     }
     return [
-        fixed[column] if column in fixed else ("-" if row[column] is None else mark(visible(str(row[column]))))
+        fixed[column]
+        if column in fixed
+        else (_empty_cell(facts, column) if row[column] is None else mark(visible(str(row[column]))))
         for column in columns
     ]
 
@@ -199,12 +240,12 @@ def _cells(row: dict[str, Any], columns: Sequence[str], mark: Any) -> list[Any]:
 def _ranks_table(report: ClusterReport) -> Table:
     """A row per rank, in node order; the compared columns that differ between ranks, their values marked ≠."""
     rows = _rows(report)
-    columns = _table_columns(_differing(rows))
+    columns = _table_columns(_shown(report, rows))
     table = Table(show_edge=False, pad_edge=False)
     for header in columns:
         table.add_column(header)
-    for row in rows:
-        table.add_row(*_cells(row, columns, lambda text: Text(f"{text} ≠", "bold red")))
+    for row, facts in zip(rows, report.ranks, strict=True):
+        table.add_row(*_cells(row, facts, columns, lambda text: Text(f"{text} ≠", "bold red")))
     return table
 
 
@@ -254,11 +295,20 @@ def render_cluster_markdown(report: ClusterReport) -> str:
     node's doctor findings, the sweep."""
     lines = [f"**{_headline(report)}**", ""]
     rows = _rows(report)
-    differing = _differing(rows)
+    differing = _shown(report, rows)
     if rows:
         columns = _table_columns(differing)
         lines += [_shared_line(rows, differing), ""]
-        lines += [*markdown_table(columns, [_cells(row, columns, lambda text: f"**{text} ≠**") for row in rows]), ""]
+        lines += [
+            *markdown_table(
+                columns,
+                [
+                    _cells(row, facts, columns, lambda text: f"**{text} ≠**")
+                    for row, facts in zip(rows, report.ranks, strict=True)
+                ],
+            ),
+            "",
+        ]
     lines += [_markdown_finding(finding) for finding in report.findings]
     for node in report.nodes:
         lines += ["", f"**node {node.node_rank} ({visible(node.hostname)})**, doctor on rank {node.rank}: "
