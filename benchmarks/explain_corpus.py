@@ -14,15 +14,11 @@ expected one. A false alarm the index explains (`known_false_alarm`) does not fa
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only; tomli is the same parser
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from envcheck.input_files import load_toml_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "explain"
 
@@ -61,8 +57,7 @@ class Outcome:
 
 
 def read_index() -> list[dict[str, Any]]:
-    with (CORPUS / "index.toml").open("rb") as handle:
-        rows = tomllib.load(handle)["case"]
+    rows = load_toml_file(CORPUS / "index.toml")["case"]
     assert isinstance(rows, list)
     return rows
 

@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only; tomli is the same parser
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from envcheck.input_files import load_toml_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "reports"
 
@@ -51,7 +48,7 @@ class Outcome:
 
 def read_index(corpus: Path = CORPUS) -> list[dict[str, Any]]:
     """The rows of index.toml as written."""
-    rows: list[dict[str, Any]] = tomllib.loads((corpus / "index.toml").read_text(encoding="utf-8"))["case"]
+    rows: list[dict[str, Any]] = load_toml_file(corpus / "index.toml")["case"]
     return rows
 
 
