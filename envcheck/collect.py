@@ -21,20 +21,7 @@ from envcheck.facts.messages import NO_MESSAGES, RuntimeMessages
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.probes.context import ProbeContext
 from envcheck.probes.errors import ProbeError, ProbeTimeout
-from envcheck.snapshot import ProbeRun, Snapshot
-
-SECTIONS = (
-    "system",
-    "cpu",
-    "memory",
-    "storage",
-    "python",
-    "environment",
-    "network",
-    "framework",
-    "gpu",
-    "toolchain",
-)
+from envcheck.snapshot import SECTIONS, ProbeRun, Snapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,9 @@ from envcheck.facts.toolchain import TOOLCHAIN_NOT_RECORDED, ToolchainFacts
 
 SCHEMA = "envcheck.snapshot/1"
 
+# The fact sections of a Snapshot, each collected by its own probe, in the order the probes are listed.
+SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "gpu", "toolchain")
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeRun:

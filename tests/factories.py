@@ -20,7 +20,7 @@ from envcheck.facts.python import InstalledPackage, PythonFacts
 from envcheck.facts.storage import StorageFacts, StorageLocation
 from envcheck.facts.system import SystemFacts
 from envcheck.facts.toolchain import Tool, ToolchainFacts, ToolkitFolder
-from envcheck.snapshot import ProbeRun, Snapshot
+from envcheck.snapshot import SECTIONS, ProbeRun, Snapshot
 from tests.shared_fixtures import shared_fixture
 
 GIB = 1024**3
@@ -240,9 +240,6 @@ def toolkit(path: str, version: str, resolved_path: str | None = None) -> Toolki
 
 def gpu() -> GpuFacts:
     return no_gpu_facts("nvml", "no NVIDIA driver: libnvidia-ml.so.1 not found")
-
-
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "network", "framework", "gpu", "toolchain")
 
 
 def snapshot(**sections: Any) -> Snapshot:

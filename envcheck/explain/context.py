@@ -14,7 +14,7 @@ from envcheck.finding import Finding, Severity
 from envcheck.importers.runtime_messages import read_messages
 from envcheck.knowledge.model import Knowledge
 from envcheck.knowledge.signatures import SignatureTable
-from envcheck.snapshot import Snapshot
+from envcheck.snapshot import SECTIONS, Snapshot
 
 PROBLEMS = (Severity.WARN, Severity.FAIL)
 
@@ -86,6 +86,3 @@ class Context:
         if python is None:
             return None
         return next((p.version for p in python.packages if p.name == name), None)
-
-
-SECTIONS = ("system", "cpu", "memory", "storage", "python", "environment", "framework", "gpu")
